@@ -1,0 +1,113 @@
+"""The contract every task family implements.
+
+A task has two forms of an instance:
+
+* a **record**: a plain ``dict`` that is one line of the documented JSONL format
+  (``docs/formats.md``); this is what users read, write and bring;
+* an **encoded batch**: padded tensors that a model interface consumes (:class:`Batch`).
+
+Training draws encoded batches directly from :meth:`Task.sample_batch` (vectorised, fast);
+files and CLI output go through records. ``encode(generate(...))`` and ``sample_batch(...)``
+produce the same kind of batch, so anything a model learned on the fast path applies to files.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+# Difficulty value used for graph queries whose target is unreachable (no hop count).
+UNREACHABLE = -1
+
+
+class DataError(ValueError):
+    """A record or file is malformed. The message says where and what."""
+
+
+@dataclass
+class Batch:
+    """Encoded instances, ready for a model interface.
+
+    ``inputs`` holds task-specific tensors (see each task's module docstring), all with the
+    batch on dim 0. ``labels`` are class indices into ``Task.classes``. ``difficulty`` is the
+    hops/depth of each instance (``UNREACHABLE`` for unreachable graph queries).
+    """
+
+    inputs: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    difficulty: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(
+            {k: v.to(device, non_blocking=True) for k, v in self.inputs.items()},
+            self.labels.to(device, non_blocking=True),
+            self.difficulty.to(device, non_blocking=True),
+        )
+
+    def index(self, idx: torch.Tensor | slice) -> "Batch":
+        """Sub-batch (rows ``idx``); padding is kept as is."""
+        return Batch({k: v[idx] for k, v in self.inputs.items()}, self.labels[idx], self.difficulty[idx])
+
+
+@dataclass
+class Task:
+    """Base class of a task family. Subclasses set the class attributes and implement the methods.
+
+    Generators take their knobs as keyword-only arguments (``options``); :meth:`check_options`
+    rejects unknown ones by name so a config typo fails before training.
+    """
+
+    name: ClassVar[str]
+    classes: ClassVar[tuple[str, ...]]  # label vocabulary; labels are indices into it
+    difficulty_name: ClassVar[str]  # "hops" or "depth"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.check_options(self.options)
+
+    # ---- to implement -------------------------------------------------------------------
+    def generate(self, n: int, seed: int, difficulty: tuple[int, int], **options: Any) -> list[dict]:
+        """``n`` records with difficulty in ``[lo, hi]``; same arguments give identical output."""
+        raise NotImplementedError
+
+    def sample_batch(self, n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
+        """A fresh encoded batch for training (uses ``self.options``)."""
+        return self.encode(self.generate(n, int(rng.integers(2**62)), difficulty, **self.options))
+
+    def encode(self, records: list[dict]) -> Batch:
+        """Validated records -> padded tensors. Larger instances than seen in training must work."""
+        raise NotImplementedError
+
+    def validate(self, record: dict) -> None:
+        """Raise :class:`DataError` (message without line number) if ``record`` is malformed."""
+        raise NotImplementedError
+
+    def difficulty_of(self, record: dict) -> int:
+        """Difficulty of a record, computed from the instance when its key is missing."""
+        raise NotImplementedError
+
+    # ---- shared -------------------------------------------------------------------------
+    @classmethod
+    def option_names(cls) -> list[str]:
+        sig = inspect.signature(cls.generate)
+        return [p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        allowed = cls.option_names()
+        for key in options:
+            if key not in allowed:
+                raise ValueError(
+                    f"unknown option {key!r} for task {cls.name!r}; allowed: {', '.join(allowed) or 'none'}"
+                )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
