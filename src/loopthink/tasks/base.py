@@ -67,6 +67,7 @@ class Task:
     name: ClassVar[str]
     classes: ClassVar[tuple[str, ...]]  # label vocabulary; labels are indices into it
     difficulty_name: ClassVar[str]  # "hops" or "depth"
+    vocab: ClassVar[tuple[str, ...]] = ()  # token vocabulary of the encoded inputs (empty for graph)
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

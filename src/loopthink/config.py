@@ -1,0 +1,185 @@
+"""Typed run configuration, loaded from YAML and validated before anything runs.
+
+The sections map one-to-one onto constructor arguments: ``model`` -> :class:`loopthink.model.LoopModel`,
+``task`` -> :func:`loopthink.tasks.get_task`, ``train`` -> :func:`loopthink.train.train`.
+Unknown keys and bad values fail with a message that names the key (``model.d_model: ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration is invalid. The message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Strict):
+    name: Literal["graph", "logic", "text"]
+    train_difficulty: tuple[int, int] = Field(description="inclusive hops/depth range seen in training")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the generator")
+
+    @field_validator("train_difficulty")
+    @classmethod
+    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= v[0] <= v[1]:
+            raise ValueError(f"need 0 <= lo <= hi, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _known_options(self) -> "TaskConfig":
+        from loopthink.tasks import task_class
+
+        task_class(self.name).check_options(self.options)
+        return self
+
+
+class ModelConfig(_Strict):
+    d_model: int = Field(64, gt=0)
+    n_heads: int = Field(4, gt=0)
+    d_ff: int = Field(256, gt=0)
+    blocks_per_step: int = Field(1, ge=1, description="transformer blocks inside one recurrent step")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    layerscale: float | None = Field(1e-4, description="LayerScale init value; null disables LayerScale")
+    gate: bool = Field(True, description="identity-biased gated recurrence")
+    gate_bias: float = Field(-2.0, description="gate bias init; sigmoid(-2) ~ 0.12 keeps mostly the old state")
+    injection: Literal["add", "concat", "none"] = "add"
+    init_state: Literal["zeros", "random"] = "random"
+    init_scale: float = Field(1.0, ge=0.0, description="std of the random initial state")
+    depth_embedding: int = Field(0, ge=0, description="size of a learned per-step embedding table (paper); 0 = off")
+    max_entities: int = Field(64, ge=1, description="text task: entity slots")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "ModelConfig":
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if (self.d_model // self.n_heads) % 2:
+            raise ValueError("d_model / n_heads must be even (rotary positions rotate pairs)")
+        return self
+
+
+class StepsConfig(_Strict):
+    """How many recurrence steps a training batch uses."""
+
+    mode: Literal["fixed", "uniform", "lognormal_poisson"] = "uniform"
+    min: int = Field(1, ge=1)
+    max: int = Field(16, ge=1)
+    mean: float = Field(8.0, gt=0, description="lognormal_poisson: mean number of steps")
+    sigma: float = Field(0.5, gt=0, description="lognormal_poisson: log-normal spread")
+    bptt: int | None = Field(None, ge=1, description="backprop through only the last k steps; null = all")
+
+    @model_validator(mode="after")
+    def _range(self) -> "StepsConfig":
+        if self.min > self.max:
+            raise ValueError(f"min={self.min} > max={self.max}")
+        return self
+
+
+class TrainConfig(_Strict):
+    iters: int = Field(2000, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup: int = Field(100, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    steps: StepsConfig = Field(default_factory=StepsConfig)
+    loss: Literal["final", "every", "progressive"] = Field("final", description="final = silent thinking")
+    every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of intermediate steps")
+    seed: int = 0
+    eval_every: int = Field(250, ge=1)
+    eval_n: int = Field(256, ge=1, description="validation instances per difficulty")
+    eval_steps: int | None = Field(None, ge=1, description="recurrence steps used for validation; default steps.max")
+    checkpoint_every: int = Field(250, ge=1)
+    log_every: int = Field(10, ge=1)
+    device: str = "cpu"
+    amp: bool = Field(False, description="bf16 autocast (GPU)")
+    compile: bool = False
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default all cores")
+
+
+class EvalConfig(_Strict):
+    steps: list[int] = Field(default_factory=lambda: [8, 16, 32])
+    difficulties: list[tuple[int, int]] = Field(default_factory=list, description="ranges reported by the demo/bench")
+    options: dict[str, Any] = Field(default_factory=dict, description="generator options for evaluation data")
+
+
+class RunConfig(_Strict):
+    task: TaskConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    arch: Literal["recurrent", "transformer", "act", "ponder"] = "recurrent"
+    baseline: dict[str, Any] = Field(default_factory=dict, description="arch-specific settings of a baseline")
+
+
+def _format_error(e: ValidationError) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{loc}: {msg}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        nxt = d.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override {key}: {p!r} is not a section")
+        d = nxt
+    d[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["model.d_model=128", "train.steps.max=16"]`` -> nested dict; values parsed as YAML."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. train.iters=500)")
+        key, raw = item.split("=", 1)
+        _set_dotted(out, key.strip(), yaml.safe_load(raw))
+    return out
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return config_from_dict(deep_merge(data, parse_overrides(overrides or [])))
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,109 @@
+"""Accuracy of a trained run over step counts and difficulties.
+
+Every step count is read from ONE rollout of the largest T (the per-step readouts), not one
+rollout per step count.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from loopthink.tasks import Task
+
+UNREACHABLE_KEY = "unreachable"
+
+
+@torch.no_grad()
+def predict_over_steps(
+    model: nn.Module,
+    task: Task,
+    records: list[dict],
+    steps: list[int],
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """Predicted class per (step count, record): an int array (len(steps), len(records))."""
+    t_max = max(steps)
+    idx = [s - 1 for s in steps]
+    order = sorted(range(len(records)), key=lambda i: len(str(records[i])))  # similar sizes share padding
+    preds = np.zeros((len(steps), len(records)), dtype=np.int64)
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for chunk in _bar(chunks, progress, "eval"):
+        batch = task.encode([records[i] for i in chunk]).to(device)
+        out = model(batch.inputs, t_max, return_step_logits=True)
+        preds[:, chunk] = out.step_logits[idx].argmax(-1).cpu().numpy()
+    return preds
+
+
+def labels_of(task: Task, records: list[dict]) -> np.ndarray:
+    return task.encode(records).labels.numpy() if records else np.zeros(0, dtype=np.int64)
+
+
+def difficulty_keys(task: Task, records: list[dict]) -> list[str]:
+    """Bucket key per record: hops/depth as a string; unreachable graph queries under "unreachable"."""
+    keys = []
+    for r in records:
+        if task.name == "graph" and r.get("label") is False:
+            keys.append(UNREACHABLE_KEY)
+        else:
+            keys.append(str(task.difficulty_of(r)))
+    return keys
+
+
+def _sort_key(k: str) -> tuple[int, int]:
+    return (1, 0) if not k.lstrip("-").isdigit() else (0, int(k))
+
+
+def evaluate_records(model: nn.Module, task: Task, records: list[dict], steps: list[int], **kw: Any) -> dict[str, Any]:
+    """The ``loopthink eval --json`` object: overall and per-difficulty accuracy per step count."""
+    preds = predict_over_steps(model, task, records, steps, **kw)
+    labels = labels_of(task, records)
+    correct = preds == labels[None, :]
+    keys = np.array(difficulty_keys(task, records))
+    by_diff: dict[str, dict[str, float]] = {}
+    for k in sorted(set(keys.tolist()), key=_sort_key):
+        sel = keys == k
+        by_diff[k] = {str(s): float(correct[j, sel].mean()) for j, s in enumerate(steps)}
+    return {
+        "n": len(records),
+        "steps": {str(s): {"accuracy": float(correct[j].mean())} for j, s in enumerate(steps)},
+        "by_difficulty": by_diff,
+        "n_by_difficulty": {k: int((keys == k).sum()) for k in by_diff},
+    }
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95% interval for a binomial proportion k/n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") -> str:
+    """A plain-text table: rows = difficulty buckets, columns = step counts."""
+    steps = list(result["steps"])
+    head = f"{difficulty_name:>12} " + " ".join(f"T={s:>5}" for s in steps) + "      n"
+    lines = [head, "-" * len(head)]
+    for k, row in result["by_difficulty"].items():
+        n = result.get("n_by_difficulty", {}).get(k, "")
+        lines.append(f"{k:>12} " + " ".join(f"{row[s]:>7.3f}" for s in steps) + f" {n:>6}")
+    lines.append(f"{'all':>12} " + " ".join(f"{result['steps'][s]['accuracy']:>7.3f}" for s in steps) + f" {result['n']:>6}")
+    return "\n".join(lines)
+
+
+def _bar(items: Iterable, show: bool, desc: str) -> Iterable:
+    if not show:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, leave=False)

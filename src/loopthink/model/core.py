@@ -1,0 +1,174 @@
+"""The depth-recurrent transformer: input interface -> one shared core iterated T times -> readout.
+
+One recurrence step (see docs/architecture.md for the formulas)::
+
+    r      = h_t                                   # residual stream = the latent state
+    r      = r + LS_a * Attn(LN(r + x))            # x: encoded input, re-injected every step
+    r      = r + LS_m * MLP(LN(r + x))
+    z      = sigmoid(W_g [r; h_t] + b_g)           # identity-biased gate, b_g = -2 at init
+    h_t+1  = z * r + (1 - z) * h_t
+
+T is an argument of ``forward``; nothing in the parameters depends on it (unless the paper's
+depth embedding is switched on, which caps T at its table size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from loopthink.config import ModelConfig
+from loopthink.model.interfaces import Context, build_interface
+from loopthink.model.layers import Block
+
+
+@dataclass
+class LoopOutput:
+    logits: torch.Tensor  # (B, C) readout after the last step
+    step_logits: torch.Tensor | None = None  # (T, B, C) readout after every step ("logit lens")
+    states: torch.Tensor | None = None  # (T+1, B, d) pooled states, or (T+1, B, L, d) full
+    final_state: torch.Tensor | None = None  # (B, L, d)
+
+
+class Gate(nn.Module):
+    """``z = sigmoid(W [h_new; h_old] + b)`` with b initialised negative: a step starts near identity."""
+
+    def __init__(self, d_model: int, bias: float):
+        super().__init__()
+        self.lin = nn.Linear(2 * d_model, d_model)
+        self.bias_init = bias
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.lin.weight)
+        nn.init.constant_(self.lin.bias, self.bias_init)
+
+    def forward(self, h_new: torch.Tensor, h_old: torch.Tensor) -> torch.Tensor:
+        z = torch.sigmoid(self.lin(torch.cat([h_new, h_old], dim=-1)))
+        return z * h_new + (1 - z) * h_old
+
+
+class LoopModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, task: str, num_classes: int, vocab_size: int = 0):
+        super().__init__()
+        self.cfg, self.task = cfg, task
+        d = cfg.d_model
+        self.interface = build_interface(task, d, cfg.n_heads, vocab_size, cfg.max_entities)
+        self.blocks = nn.ModuleList(
+            Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(cfg.blocks_per_step)
+        )
+        self.inject = nn.Linear(2 * d, d) if cfg.injection == "concat" else None
+        self.gate = Gate(d, cfg.gate_bias) if cfg.gate else None
+        self.depth = nn.Embedding(cfg.depth_embedding, d) if cfg.depth_embedding else None
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, num_classes)
+        self.apply(self._init)
+        if self.gate is not None:  # after the generic init: the gate's own init is the point of it
+            self.gate.reset_parameters()
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=1.0)
+
+    # ---- the pieces, usable one at a time (halting and diagnostics drive them directly) ----
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
+        return self.interface(inputs)
+
+    def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
+        """h_0: zeros or N(0, init_scale^2); without input injection the state starts at the input."""
+        shape = ctx.x.shape
+        h = torch.zeros(shape, device=ctx.x.device, dtype=ctx.x.dtype)
+        if self.cfg.init_state == "random" and self.cfg.init_scale > 0:
+            gen_device = generator.device if generator is not None else h.device
+            noise = torch.randn(shape, generator=generator, device=gen_device)
+            h = h + self.cfg.init_scale * noise.to(device=h.device, dtype=h.dtype)
+        if self.cfg.injection == "none":
+            h = h + ctx.x
+        return h
+
+    def step(self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None) -> torch.Tensor:
+        """One recurrence step ``h_t -> h_{t+1}``; rows where ``frozen`` is True keep their state."""
+        r = h
+        inject = ctx.x if self.cfg.injection == "add" else None
+        if self.inject is not None:
+            r = self.inject(torch.cat([h, ctx.x], dim=-1))
+        if self.depth is not None:
+            if t >= self.depth.num_embeddings:
+                raise ValueError(f"depth embedding has {self.depth.num_embeddings} entries; cannot run step {t + 1}")
+            r = r + self.depth.weight[t]
+        for block in self.blocks:
+            r = block(r, inject, ctx.mask, ctx.rotary)
+        h_next = self.gate(r, h) if self.gate is not None else r
+        if frozen is not None:
+            h_next = torch.where(frozen[:, None, None], h, h_next)
+        return h_next
+
+    def pool(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
+        """The state the readout reads: (B, d)."""
+        return h[torch.arange(h.shape[0], device=h.device), ctx.readout_index]
+
+    def readout(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
+        return self.head(self.norm(self.pool(h, ctx)))
+
+    # ---- the whole rollout -------------------------------------------------------------
+    def forward(
+        self,
+        inputs: dict[str, torch.Tensor],
+        steps: int,
+        *,
+        bptt: int | None = None,
+        h0: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        frozen: torch.Tensor | None = None,
+        return_step_logits: bool = False,
+        return_states: str | None = None,
+    ) -> LoopOutput:
+        """Run ``steps`` recurrence steps.
+
+        bptt: gradients flow through only the last ``bptt`` steps (earlier ones run without a
+            graph), so memory stays flat as ``steps`` grows.
+        h0: start from this state instead of :meth:`init_state`.
+        frozen: bool (B,) examples whose state must not change (already halted).
+        return_states: None, "pooled" (readout token per step) or "full" (every token per step).
+        """
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        ctx = self.encode(inputs)
+        h = self.init_state(ctx, generator) if h0 is None else h0
+        no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
+        step_logits, states = [], []
+        if return_states:
+            states.append(self._keep(h, ctx, return_states))
+        for t in range(steps):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and t >= no_grad_steps):
+                h = self.step(h, ctx, t, frozen)
+                if return_step_logits:
+                    step_logits.append(self.readout(h, ctx))
+            if return_states:
+                states.append(self._keep(h, ctx, return_states))
+        logits = step_logits[-1] if return_step_logits else self.readout(h, ctx)
+        return LoopOutput(
+            logits,
+            torch.stack(step_logits) if return_step_logits else None,
+            torch.stack(states) if return_states else None,
+            h,
+        )
+
+    def _keep(self, h: torch.Tensor, ctx: Context, how: str) -> torch.Tensor:
+        if how == "pooled":
+            return self.pool(h, ctx).detach()
+        if how == "full":
+            return h.detach()
+        raise ValueError(f"return_states must be None, 'pooled' or 'full', got {how!r}")
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), labels)

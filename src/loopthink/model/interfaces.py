@@ -1,0 +1,122 @@
+"""Task interfaces: the "perceptual" part that turns an encoded batch into token inputs for the core.
+
+Each interface returns a :class:`Context`: the encoded input ``x`` (B, L, d) that the core re-injects
+every step, the attention mask, optional rotary tables, which tokens are real, and which token the
+readout reads. None of them has a table indexed by instance identity (node ids, names, absolute
+positions), so instances larger than anything seen in training run unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from loopthink.model.layers import rotary_tables
+
+
+@dataclass
+class Context:
+    x: torch.Tensor  # (B, L, d) encoded input
+    mask: torch.Tensor | None  # bool (B, 1, L, L) True = may attend, or float bias (B, H, L, L)
+    rotary: tuple[torch.Tensor, torch.Tensor] | None
+    token_mask: torch.Tensor  # bool (B, L) real tokens
+    readout_index: torch.Tensor  # long (B,) token whose state the readout reads
+
+    def index(self, idx: torch.Tensor) -> "Context":
+        """The context of a subset of the batch (for shrinking a batch as examples halt)."""
+        return Context(
+            self.x[idx],
+            None if self.mask is None else self.mask[idx],
+            self.rotary,
+            self.token_mask[idx],
+            self.readout_index[idx],
+        )
+
+
+class GraphInterface(nn.Module):
+    """One token per node; role embeddings mark source/target; a node attends to its in-neighbours
+    and itself, so one recurrence step can move information exactly one hop."""
+
+    ROLES = 4  # other, source, target, padding
+
+    def __init__(self, d_model: int, **_: object):
+        super().__init__()
+        self.role = nn.Embedding(self.ROLES, d_model)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
+        adj, node_mask = inputs["adj"], inputs["node_mask"]
+        B, N = node_mask.shape
+        rows = torch.arange(B, device=adj.device)
+        role = torch.where(node_mask, 0, 3)
+        role[rows, inputs["source"]] = 1
+        role[rows, inputs["target"]] = 2
+        eye = torch.eye(N, dtype=torch.bool, device=adj.device)
+        mask = (adj & node_mask[:, None, :]) | eye  # every row has itself: no empty softmax
+        return Context(self.role(role), mask[:, None], None, node_mask, inputs["target"])
+
+
+class LogicInterface(nn.Module):
+    """Token embeddings with rotary (relative) positions only: no absolute position table, so longer
+    expressions than seen in training run. Reads the <cls> token at index 0."""
+
+    def __init__(self, d_model: int, n_heads: int, vocab_size: int, **_: object):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.head_dim = d_model // n_heads
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
+        tokens, tmask = inputs["tokens"], inputs["mask"]
+        B, L = tokens.shape
+        key_mask = tmask[:, None, None, :]  # (B, 1, 1, L): broadcast over queries
+        rot = rotary_tables(L, self.head_dim, tokens.device)
+        zero = torch.zeros(B, dtype=torch.long, device=tokens.device)
+        return Context(self.embed(tokens), key_mask, rot, tmask, zero)
+
+
+class TextInterface(nn.Module):
+    """Word tokens + position *within* a sentence + segment + entity-slot embeddings.
+
+    Names are entity slots numbered by first occurrence, so unseen names work; in training the slot
+    numbers are randomly permuted per example so no slot is special. Which tokens share a sentence
+    enters as a learned per-head attention bias (a relation, not an order): sentence order carries
+    no signal.
+    """
+
+    MAX_POSITION = 64  # longer sentences share the last position embedding
+
+    def __init__(self, d_model: int, n_heads: int, vocab_size: int, max_entities: int = 64, **_: object):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.position = nn.Embedding(self.MAX_POSITION, d_model)
+        self.segment = nn.Embedding(4, d_model)
+        self.entity = nn.Embedding(max_entities + 1, d_model)
+        self.same_sentence = nn.Parameter(torch.zeros(n_heads))
+        self.max_entities = max_entities
+
+    def _slots(self, entity: torch.Tensor) -> torch.Tensor:
+        if entity.max() > self.max_entities:
+            raise ValueError(
+                f"an instance has {int(entity.max())} distinct names; this model has {self.max_entities} entity slots"
+            )
+        if not self.training:
+            return entity
+        perm = torch.argsort(torch.rand(entity.shape[0], self.max_entities, device=entity.device), dim=1) + 1
+        perm = torch.cat([torch.zeros_like(perm[:, :1]), perm], dim=1)  # slot 0 (no entity) stays 0
+        return torch.gather(perm, 1, entity)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
+        tokens, tmask, sent = inputs["tokens"], inputs["mask"], inputs["sentence"]
+        pos = inputs["position"].clamp(max=self.MAX_POSITION - 1)
+        x = self.embed(tokens) + self.position(pos) + self.segment(inputs["segment"]) + self.entity(self._slots(inputs["entity"]))
+        same = (sent[:, :, None] == sent[:, None, :]) & (sent[:, :, None] > 0)
+        bias = same[:, None].float() * self.same_sentence[None, :, None, None]
+        bias = bias.masked_fill(~tmask[:, None, None, :], float("-inf"))
+        zero = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
+        return Context(x, bias, None, tmask, zero)
+
+
+def build_interface(task: str, d_model: int, n_heads: int, vocab_size: int = 0, max_entities: int = 64) -> nn.Module:
+    kinds = {"graph": GraphInterface, "logic": LogicInterface, "text": TextInterface}
+    return kinds[task](d_model=d_model, n_heads=n_heads, vocab_size=vocab_size, max_entities=max_entities)

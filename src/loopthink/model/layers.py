@@ -1,0 +1,81 @@
+"""Small composable layers: attention with an optional mask and rotary positions, LayerScale, a pre-norm block."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerScale(nn.Module):
+    """``diag(gamma) * x`` with gamma initialised small (CaiT): a new branch starts almost silent."""
+
+    def __init__(self, dim: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+def rotary_tables(length: int, head_dim: int, device: torch.device, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (length, head_dim/2) for rotary position embeddings (relative positions only)."""
+    inv = 1.0 / base ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    ang = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv[None, :]
+    return ang.cos(), ang.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of channels of ``x`` (B, H, L, Dh) by position-dependent angles."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    c, s = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.stack((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1).flatten(-2)
+
+
+class Attention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return self.proj(y.transpose(1, 2).reshape(B, L, D))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block whose branches see ``state + injected input`` but whose residual
+    stream is the state alone, so re-injecting the input every step does not grow the state."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, layerscale: float | None):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = Attention(d_model, n_heads, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout))
+        make_scale = (lambda: LayerScale(d_model, layerscale)) if layerscale is not None else nn.Identity
+        self.scale1, self.scale2 = make_scale(), make_scale()
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        inject: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> torch.Tensor:
+        u = h if inject is None else h + inject
+        h = h + self.scale1(self.attn(self.norm1(u), mask, rotary))
+        u = h if inject is None else h + inject
+        return h + self.scale2(self.mlp(self.norm2(u)))

@@ -1,0 +1,256 @@
+"""The training loop, in one readable place.
+
+Determinism: the data, the number of recurrence steps, the random initial state and dropout of
+iteration ``i`` all derive from ``(seed, i)``. So a run resumed from a checkpoint at iteration
+``k`` sees exactly what an uninterrupted run sees from ``k`` on, and produces the same metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import sys
+import threading
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from loopthink.checkpoint import RunError, latest_checkpoint, load_checkpoint, save_checkpoint, write_run_config
+from loopthink.config import RunConfig, StepsConfig, TrainConfig
+from loopthink.model import build_model
+from loopthink.model.core import cross_entropy
+from loopthink.tasks import Batch, Task, get_task
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf. The last good checkpoint is kept."""
+
+
+# ---- randomness ------------------------------------------------------------------------------
+def iteration_rng(seed: int, it: int, rank: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, it, rank])
+
+
+def sample_steps(cfg: StepsConfig, rng: np.random.Generator) -> int:
+    """Recurrence steps for one batch: fixed, uniform, or Huginn's log-normal Poisson (heavy tail)."""
+    if cfg.mode == "fixed":
+        return cfg.max
+    if cfg.mode == "uniform":
+        return int(rng.integers(cfg.min, cfg.max + 1))
+    tau = rng.normal(math.log(cfg.mean) - 0.5 * cfg.sigma**2, cfg.sigma)
+    return int(np.clip(rng.poisson(math.exp(tau)) + 1, cfg.min, cfg.max))
+
+
+def lr_at(it: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to ``min_lr_ratio * lr``."""
+    if it < cfg.warmup:
+        return cfg.lr * (it + 1) / cfg.warmup
+    progress = (it - cfg.warmup) / max(1, cfg.iters - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# ---- data path -------------------------------------------------------------------------------
+class Prefetcher:
+    """Generates batch ``i`` from ``(seed, i)`` in a background thread, so generation overlaps the
+    training step (PyTorch releases the GIL in its kernels) and never sits inside it."""
+
+    def __init__(self, task: Task, cfg: RunConfig, start: int, rank: int = 0, depth: int = 2):
+        self.task, self.cfg, self.rank = task, cfg, rank
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._work, args=(start,), daemon=True)
+        self.thread.start()
+
+    def _make(self, it: int) -> tuple[Batch, int]:
+        rng = iteration_rng(self.cfg.train.seed, it, self.rank)
+        steps = sample_steps(self.cfg.train.steps, rng)
+        batch = self.task.sample_batch(self.cfg.train.batch_size, rng, tuple(self.cfg.task.train_difficulty))
+        return batch, steps
+
+    def _work(self, it: int) -> None:
+        while not self.stop.is_set():
+            try:
+                item: Any = self._make(it)
+            except Exception as e:  # surfaced in the main thread
+                item = e
+            while not self.stop.is_set():
+                try:
+                    self.q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            it += 1
+
+    def __next__(self) -> tuple[Batch, int]:
+        item = self.q.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self.stop.set()
+
+
+def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
+    """A fixed, seeded validation batch per training difficulty."""
+    lo, hi = cfg.task.train_difficulty
+    return {d: task.encode(task.generate(cfg.train.eval_n, 10_000 + d, (d, d), **cfg.task.options)) for d in range(lo, hi + 1)}
+
+
+# ---- one step --------------------------------------------------------------------------------
+def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss and final logits. ``final`` is silent thinking: only the last step is supervised."""
+    if cfg.loss == "every":
+        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, return_step_logits=True)
+        per_step = torch.stack([cross_entropy(lg, batch.labels) for lg in out.step_logits])
+        intermediate = per_step[:-1].mean() if steps > 1 else per_step.new_zeros(())
+        return per_step[-1] + cfg.every_step_weight * intermediate, out.logits
+    out = model(batch.inputs, steps, bptt=cfg.steps.bptt)
+    loss = cross_entropy(out.logits, batch.labels)
+    if cfg.loss == "progressive" and steps > 1:
+        # Bansal et al. 2022: a random number of steps without gradient, then a random number with
+        # gradient from that (detached) state, supervised at its end.
+        n = int(rng.integers(0, steps))
+        k = int(rng.integers(1, steps - n + 1))
+        with torch.no_grad():
+            h = model(batch.inputs, n).final_state if n > 0 else None
+        prog = model(batch.inputs, k, h0=h.detach() if h is not None else None, bptt=cfg.steps.bptt)
+        loss = 0.5 * loss + 0.5 * cross_entropy(prog.logits, batch.labels)
+    return loss, out.logits
+
+
+@torch.no_grad()
+def validate(model: nn.Module, sets: dict[int, Batch], steps: int, device: str) -> dict[str, float]:
+    model.eval()
+    acc = {}
+    for d, b in sets.items():
+        b = b.to(device)
+        acc[str(d)] = float((model(b.inputs, steps).logits.argmax(-1) == b.labels).float().mean())
+    model.train()
+    return acc
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on norms, biases, LayerScale/gate vectors and embeddings."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in name and "role" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+# ---- distributed (torchrun) --------------------------------------------------------------------
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    return (torch.distributed.get_rank() if world > 1 else 0), world
+
+
+# ---- the loop --------------------------------------------------------------------------------
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool | None = None) -> dict[str, Any]:
+    """Train a run into ``out``; returns the final validation metrics."""
+    out = Path(out)
+    tc = cfg.train
+    rank, world = _distributed()
+    device = tc.device if world == 1 or not tc.device.startswith("cuda") else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    task = get_task(cfg.task.name, **cfg.task.options)
+    torch.manual_seed(tc.seed)
+    model = build_model(cfg, task).to(device)
+    opt = make_optimizer(model, tc)
+
+    start, best = 0, {}
+    if resume:
+        if latest_checkpoint(out) is None:
+            raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
+        trainer = load_checkpoint(out, model, opt)
+        start, best = trainer["iter"], trainer.get("val", {})
+        _truncate_metrics(out / "metrics.jsonl", start)
+    elif latest_checkpoint(out) is not None:
+        raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if rank == 0:
+        write_run_config(out, cfg)
+
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
+    if tc.compile:
+        model.step = torch.compile(model.step, dynamic=True)  # the hot loop body
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if tc.amp and device.startswith("cuda") else nullcontext()
+    val_sets = validation_sets(task, cfg) if rank == 0 else {}
+    eval_steps = tc.eval_steps or tc.steps.max
+    data = Prefetcher(task, cfg, start, rank)
+    bar = _progress(start, tc.iters, progress and rank == 0)
+    log = open(out / "metrics.jsonl", "a") if rank == 0 else None
+    t0, last = time.time(), {}
+    try:
+        model.train()
+        for it in range(start, tc.iters):
+            batch, steps = next(data)
+            batch = batch.to(device)
+            torch.manual_seed(tc.seed * 1_000_003 + it)  # dropout / random h0 of this iteration
+            for g in opt.param_groups:
+                g["lr"] = lr_at(it, tc)
+            with amp:
+                loss, logits = compute_loss(net, batch, steps, tc, iteration_rng(tc.seed, it, rank + 7919))
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss is {loss.item()} at iteration {it}; stopped. The last good checkpoint in {out} is kept "
+                    "(try a lower train.lr, train.grad_clip, or model.layerscale)."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
+            opt.step()
+            if rank:
+                continue
+            done = it + 1
+            acc = float((logits.argmax(-1) == batch.labels).float().mean())
+            if done % tc.log_every == 0 or done == tc.iters:
+                last = {"iter": done, "loss": round(float(loss), 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
+                _log(log, {**last, "time": round(time.time() - t0, 2)})
+            if done % tc.eval_every == 0 or done == tc.iters:
+                best = validate(model, val_sets, eval_steps, device)
+                _log(log, {"iter": done, "val": best, "val_steps": eval_steps})
+            if done % tc.checkpoint_every == 0 or done == tc.iters:
+                save_checkpoint(out, model, opt, {"iter": done, "val": best})
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{acc:.3f}", T=steps)
+    finally:
+        data.close()
+        bar.close()
+        if log:
+            log.close()
+    return {"iter": tc.iters, "val": best, "last": last, "seconds": time.time() - t0}
+
+
+def _log(f: Any, row: dict) -> None:
+    f.write(json.dumps(row) + "\n")
+    f.flush()
+
+
+def _truncate_metrics(path: Path, upto: int) -> None:
+    """Drop rows logged after the checkpoint we resume from, so the resumed log equals an uninterrupted one."""
+    if not path.exists():
+        return
+    rows = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("iter", 0) <= upto]
+    path.write_text("".join(r + "\n" for r in rows))
+
+
+def _progress(start: int, total: int, show: bool | None) -> Any:
+    from tqdm import tqdm
+
+    if show is None:
+        show = sys.stderr.isatty()
+    return tqdm(total=total, initial=start, disable=not show, desc="train", dynamic_ncols=True)

@@ -1,0 +1,58 @@
+import pytest
+
+from loopthink.config import ConfigError, config_from_dict, load_config, parse_overrides
+
+BASE = {"task": {"name": "graph", "train_difficulty": [1, 8]}}
+
+
+def test_shipped_configs_load(tmp_path):
+    from pathlib import Path
+
+    for path in sorted(Path("configs").rglob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.task.name in {"graph", "logic", "text"}
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"model\.d_modle: unknown key"):
+        config_from_dict({**BASE, "model": {"d_modle": 3}})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"train\.iters"):
+        config_from_dict({**BASE, "train": {"iters": "many"}})
+
+
+def test_bad_values_are_named():
+    with pytest.raises(ConfigError, match="divisible"):
+        config_from_dict({**BASE, "model": {"d_model": 30, "n_heads": 4}})
+    with pytest.raises(ConfigError, match=r"train\.steps"):
+        config_from_dict({**BASE, "train": {"steps": {"min": 9, "max": 3}}})
+    with pytest.raises(ConfigError, match=r"task\.train_difficulty"):
+        config_from_dict({"task": {"name": "graph", "train_difficulty": [5, 2]}})
+    with pytest.raises(ConfigError, match=r"task\.name"):
+        config_from_dict({"task": {"name": "chess", "train_difficulty": [1, 2]}})
+
+
+def test_unknown_task_option_is_named():
+    with pytest.raises(ConfigError, match="unknown option 'no_such_knob'"):
+        config_from_dict({"task": {**BASE["task"], "options": {"no_such_knob": 1}}})
+
+
+def test_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("task: {name: graph, train_difficulty: [1, 4]}\n")
+    cfg = load_config(p, ["model.d_model=32", "train.steps.max=5", "train.steps.bptt=null"])
+    assert cfg.model.d_model == 32 and cfg.train.steps.max == 5 and cfg.train.steps.bptt is None
+    assert parse_overrides(["a.b=[1, 2]"]) == {"a": {"b": [1, 2]}}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["model.d_model"])
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such config"):
+        load_config(tmp_path / "nope.yaml")
+    p = tmp_path / "bad.yaml"
+    p.write_text("task: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)

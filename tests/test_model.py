@@ -1,0 +1,101 @@
+"""The recurrent model's contract, on hand-made inputs (no training)."""
+
+import torch
+
+from loopthink.config import ModelConfig
+from loopthink.model.core import LoopModel
+from loopthink.model.layers import apply_rotary, rotary_tables
+
+
+def chain_graph(B: int = 3, N: int = 7) -> dict[str, torch.Tensor]:
+    """Path 0 -> 1 -> ... -> N-1; adj[b, v, u] = edge u -> v."""
+    adj = torch.zeros(B, N, N, dtype=torch.bool)
+    for u in range(N - 1):
+        adj[:, u + 1, u] = True
+    return dict(adj=adj, node_mask=torch.ones(B, N, dtype=torch.bool), source=torch.zeros(B, dtype=torch.long), target=torch.full((B,), N - 1))
+
+
+def model(**kw) -> LoopModel:
+    torch.manual_seed(0)
+    return LoopModel(ModelConfig(**kw), "graph", 2).eval()
+
+
+def test_steps_are_free_and_parameters_do_not_depend_on_them():
+    m = model()
+    inp = chain_graph()
+    for T in (1, 8, 64, 200):
+        assert m(inp, T).logits.shape == (3, 2)
+    assert m(inp, 5, return_step_logits=True).step_logits.shape == (5, 3, 2)
+    assert m(inp, 5, return_states="pooled").states.shape == (6, 3, 64)
+    assert m(inp, 5, return_states="full").states.shape == (6, 3, 7, 64)
+
+
+def test_one_step_moves_information_one_hop():
+    """The target's state after t steps cannot depend on a source more than t hops upstream."""
+    m = model(layerscale=1.0, init_state="zeros")
+    with torch.no_grad():  # large weights, so a 6-hop influence is far above float noise
+        for p in m.blocks.parameters():
+            p.mul_(20.0)
+    inp = chain_graph(B=1, N=7)  # source 0 is 6 hops from target 6
+    moved = dict(inp, source=torch.tensor([1]))  # now 5 hops away
+    for T in range(1, 5):
+        assert torch.allclose(m(inp, T).logits, m(moved, T).logits), T
+    assert (m(inp, 6).logits - m(moved, 6).logits).abs().max() > 1e-4
+
+
+def test_start_from_given_state_and_seeded_random_init():
+    m = model()
+    inp = chain_graph()
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert torch.equal(m(inp, 4, generator=g1).logits, m(inp, 4, generator=g2).logits)
+    h0 = torch.zeros(3, 7, 64)
+    a = m(inp, 4, h0=h0).logits
+    assert torch.equal(a, m(inp, 4, h0=h0.clone()).logits)
+
+
+def test_frozen_examples_keep_their_state():
+    m = model(layerscale=1.0)
+    inp = chain_graph()
+    h0 = torch.randn(3, 7, 64)
+    frozen = torch.tensor([True, False, True])
+    h = m(inp, 5, h0=h0, frozen=frozen).final_state
+    assert torch.equal(h[0], h0[0]) and torch.equal(h[2], h0[2])
+    assert not torch.equal(h[1], h0[1])
+
+
+def test_step_starts_near_identity():
+    """LayerScale + the gate make an untrained step almost the identity map (the gradient highway)."""
+    inp = chain_graph()
+    h0 = torch.randn(3, 7, 64)
+    near = model()
+    h1 = near.step(h0, near.encode(inp), 0)
+    assert (h1 - h0).norm() / h0.norm() < 1e-3
+    plain = model(layerscale=None, gate=False)
+    h1 = plain.step(h0, plain.encode(inp), 0)
+    assert (h1 - h0).norm() / h0.norm() > 1e-2
+
+
+def test_truncated_backprop_keeps_values_and_cuts_gradients():
+    m = model(layerscale=1.0).train()
+    m.cfg.dropout = 0.0
+    inp = chain_graph()
+    h0 = torch.randn(3, 7, 64, requires_grad=True)
+    full = m(inp, 10, h0=h0).logits
+    cut = m(inp, 10, h0=h0, bptt=3).logits
+    assert torch.allclose(full, cut, atol=1e-6)
+    cut.sum().backward()
+    assert h0.grad is None  # no graph reaches the initial state
+    assert all(p.grad is not None for p in m.blocks.parameters())
+
+
+def test_rotary_scores_depend_only_on_relative_position():
+    cos, sin = rotary_tables(40, 16, torch.device("cpu"))
+    q, k = torch.randn(16), torch.randn(16)
+
+    def score(i: int, j: int) -> torch.Tensor:
+        qi = apply_rotary(q.view(1, 1, 1, 16), cos[i : i + 1], sin[i : i + 1])
+        kj = apply_rotary(k.view(1, 1, 1, 16), cos[j : j + 1], sin[j : j + 1])
+        return (qi * kj).sum()
+
+    assert torch.allclose(score(3, 1), score(30, 28), atol=1e-4)
+    assert torch.allclose(score(0, 7), score(12, 19), atol=1e-4)
