@@ -218,7 +218,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
             done = it + 1
             acc = float((logits.argmax(-1) == batch.labels).float().mean())
             if done % tc.log_every == 0 or done == tc.iters:
-                last = {"iter": done, "loss": round(float(loss), 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
+                last = {"iter": done, "loss": round(loss.item(), 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
                 _log(log, {**last, "time": round(time.time() - t0, 2)})
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
@@ -226,7 +226,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
             if done % tc.checkpoint_every == 0 or done == tc.iters:
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{acc:.3f}", T=steps)
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.3f}", T=steps)
     finally:
         data.close()
         bar.close()

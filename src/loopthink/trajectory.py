@@ -1,0 +1,71 @@
+"""One rollout with everything the diagnostics and exit rules read: per-step readouts, pooled
+states and per-step convergence signals. Shared by ``dynamics`` and ``halting``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class Trajectory:
+    step_logits: torch.Tensor  # (T, B, C) readout after steps 1..T
+    pooled: torch.Tensor  # (T+1, B, d) readout-token state at steps 0..T
+    rel_change: torch.Tensor  # (T, B) ||h_t - h_{t-1}|| / ||h_{t-1}|| over real tokens, t = 1..T
+    mean_state: torch.Tensor  # (T+1, B, d) state averaged over real tokens at steps 0..T
+
+    @property
+    def predictions(self) -> torch.Tensor:  # (T, B)
+        return self.step_logits.argmax(-1)
+
+
+@torch.no_grad()
+def rollout(
+    model: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    steps: int,
+    generator: torch.Generator | None = None,
+    h0: torch.Tensor | None = None,
+) -> Trajectory:
+    """Run ``steps`` steps and keep compact per-step summaries (never the full (T, B, L, d) tensor)."""
+    ctx = model.encode(inputs)
+    h = model.init_state(ctx, generator) if h0 is None else h0
+    tok = ctx.token_mask[..., None].to(h.dtype)
+    count = tok.sum(1).clamp(min=1)
+    logits, pooled, change, mean = [], [model.pool(h, ctx)], [], [(h * tok).sum(1) / count]
+    for t in range(steps):
+        h_next = model.step(h, ctx, t)
+        num = ((h_next - h) * tok).flatten(1).norm(dim=1)
+        den = (h * tok).flatten(1).norm(dim=1).clamp(min=1e-12)
+        change.append(num / den)
+        h = h_next
+        logits.append(model.readout(h, ctx))
+        pooled.append(model.pool(h, ctx))
+        mean.append((h * tok).sum(1) / count)
+    return Trajectory(torch.stack(logits), torch.stack(pooled), torch.stack(change), torch.stack(mean))
+
+
+def successive_kl(step_logits: torch.Tensor) -> torch.Tensor:
+    """KL(p_t || p_{t-1}) between successive readouts, (T, B); step 1 compares with the uniform
+    distribution (the readout "before thinking")."""
+    logp = F.log_softmax(step_logits.float(), dim=-1)
+    prev = torch.cat([torch.full_like(logp[:1], -torch.log(torch.tensor(float(logp.shape[-1])))), logp[:-1]])
+    return (logp.exp() * (logp - prev)).sum(-1).clamp(min=0)
+
+
+def entropy(step_logits: torch.Tensor) -> torch.Tensor:
+    """Readout entropy in nats, (T, B)."""
+    logp = F.log_softmax(step_logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def decision_step(predictions: torch.Tensor) -> torch.Tensor:
+    """First step (1-based) after which the prediction never changes again within T, (B,)."""
+    T = predictions.shape[0]
+    changed = predictions[1:] != predictions[:-1]  # (T-1, B): change between t and t+1
+    steps = torch.arange(2, T + 1, device=predictions.device)[:, None].expand_as(changed)
+    last_change = torch.where(changed, steps, torch.ones_like(steps)).max(0).values if T > 1 else torch.ones(predictions.shape[1], dtype=torch.long)
+    return last_change
