@@ -1,0 +1,352 @@
+"""Directed-graph reachability: is ``target`` reachable from ``source``?
+
+Record (one JSONL line; extra keys are allowed and ignored)::
+
+    {"task": "graph", "num_nodes": 12, "edges": [[0, 3], [3, 7]], "source": 0, "target": 7,
+     "label": true, "hops": 2}
+
+Nodes are ``0 .. num_nodes-1``; ``[u, v]`` is the edge ``u -> v``. ``hops`` is the shortest-path
+length when ``label`` is true, else ``null``. Generated negatives also carry ``search_depth``:
+the BFS eccentricity of ``source`` (largest shortest-path distance from ``source`` to any node it
+reaches), which is their difficulty. ``classes = ("unreachable", "reachable")``.
+
+Encoded inputs (``Batch.inputs``), with ``N`` = largest ``num_nodes`` in the batch:
+
+* ``adj``: bool ``(B, N, N)``, ``adj[b, v, u]`` is True iff edge ``u -> v`` (row ``v`` lists the
+  in-neighbours of ``v``); no self loops (self loops in records are dropped);
+* ``node_mask``: bool ``(B, N)``, True for real nodes (padding comes after them);
+* ``source``, ``target``: long ``(B,)``.
+
+``Batch.difficulty`` is ``hops`` for reachable queries and ``search_depth`` for the others.
+
+How an instance with ``h`` hops is built, so that no local cue gives the answer: two chains of
+exactly ``h`` hops, ``A = a0 -> .. -> ah`` (``source = a0``) and ``B = b0 -> .. -> bh``. A positive
+asks for ``target = ah``, a negative for ``target = bh``; everything else is drawn the same way, so
+both labels look alike locally (the target always has in-edges, the source always reaches depth
+``h``). Every node has a side (A's reachable set *R* or the unreachable rest *U*) and a level (its
+index on its chain; extra nodes get a level in ``[1, h]`` and an edge from the chain node one
+level up). Distractor edges ``u -> v`` are kept only when they
+
+* never go from *R* to *U* (so *U*, and a negative's target, stays unreachable), and
+* within a side, satisfy ``level(v) <= level(u) + 1`` (so no shortcut: distances equal levels).
+
+Edges from *U* into *R* are allowed (they point into the reachable set from outside), except out
+of ``bh`` or into ``ah``: one of those two chain ends is the target, and the target never touches a
+cross edge whatever its side, so its in- and out-degrees look the same for both labels. Hence the
+hop count of a positive and the search depth of a negative are both exactly ``h``. Node ids are
+randomly permuted per instance so the id order carries no information.
+
+Generation is vectorised over the batch with numpy; :meth:`GraphTask.generate` and
+:meth:`GraphTask.sample_batch` share :func:`_sample_graphs`, so with the same seed
+``encode(generate(n, seed, d))`` equals ``sample_batch(n, np.random.default_rng(seed), d)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from loopthink.tasks.base import UNREACHABLE, Batch, DataError, Task
+
+NumNodes = int | tuple[int, int] | list[int] | None
+
+# Automatic sizes: the two chains need 2h+2 nodes; up to this many extra nodes are added.
+_AUTO_EXTRA_NODES = 4
+# Distractor candidates drawn per wanted edge; about 60% pass the filters, so 3x rarely falls short.
+_OVERSAMPLE = 3
+
+
+@dataclass
+class _Graphs:
+    """A batch of generated instances as numpy arrays (node ids already permuted)."""
+
+    adj: np.ndarray  # bool (B, N, N), adj[b, v, u] = edge u -> v
+    num_nodes: np.ndarray  # int64 (B,)
+    source: np.ndarray  # int64 (B,)
+    target: np.ndarray  # int64 (B,)
+    label: np.ndarray  # bool (B,)
+    hops: np.ndarray  # int64 (B,): hops of positives, search depth of negatives (both = h)
+
+
+class GraphTask(Task):
+    name: ClassVar[str] = "graph"
+    classes: ClassVar[tuple[str, ...]] = ("unreachable", "reachable")
+    difficulty_name: ClassVar[str] = "hops"
+
+    def generate(  # type: ignore[override]
+        self,
+        n: int,
+        seed: int,
+        difficulty: tuple[int, int] = (1, 8),
+        *,
+        num_nodes: NumNodes = None,
+        distractor_density: float = 1.0,
+    ) -> list[dict]:
+        """``n`` records, half reachable, with ``h`` uniform in ``difficulty``.
+
+        ``num_nodes``: ``None`` draws each instance's size uniformly in ``[2h+2, 2h+6]``; an int
+        fixes it; a ``(lo, hi)`` pair draws it uniformly (``lo`` must be at least ``2*hi_hops+2``).
+        ``distractor_density``: distractor edges per node (``round(density * num_nodes)`` wanted;
+        the ones that would change the answer are dropped, so rarely a few fewer).
+        """
+        g = _sample_graphs(n, np.random.default_rng(seed), difficulty, num_nodes, distractor_density)
+        return _to_records(g)
+
+    def sample_batch(self, n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
+        opts = {"num_nodes": None, "distractor_density": 1.0, **self.options}
+        g = _sample_graphs(n, rng, difficulty, opts["num_nodes"], opts["distractor_density"])
+        node_mask = np.arange(g.adj.shape[1])[None, :] < g.num_nodes[:, None]
+        return _batch(g.adj, node_mask, g.source, g.target, g.label, g.hops)
+
+    def encode(self, records: list[dict]) -> Batch:
+        if not records:
+            raise DataError("no records to encode")
+        for rec in records:
+            self.validate(rec)
+        sizes = np.array([rec["num_nodes"] for rec in records], dtype=np.int64)
+        adj = np.zeros((len(records), int(sizes.max()), int(sizes.max())), dtype=bool)
+        for i, rec in enumerate(records):
+            if rec["edges"]:
+                e = np.asarray(rec["edges"], dtype=np.int64)
+                adj[i, e[:, 1], e[:, 0]] = True
+        idx = np.arange(adj.shape[1])
+        adj[:, idx, idx] = False  # self loops say nothing about reachability
+        node_mask = idx[None, :] < sizes[:, None]
+        source = np.array([rec["source"] for rec in records], dtype=np.int64)
+        target = np.array([rec["target"] for rec in records], dtype=np.int64)
+        label = np.array([rec["label"] for rec in records], dtype=bool)
+        diff = np.array([self.difficulty_of(rec) for rec in records], dtype=np.int64)
+        return _batch(adj, node_mask, source, target, label, diff)
+
+    def validate(self, record: dict) -> None:
+        if record.get("task", "graph") != "graph":
+            raise DataError(f"'task' must be 'graph', got {record.get('task')!r}")
+        size = _int_field(record, "num_nodes")
+        if size < 2:
+            raise DataError(f"'num_nodes' must be at least 2, got {size}")
+        edges = _field(record, "edges")
+        if not isinstance(edges, list):
+            raise DataError(f"'edges' must be a list of [u, v] pairs, got {type(edges).__name__}")
+        for i, edge in enumerate(edges):
+            _check_edge(i, edge, size)
+        source, target = _int_field(record, "source"), _int_field(record, "target")
+        for key, node in (("source", source), ("target", target)):
+            if not 0 <= node < size:
+                raise DataError(f"'{key}' {node} is out of range 0..{size - 1}")
+        if source == target:
+            raise DataError(f"'source' and 'target' are the same node ({source})")
+        label = _field(record, "label")
+        if not isinstance(label, bool):
+            raise DataError(f"'label' must be true or false, got {label!r}")
+        hops = record.get("hops")
+        if hops is not None:
+            if type(hops) is not int:
+                raise DataError(f"'hops' must be an integer or null, got {hops!r}")
+            if hops < 1:
+                raise DataError(f"'hops' must be at least 1, got {hops}")
+            if not label:
+                raise DataError(f"'hops' must be null when 'label' is false, got {hops}")
+        depth = record.get("search_depth")
+        if depth is not None and (type(depth) is not int or depth < 0):
+            raise DataError(f"'search_depth' must be a non-negative integer or null, got {depth!r}")
+
+    def difficulty_of(self, record: dict) -> int:
+        """``hops`` for a reachable query, ``search_depth`` for an unreachable one (BFS if absent).
+
+        A record labelled reachable whose target BFS cannot reach gets ``UNREACHABLE``.
+        """
+        if record["label"]:
+            if record.get("hops") is not None:
+                return int(record["hops"])
+            dist = bfs_distances(record["num_nodes"], record["edges"], record["source"])
+            return dist.get(record["target"], UNREACHABLE)
+        if record.get("search_depth") is not None:
+            return int(record["search_depth"])
+        return max(bfs_distances(record["num_nodes"], record["edges"], record["source"]).values())
+
+
+def bfs_distances(num_nodes: int, edges: list[list[int]], source: int) -> dict[int, int]:
+    """Shortest-path distance from ``source`` to every node it reaches (``source`` itself: 0)."""
+    out: list[list[int]] = [[] for _ in range(num_nodes)]
+    for u, v in edges:
+        out[u].append(v)
+    dist = {source: 0}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for v in out[u]:
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    return dist
+
+
+# ---- generation (vectorised over the batch) -----------------------------------------------------
+
+
+def _sample_graphs(
+    n: int, rng: np.random.Generator, difficulty: tuple[int, int], num_nodes: NumNodes, density: float
+) -> _Graphs:
+    lo, hi = _check_difficulty(difficulty)
+    if not density >= 0:
+        raise ValueError(f"distractor_density must be >= 0, got {density}")
+    h = rng.integers(lo, hi + 1, size=n)
+    label = rng.permutation(np.arange(n) % 2).astype(bool)  # exactly balanced (n odd: one extra)
+    size = _draw_num_nodes(h, hi, num_nodes, rng)
+    width = int(size.max())
+
+    # Canonical layout: slots 0..h are chain A, h+1..2h+1 chain B, the rest extra nodes.
+    slot = np.arange(width)[None, :]
+    hh = h[:, None]
+    in_a, in_b = slot <= hh, (slot > hh) & (slot <= 2 * hh + 1)
+    extra = (slot > 2 * hh + 1) & (slot < size[:, None])
+    extra_in_r = rng.random((n, width)) < 0.5
+    extra_level = 1 + (rng.random((n, width)) * hh).astype(np.int64)  # uniform in [1, h]
+    in_r = in_a | (extra & extra_in_r)
+    level = np.where(in_a, slot, np.where(in_b, slot - hh - 1, extra_level))
+
+    rows = np.broadcast_to(np.arange(n)[:, None], (n, width))
+    parts = [
+        # chain edges a_i -> a_i+1 and b_i -> b_i+1
+        (rows, slot, slot + 1, (slot < hh) | (in_b & (slot < 2 * hh + 1))),
+        # each extra node hangs off the chain node one level above it, on its own side
+        (rows, np.where(in_r, level - 1, hh + level), slot, extra),
+        # one guaranteed edge from the unreachable side into A
+        _cross_edge(h, rng),
+        _distractors(size, h, in_r, level, density, rng),
+    ]
+    b = np.concatenate([p[0][p[3]] for p in parts])
+    u = np.concatenate([np.broadcast_to(p[1], p[3].shape)[p[3]] for p in parts])
+    v = np.concatenate([np.broadcast_to(p[2], p[3].shape)[p[3]] for p in parts])
+
+    new_id = _random_ids(size, width, rng)
+    adj = np.zeros((n, width, width), dtype=bool)
+    adj[b, new_id[b, v], new_id[b, u]] = True
+    canon_target = np.where(label, h, 2 * h + 1)
+    source = new_id[:, 0]
+    target = new_id[np.arange(n), canon_target]
+    return _Graphs(adj, size, source, target, label, h.astype(np.int64))
+
+
+def _check_difficulty(difficulty: tuple[int, int]) -> tuple[int, int]:
+    lo, hi = (int(x) for x in difficulty)
+    if not 1 <= lo <= hi:
+        raise ValueError(f"graph difficulty (hops) must satisfy 1 <= lo <= hi, got {difficulty}")
+    return lo, hi
+
+
+def _draw_num_nodes(h: np.ndarray, hi: int, num_nodes: NumNodes, rng: np.random.Generator) -> np.ndarray:
+    if num_nodes is None:
+        return 2 * h + 2 + rng.integers(0, _AUTO_EXTRA_NODES + 1, size=h.shape)
+    lo_n, hi_n = (int(num_nodes),) * 2 if np.ndim(num_nodes) == 0 else (int(x) for x in num_nodes)
+    if not 2 * hi + 2 <= lo_n <= hi_n:
+        raise ValueError(
+            f"num_nodes={num_nodes!r} is too small for hops up to {hi}: instances need two chains "
+            f"of {hi} hops, i.e. at least {2 * hi + 2} nodes (or pass num_nodes=None for automatic)"
+        )
+    return rng.integers(lo_n, hi_n + 1, size=h.shape)
+
+
+def _cross_edge(h: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """One edge ``b_i -> a_j`` per instance (``i, j < h``: chain ends stay off cross edges)."""
+    n = h.shape[0]
+    u = h + 1 + (rng.random(n) * h).astype(np.int64)
+    v = (rng.random(n) * h).astype(np.int64)
+    return np.arange(n), u, v, np.ones(n, dtype=bool)
+
+
+def _distractors(
+    size: np.ndarray,
+    h: np.ndarray,
+    in_r: np.ndarray,
+    level: np.ndarray,
+    density: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, ...]:
+    """Random edges, filtered so they neither reach the unreachable side nor shorten a distance."""
+    n = size.shape[0]
+    want = np.rint(density * size).astype(np.int64)
+    m = max(1, _OVERSAMPLE * int(want.max()))
+    u = (rng.random((n, m)) * size[:, None]).astype(np.int64)
+    v = (rng.random((n, m)) * size[:, None]).astype(np.int64)
+    r_u, r_v = np.take_along_axis(in_r, u, 1), np.take_along_axis(in_r, v, 1)
+    l_u, l_v = np.take_along_axis(level, u, 1), np.take_along_axis(level, v, 1)
+    ok = (u != v) & ~(r_u & ~r_v) & ((r_u != r_v) | (l_v <= l_u + 1))
+    cross = ~r_u & r_v
+    hh = h[:, None]
+    ok &= ~(cross & ((u == 2 * hh + 1) | (v == hh)))  # keep both chain ends off cross edges
+    keep = ok & (np.cumsum(ok, axis=1) <= want[:, None])
+    return np.broadcast_to(np.arange(n)[:, None], (n, m)), u, v, keep
+
+
+def _random_ids(size: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+    """``new_id[b, slot]``: a random permutation of ``0..size[b]-1``; padding slots keep the tail."""
+    keys = rng.random((size.shape[0], width))
+    keys[np.arange(width)[None, :] >= size[:, None]] = 2.0  # sorts after every real node
+    order = np.argsort(keys, axis=1, kind="stable")
+    new_id = np.empty_like(order)
+    np.put_along_axis(new_id, order, np.arange(width)[None, :].repeat(size.shape[0], 0), axis=1)
+    return new_id
+
+
+def _to_records(g: _Graphs) -> list[dict]:
+    # nonzero on (b, u, v) order dedups edges and lists them by tail, then head
+    b, u, v = np.nonzero(g.adj.transpose(0, 2, 1))
+    bounds = np.searchsorted(b, np.arange(g.adj.shape[0] + 1))
+    pairs = np.stack([u, v], axis=1).tolist()
+    records = []
+    for i in range(g.adj.shape[0]):
+        rec: dict[str, Any] = {
+            "task": "graph",
+            "num_nodes": int(g.num_nodes[i]),
+            "edges": pairs[bounds[i] : bounds[i + 1]],
+            "source": int(g.source[i]),
+            "target": int(g.target[i]),
+            "label": bool(g.label[i]),
+            "hops": int(g.hops[i]) if g.label[i] else None,
+        }
+        if not g.label[i]:
+            rec["search_depth"] = int(g.hops[i])
+        records.append(rec)
+    return records
+
+
+def _batch(adj, node_mask, source, target, label, difficulty) -> Batch:  # type: ignore[no-untyped-def]
+    inputs = {
+        "adj": torch.from_numpy(np.ascontiguousarray(adj)),
+        "node_mask": torch.from_numpy(np.ascontiguousarray(node_mask)),
+        "source": torch.from_numpy(np.asarray(source, dtype=np.int64)),
+        "target": torch.from_numpy(np.asarray(target, dtype=np.int64)),
+    }
+    labels = torch.from_numpy(np.asarray(label, dtype=np.int64))
+    return Batch(inputs, labels, torch.from_numpy(np.asarray(difficulty, dtype=np.int64)))
+
+
+# ---- validation helpers -------------------------------------------------------------------------
+
+
+def _field(record: dict, key: str) -> Any:
+    if key not in record:
+        raise DataError(f"missing key {key!r}")
+    return record[key]
+
+
+def _int_field(record: dict, key: str) -> int:
+    value = _field(record, key)
+    if type(value) is not int:  # bool is an int subclass; 3.0 is not an id
+        raise DataError(f"{key!r} must be an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_edge(i: int, edge: Any, size: int) -> None:
+    if not isinstance(edge, list) or len(edge) != 2:
+        raise DataError(f"edge {i} must be a pair [u, v], got {edge!r}")
+    for node in edge:
+        if type(node) is not int:
+            raise DataError(f"edge {i} {edge!r}: node ids must be integers, got {node!r}")
+        if not 0 <= node < size:
+            raise DataError(f"edge {i} {edge!r}: node {node} is out of range 0..{size - 1}")

@@ -1,0 +1,323 @@
+"""Nested boolean expressions: what does the expression evaluate to?
+
+Record (one JSONL line)::
+
+    {"task": "logic", "expression": "not ( True and False ) or False", "label": true, "depth": 2}
+
+Grammar: the constants ``True``/``False``, ``not``, ``and``, ``or`` and parentheses, with Python's
+precedence (``not`` > ``and`` > ``or``) and left-associative ``and``/``or``. Whitespace is free
+(``not(True and False)or False`` is the same expression); generated expressions are in canonical
+form, tokens separated by single spaces. ``classes = ("False", "True")``.
+
+**Depth** is the height of the parse tree counting only the binary operators ``and``/``or``: a lone
+constant has depth 0, ``not`` does not add a level, parentheses do not count, and
+``depth(a and b) = 1 + max(depth(a), depth(b))``. The example has depth 2:
+``or(not(and(True, False)), False)``. ``a and b and c`` parses as ``(a and b) and c``: depth 2.
+
+Encoded inputs (``Batch.inputs``), vocabulary :data:`LOGIC_VOCAB`:
+
+* ``tokens``: long ``(B, L)``, ``<cls>`` at index 0, then the expression's tokens, ``<pad>`` (0) after;
+* ``mask``: bool ``(B, L)``, True for real tokens (``<cls>`` included).
+
+Parse errors are :class:`DataError` naming the 0-based character position, e.g.
+``unexpected ')' at position 14``. The parser, evaluator and printer are iterative, so very deep
+expressions (hundreds of levels) do not hit Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, TypeVar, Union
+
+import numpy as np
+import torch
+
+from loopthink.tasks.base import Batch, DataError, Task
+
+LOGIC_VOCAB = ("<pad>", "<cls>", "(", ")", "not", "and", "or", "True", "False")
+_TOKEN_ID = {tok: i for i, tok in enumerate(LOGIC_VOCAB)}
+_WORDS = frozenset({"not", "and", "or", "True", "False"})
+# Binding strength; parenthesised expressions and constants are atoms (4).
+_PREC = {"or": 1, "and": 2, "not": 3}
+_ATOM = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: "Node"
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp:
+    op: str  # "and" or "or"
+    left: "Node"
+    right: "Node"
+
+
+Node = Union[Const, Not, BinOp]
+T = TypeVar("T")
+
+
+# ---- parsing ------------------------------------------------------------------------------------
+
+
+def _scan(expr: str) -> list[tuple[str, int]]:
+    """Tokens with their 0-based character positions."""
+    out: list[tuple[str, int]] = []
+    i, n = 0, len(expr)
+    while i < n:
+        ch = expr[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            out.append((ch, i))
+            i += 1
+        elif ch.isalnum() or ch == "_":
+            j = i
+            while j < n and (expr[j].isalnum() or expr[j] == "_"):
+                j += 1
+            word = expr[i:j]
+            if word not in _WORDS:
+                raise DataError(f"unknown word {word!r} at position {i}")
+            out.append((word, i))
+            i = j
+        else:
+            raise DataError(f"unexpected character {ch!r} at position {i}")
+    return out
+
+
+def tokenize(expr: str) -> list[str]:
+    """``expr`` split into tokens (``(``, ``)``, ``not``, ``and``, ``or``, ``True``, ``False``)."""
+    return [tok for tok, _ in _scan(expr)]
+
+
+def parse(expr: str) -> Node:
+    """Parse ``expr`` into a tree (shunting-yard: iterative, so nesting depth is unlimited)."""
+    tokens = _scan(expr)
+    if not tokens:
+        raise DataError("empty expression")
+    values: list[Node] = []
+    ops: list[tuple[str, int]] = []  # pending operators and "(" with their positions
+    want_operand = True
+    for tok, pos in tokens:
+        if want_operand:
+            if tok in ("True", "False"):
+                values.append(Const(tok == "True"))
+                want_operand = False
+            elif tok in ("not", "("):
+                ops.append((tok, pos))
+            else:
+                raise DataError(f"unexpected {tok!r} at position {pos}: expected an operand")
+        elif tok in ("and", "or"):
+            _reduce(ops, values, _PREC[tok])  # >= : and/or are left-associative
+            ops.append((tok, pos))
+            want_operand = True
+        elif tok == ")":
+            _reduce(ops, values, 0)
+            if not ops:
+                raise DataError(f"unexpected ')' at position {pos}: no matching '('")
+            ops.pop()
+        else:
+            raise DataError(f"unexpected {tok!r} at position {pos}: expected 'and', 'or' or ')'")
+    if want_operand:
+        raise DataError(f"missing operand at position {len(expr)}: expression ends after {tokens[-1][0]!r}")
+    _reduce(ops, values, 0)
+    if ops:
+        raise DataError(f"unclosed '(' at position {ops[-1][1]}")
+    return values[0]
+
+
+def _reduce(ops: list[tuple[str, int]], values: list[Node], min_prec: int) -> None:
+    """Apply pending operators binding at least as tightly as ``min_prec``, down to a ``(``."""
+    while ops and ops[-1][0] != "(" and _PREC[ops[-1][0]] >= min_prec:
+        op = ops.pop()[0]
+        if op == "not":
+            values.append(Not(values.pop()))
+        else:
+            right = values.pop()
+            values.append(BinOp(op, values.pop(), right))
+
+
+# ---- tree functions (iterative post-order folds) ------------------------------------------------
+
+
+def fold(
+    tree: Node, const: Callable[[bool], T], neg: Callable[[T], T], binop: Callable[[str, T, T], T]
+) -> T:
+    """Bottom-up fold without recursion: ``const`` at leaves, ``neg`` at ``not``, ``binop`` at and/or."""
+    out: list[T] = []
+    stack: list[tuple[Node, bool]] = [(tree, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if isinstance(node, Const):
+            out.append(const(node.value))
+        elif children_done:
+            if isinstance(node, Not):
+                out.append(neg(out.pop()))
+            else:
+                right = out.pop()
+                out.append(binop(node.op, out.pop(), right))
+        else:
+            stack.append((node, True))
+            if isinstance(node, Not):
+                stack.append((node.child, False))
+            else:  # right pushed first so the left child is finished first
+                stack.append((node.right, False))
+                stack.append((node.left, False))
+    return out[0]
+
+
+def evaluate(tree: Node) -> bool:
+    return fold(tree, lambda v: v, lambda v: not v, lambda op, a, b: (a and b) if op == "and" else (a or b))
+
+
+def depth(tree: Node) -> int:
+    """Height counting only and/or nodes (see the module docstring)."""
+    return fold(tree, lambda _: 0, lambda d: d, lambda _, a, b: 1 + max(a, b))
+
+
+def to_tokens(tree: Node, rng: random.Random | None = None, paren_prob: float = 0.0) -> list[str]:
+    """Tokens of ``tree`` with the parentheses precedence needs (so it parses back to ``tree``),
+    plus, when ``rng`` is given, redundant ones around each subexpression with ``paren_prob``."""
+
+    Part = tuple[list[str], int]  # tokens and how tightly the fragment binds
+
+    def paren(part: Part, need: bool) -> Part:
+        return (["(", *part[0], ")"], _ATOM) if need else part
+
+    def maybe(part: Part) -> Part:  # each subexpression gets one chance of redundant parentheses
+        return paren(part, rng is not None and rng.random() < paren_prob)
+
+    def leaf(value: bool) -> Part:
+        return maybe((["True" if value else "False"], _ATOM))
+
+    def neg(child: Part) -> Part:
+        return maybe((["not", *paren(child, child[1] < _PREC["not"])[0]], _PREC["not"]))
+
+    def binop(op: str, left: Part, right: Part) -> Part:
+        p = _PREC[op]  # the right operand needs parens at equal precedence: left-associativity
+        return maybe(([*paren(left, left[1] < p)[0], op, *paren(right, right[1] <= p)[0]], p))
+
+    return fold(tree, leaf, neg, binop)[0]
+
+
+def to_string(tree: Node) -> str:
+    """Canonical form: minimal parentheses, tokens separated by single spaces."""
+    return " ".join(to_tokens(tree))
+
+
+# ---- generation ---------------------------------------------------------------------------------
+
+
+def random_tree(depth: int, rng: random.Random, side_depth: int = 1, negate_prob: float = 0.3) -> Node:
+    """A tree of exactly ``depth``: a spine built bottom-up, one level per step; at each level the
+    spine is joined by a random and/or to a side tree of depth ``<= side_depth`` (random order),
+    and each new node is negated with ``negate_prob``. Length is linear in ``depth``."""
+    node = _maybe_not(Const(rng.random() < 0.5), rng, negate_prob)
+    for level in range(1, depth + 1):
+        side_d = int(rng.random() * (min(level - 1, side_depth) + 1))
+        side = random_tree(side_d, rng, side_depth, negate_prob)
+        op = "and" if rng.random() < 0.5 else "or"
+        left, right = (node, side) if rng.random() < 0.5 else (side, node)
+        node = _maybe_not(BinOp(op, left, right), rng, negate_prob)
+    return node
+
+
+def _maybe_not(node: Node, rng: random.Random, prob: float) -> Node:
+    return Not(node) if rng.random() < prob else node
+
+
+def _balanced_labels(n: int, rng: random.Random) -> list[bool]:
+    labels = [i % 2 == 1 for i in range(n)]
+    for i in range(n - 1, 0, -1):  # Fisher-Yates with random() only: stable across Python versions
+        j = int(rng.random() * (i + 1))
+        labels[i], labels[j] = labels[j], labels[i]
+    return labels
+
+
+class LogicTask(Task):
+    name: ClassVar[str] = "logic"
+    classes: ClassVar[tuple[str, ...]] = ("False", "True")
+    difficulty_name: ClassVar[str] = "depth"
+    vocab: ClassVar[tuple[str, ...]] = LOGIC_VOCAB
+
+    def generate(  # type: ignore[override]
+        self,
+        n: int,
+        seed: int,
+        difficulty: tuple[int, int] = (1, 6),
+        *,
+        side_depth: int = 1,
+        negate_prob: float = 0.3,
+        paren_prob: float = 0.1,
+    ) -> list[dict]:
+        """``n`` records, half true, depth uniform in ``difficulty`` (see :func:`random_tree`).
+
+        ``paren_prob``: chance of redundant parentheses around each subexpression.
+        """
+        lo, hi = (int(x) for x in difficulty)
+        if not 0 <= lo <= hi:
+            raise ValueError(f"logic difficulty (depth) must satisfy 0 <= lo <= hi, got {difficulty}")
+        if side_depth < 0:
+            raise ValueError(f"side_depth must be >= 0, got {side_depth}")
+        # random.Random.random() is guaranteed to repeat across Python versions for an int seed.
+        rng = random.Random(int(seed))
+        records = []
+        for label in _balanced_labels(n, rng):
+            d = lo + int(rng.random() * (hi - lo + 1))
+            tree = random_tree(d, rng, side_depth, negate_prob)
+            while evaluate(tree) != label:  # rejection keeps the trees' distribution given the label
+                tree = random_tree(d, rng, side_depth, negate_prob)
+            expr = " ".join(to_tokens(tree, rng, paren_prob))
+            records.append({"task": "logic", "expression": expr, "label": label, "depth": d})
+        return records
+
+    def encode(self, records: list[dict]) -> Batch:
+        if not records:
+            raise DataError("no records to encode")
+        for rec in records:
+            self.validate(rec)
+        rows = [[_TOKEN_ID["<cls>"]] + [_TOKEN_ID[t] for t in tokenize(rec["expression"])] for rec in records]
+        tokens = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
+        for i, row in enumerate(rows):
+            tokens[i, : len(row)] = row
+        tokens_t = torch.from_numpy(tokens)
+        labels = torch.tensor([int(rec["label"]) for rec in records], dtype=torch.long)
+        diff = torch.tensor([self.difficulty_of(rec) for rec in records], dtype=torch.long)
+        return Batch({"tokens": tokens_t, "mask": tokens_t != _TOKEN_ID["<pad>"]}, labels, diff)
+
+    def validate(self, record: dict) -> None:
+        if record.get("task", "logic") != "logic":
+            raise DataError(f"'task' must be 'logic', got {record.get('task')!r}")
+        expr = _field(record, "expression")
+        if not isinstance(expr, str):
+            raise DataError(f"'expression' must be a string, got {type(expr).__name__}")
+        try:
+            parse(expr)
+        except DataError as e:
+            raise DataError(f"'expression' does not parse: {e}") from None
+        label = _field(record, "label")
+        if not isinstance(label, bool):
+            raise DataError(f"'label' must be true or false, got {label!r}")
+        d = record.get("depth")
+        if d is not None:
+            if type(d) is not int:
+                raise DataError(f"'depth' must be an integer or null, got {d!r}")
+            if d < 0:
+                raise DataError(f"'depth' must be >= 0, got {d}")
+
+    def difficulty_of(self, record: dict) -> int:
+        d = record.get("depth")
+        return int(d) if d is not None else depth(parse(record["expression"]))
+
+
+def _field(record: dict, key: str) -> Any:
+    if key not in record:
+        raise DataError(f"missing key {key!r}")
+    return record[key]
