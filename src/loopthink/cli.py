@@ -156,11 +156,43 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+# ---- commands that live beside their library module ------------------------------------------
+# Each module defines ``add_arguments(parser)`` and ``run(args) -> int``.
+MODULE_COMMANDS = {
+    "frontier": ("loopthink.frontier", "accuracy over (steps x difficulty): table, CSV/JSON, heatmap"),
+    "compare": ("loopthink.compare", "several runs' accuracy-vs-difficulty curves on one plot"),
+    "diagnose": ("loopthink.dynamics", "latent dynamics: convergence, decision step, commitment, monitor"),
+    "halt": ("loopthink.halting", "adaptive halting with calibrated exit rules"),
+    "sweep": ("loopthink.sweep", "train one run per seed / grid point, several at once"),
+    "report": ("loopthink.report", "self-contained HTML report of runs"),
+}
+
+
+def _module_command(module: str) -> tuple[Callable[[argparse.ArgumentParser], None], Handler] | None:
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return None
+    mod = importlib.import_module(module)
+    return mod.add_arguments, lambda args, extra: _no_extra(extra) or mod.run(args)
+
+
+def _no_extra(extra: list[str]) -> None:
+    if extra:
+        raise DataError(f"unexpected arguments: {' '.join(extra)}")
+
+
 # ---- entry -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loopthink", description="Depth-recurrent transformers: think deeper, not longer.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help, add_args, fn) in COMMANDS.items():
+    commands = dict(COMMANDS)
+    for name, (module, help) in MODULE_COMMANDS.items():
+        found = _module_command(module)
+        if found is not None:
+            commands[name] = (help, *found)
+    for name, (help, add_args, fn) in commands.items():
         p = sub.add_parser(name, help=help, description=help)
         add_args(p)
         p.set_defaults(func=fn)
