@@ -113,7 +113,12 @@ def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, r
         intermediate = per_step[:-1].mean() if steps > 1 else per_step.new_zeros(())
         return per_step[-1] + cfg.every_step_weight * intermediate, out.logits
     out = model(batch.inputs, steps, bptt=cfg.steps.bptt)
+    objective = getattr(getattr(model, "module", model), "training_loss", None)  # baselines bring their own
+    if objective is not None:
+        return objective(out, batch.labels), out.logits
     loss = cross_entropy(out.logits, batch.labels)
+    if out.aux_loss is not None:
+        loss = loss + out.aux_loss
     if cfg.loss == "progressive" and steps > 1:
         # Bansal et al. 2022: a random number of steps without gradient, then a random number with
         # gradient from that (detached) state, supervised at its end.

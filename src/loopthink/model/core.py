@@ -31,6 +31,8 @@ class LoopOutput:
     step_logits: torch.Tensor | None = None  # (T, B, C) readout after every step ("logit lens")
     states: torch.Tensor | None = None  # (T+1, B, d) pooled states, or (T+1, B, L, d) full
     final_state: torch.Tensor | None = None  # (B, L, d)
+    aux_loss: torch.Tensor | None = None  # extra training loss of a baseline (ACT ponder cost, PonderNet KL)
+    halt_steps: torch.Tensor | None = None  # (B,) steps a model with built-in halting used
 
 
 class Gate(nn.Module):
