@@ -57,6 +57,20 @@ def test_labels_and_difficulty_match_networkx(difficulty, options):
     assert sum(r["label"] for r in records) == 150
 
 
+def test_positives_have_decoys():
+    for rec in GraphTask().generate(100, seed=9, difficulty=(2, 6)):
+        if not rec["label"]:
+            continue
+        g = _digraph(rec)
+        reach = set(nx.descendants(g, rec["source"])) | {rec["source"]}
+        outside = set(g) - reach
+        assert len(outside) >= rec["hops"] + 1  # the decoy chain
+        assert any(u in outside and v in reach for u, v in g.edges)  # edges into the reachable set
+        decoy = g.subgraph(outside)  # holds a chain at least as long as the real path
+        longest = max(max(nx.single_source_shortest_path_length(decoy, s).values()) for s in decoy)
+        assert longest >= rec["hops"]
+
+
 def test_sizes_follow_options():
     task = GraphTask()
     for rec in task.generate(200, seed=1, difficulty=(1, 8)):
@@ -129,8 +143,10 @@ def test_encode_large_user_graph():
     rng = np.random.default_rng(0)
     n = 200
     path = rng.permutation(n)[:40].tolist()
-    edges = [[u, v] for u, v in zip(path, path[1:])] + [[int(a), int(b)] for a, b in rng.integers(0, n, (300, 2))]
-    big = {"task": "graph", "num_nodes": n, "edges": edges, "source": path[0], "target": path[-1], "label": True}
+    edges = [[u, v] for u, v in zip(path, path[1:])]
+    edges += [[int(a), int(b)] for a, b in rng.integers(0, n, (300, 2))]
+    big = {"task": "graph", "num_nodes": n, "edges": edges, "source": path[0], "target": path[-1]}
+    big["label"] = True
     small = GraphTask().generate(3, seed=0, difficulty=(2, 2))
     batch = GraphTask().encode([big, *small])
     assert batch.inputs["adj"].shape == (4, 200, 200)
@@ -149,7 +165,9 @@ def test_difficulty_of_computes_missing_keys():
     assert task.difficulty_of({**base, "target": 4, "label": True}) == UNREACHABLE
 
 
-GOOD = {"task": "graph", "num_nodes": 4, "edges": [[0, 1], [1, 2]], "source": 0, "target": 2, "label": True, "hops": 2}
+GOOD = {
+    "task": "graph", "num_nodes": 4, "edges": [[0, 1], [1, 2]], "source": 0, "target": 2, "label": True, "hops": 2
+}
 
 
 @pytest.mark.parametrize(

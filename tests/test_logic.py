@@ -13,7 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loopthink.tasks import DataError, get_task
-from loopthink.tasks.logic import LOGIC_VOCAB, BinOp, Const, LogicTask, Node, Not, depth, evaluate, parse, to_string, tokenize
+from loopthink.tasks.logic import (
+    LOGIC_VOCAB,
+    BinOp,
+    Const,
+    LogicTask,
+    Node,
+    Not,
+    depth,
+    evaluate,
+    parse,
+    to_string,
+    tokenize,
+)
 
 
 def py_value(expr: str) -> bool:
@@ -235,6 +247,12 @@ def test_sample_batch():
     batch = task.sample_batch(64, np.random.default_rng(0), (2, 5))
     assert batch.inputs["tokens"].shape[0] == 64 and int(batch.labels.sum()) == 32
     assert 2 <= int(batch.difficulty.min()) and int(batch.difficulty.max()) <= 5
+    # the fast path skips re-parsing but must equal encode(generate(...)) with the same seed
+    seed = int(np.random.default_rng(0).integers(2**62))
+    enc = task.encode(task.generate(64, seed, (2, 5), paren_prob=0.0))
+    for key in ("tokens", "mask"):
+        assert torch.equal(batch.inputs[key], enc.inputs[key])
+    assert torch.equal(batch.labels, enc.labels) and torch.equal(batch.difficulty, enc.difficulty)
 
 
 GOOD = {"task": "logic", "expression": "True and not False", "label": True, "depth": 1}
