@@ -34,7 +34,8 @@ class Batch:
 
     ``inputs`` holds task-specific tensors (see each task's module docstring), all with the
     batch on dim 0. ``labels`` are class indices into ``Task.classes``. ``difficulty`` is the
-    hops/depth of each instance (``UNREACHABLE`` for unreachable graph queries).
+    hops/depth of each instance; for an unreachable graph query it is the search depth (how far
+    the source's reachable set extends), so both labels share one difficulty axis.
     """
 
     inputs: dict[str, torch.Tensor]
