@@ -162,7 +162,8 @@ def sample_instance(rng: random.Random, hops: int, distractors: int, max_people:
     family = Family(rng)
     chain = build_chain(family, rng, relation, rng.choice((FEMALE, MALE)), hops)
     links = list(zip(chain, chain[1:]))
-    return Instance(family, relation, chain, links + add_distractors(family, rng, chain, distractors, max_people))
+    extra = add_distractors(family, rng, chain, distractors, max_people)
+    return Instance(family, relation, chain, links + extra)
 
 
 def build_chain(family: Family, rng: random.Random, relation: str, gender_a: str, hops: int) -> list[int]:
@@ -198,7 +199,9 @@ def _detour(family: Family, rng: random.Random, unit: int, used: tuple[int, int]
     return out
 
 
-def add_distractors(family: Family, rng: random.Random, chain: list[int], count: int, max_people: int) -> list[tuple[int, int]]:
+def add_distractors(
+    family: Family, rng: random.Random, chain: list[int], count: int, max_people: int
+) -> list[tuple[int, int]]:
     """True facts about the tree that never shorten the chain.
 
     Each fact names at least one person not mentioned before, so the stated facts stay a forest

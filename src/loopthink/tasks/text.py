@@ -92,7 +92,10 @@ _PLAIN: dict[str, tuple[Pattern, ...]] = {  # no gender: the reader needs a gend
     PARENT: (("X", "is", "a", "parent", "of", "Y", "."),),
     CHILD: (("X", "is", "a", "child", "of", "Y", "."),),
 }
-_QUESTIONS: tuple[Pattern, ...] = (("how", "is", "X", "related", "to", "Y", "?"), ("what", "is", "X", "to", "Y", "?"))
+_QUESTIONS: tuple[Pattern, ...] = (
+    ("how", "is", "X", "related", "to", "Y", "?"),
+    ("what", "is", "X", "to", "Y", "?"),
+)
 _PLAIN_SHARE = 0.2  # fraction of facts worded without gender
 _BASIC_WORD = {WORDS[k][i]: (k, g) for k in BASIC_KINDS for i, g in enumerate((FEMALE, MALE))}
 
@@ -169,23 +172,30 @@ class TextTask(Task):
         seed: int,
         difficulty: tuple[int, int] = (1, 4),
         *,
-        distractors: tuple[int, int] = (2, 6),
+        distractors: int | tuple[int, int] = (2, 6),
         max_entities: int = 64,
     ) -> list[dict]:
         """``n`` records with ``hops`` uniform in ``difficulty``.
 
-        ``distractors``: ``(lo, hi)`` distractor facts per instance, drawn uniformly (fewer when the
-        instance would name more than ``max_entities`` people). ``max_entities`` also bounds
-        :meth:`encode`. The answer is uniform over the relations possible at the drawn hops
+        ``distractors``: distractor facts per instance, uniform in ``(lo, hi)`` or a fixed int (fewer
+        when the instance would name more than ``max_entities`` people). ``max_entities`` also
+        bounds :meth:`encode`. The answer is uniform over the relations possible at the drawn hops
         (8 at one hop, all 22 from two hops on).
         """
         return [out[0] for out in self._generate_with_tree(n, seed, difficulty, distractors, max_entities)]
 
     def _generate_with_tree(
-        self, n: int, seed: int, difficulty: tuple[int, int], distractors: tuple[int, int] = (2, 6), max_entities: int = 64
+        self,
+        n: int,
+        seed: int,
+        difficulty: tuple[int, int],
+        distractors: int | tuple[int, int] = (2, 6),
+        max_entities: int = 64,
     ) -> list[tuple[dict, Instance, dict[int, str]]]:
         """Records with the instance behind each (tree, chain, facts) and the names of its people."""
         lo, hi = _check_range("difficulty (hops)", difficulty, 1)
+        if isinstance(distractors, int):
+            distractors = (distractors, distractors)
         d_lo, d_hi = _check_range("distractors", distractors, 0)
         if max_entities < hi + 1:
             raise ValueError(f"max_entities={max_entities} is too small: {hi} hops need {hi + 1} names")
@@ -205,7 +215,7 @@ class TextTask(Task):
         max_entities = int(self.options.get("max_entities", 64))
         rows = [_encode_one(rec["text"], rec["question"], max_entities) for rec in records]
         width = max(len(r[0]) for r in rows)
-        arrays = np.zeros((5, len(rows), width), dtype=np.int64)  # tokens, entity, position, segment, sentence
+        arrays = np.zeros((5, len(rows), width), dtype=np.int64)  # rows as in _encode_one
         for i, row in enumerate(rows):
             arrays[:, i, : len(row[0])] = row
         names = ("tokens", "entity", "position", "segment", "sentence")
@@ -226,7 +236,8 @@ class TextTask(Task):
             if not record[key].strip():
                 raise DataError(f"{key!r} is empty")
         if record["answer"] not in CLASSES:
-            raise DataError(f"'answer' {record['answer']!r} is not a known relation; one of: {', '.join(CLASSES)}")
+            known = ", ".join(CLASSES)
+            raise DataError(f"'answer' {record['answer']!r} is not a known relation; one of: {known}")
         hops = record.get("hops")
         if hops is not None and (type(hops) is not int or hops < 1):
             raise DataError(f"'hops' must be a positive integer or null, got {hops!r}")
@@ -274,15 +285,18 @@ def _to_record(inst: Instance, names: dict[int, str], rng: random.Random) -> dic
     a_gendered = False
     for x, y in inst.facts:
         holder, other = (x, y) if rng.random() < 0.5 else (y, x)
-        sentence, gendered = _word_fact(fam.kind(holder, other), fam.gender[holder], names[holder], names[other], rng)
+        kind, gender = fam.kind(holder, other), fam.gender[holder]
+        sentence, gendered = _word_fact(kind, gender, names[holder], names[other], rng)
         a_gendered |= gendered and holder == a
         sentences.append(sentence)
     if not a_gendered:  # the answer depends on A's gender: state it in A's link of the chain
         x = inst.chain[1]
-        sentences[0] = rng.choice(_GENDERED_FMT).format(x=names[a], y=names[x], w=_gender_word(fam.kind(a, x), fam.gender[a]))
+        word = _gender_word(fam.kind(a, x), fam.gender[a])
+        sentences[0] = rng.choice(_GENDERED_FMT).format(x=names[a], y=names[x], w=word)
     rng.shuffle(sentences)
     question = rng.choice(_QUESTION_FMT).format(x=names[a], y=names[b])
-    return {"task": "text", "text": " ".join(sentences), "question": question, "answer": inst.answer, "hops": len(inst.chain) - 1}
+    hops = len(inst.chain) - 1
+    return {"task": "text", "text": " ".join(sentences), "question": question, "answer": inst.answer, "hops": hops}
 
 
 def _word_fact(kind: str, gender: str, x: str, y: str, rng: random.Random) -> tuple[str, bool]:
@@ -382,7 +396,9 @@ def parse_question(question: str) -> tuple[str, str]:
         m = _match(pattern, sent)
         if m:
             return m["X"], m["Y"]
-    raise DataError(f"cannot read the question {question!r}; 'hops' is required for questions not in the generator's templates")
+    raise DataError(
+        f"cannot read the question {question!r}; 'hops' is required for questions not in the generator's templates"
+    )
 
 
 def _shortest_chain(edges: list[tuple[str, str]], a: str, b: str) -> int | None:
@@ -403,4 +419,6 @@ def _shortest_chain(edges: list[tuple[str, str]], a: str, b: str) -> int | None:
     return None
 
 
-__all__ = ["CLASSES", "TEXT_VOCAB", "TextTask", "is_name", "parse_facts", "parse_question", "random_name", "tokenize_words"]
+__all__ = [
+    "CLASSES", "TEXT_VOCAB", "TextTask", "is_name", "parse_facts", "parse_question", "random_name", "tokenize_words",
+]  # fmt: skip
