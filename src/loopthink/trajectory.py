@@ -38,9 +38,7 @@ def rollout(
     logits, pooled, change, mean = [], [model.pool(h, ctx)], [], [(h * tok).sum(1) / count]
     for t in range(steps):
         h_next = model.step(h, ctx, t)
-        num = ((h_next - h) * tok).flatten(1).norm(dim=1)
-        den = (h * tok).flatten(1).norm(dim=1).clamp(min=1e-12)
-        change.append(num / den)
+        change.append(relative_change(h_next, h, tok))
         h = h_next
         logits.append(model.readout(h, ctx))
         pooled.append(model.pool(h, ctx))
@@ -48,18 +46,44 @@ def rollout(
     return Trajectory(torch.stack(logits), torch.stack(pooled), torch.stack(change), torch.stack(mean))
 
 
+def relative_change(h_next: torch.Tensor, h: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
+    """||h_next - h|| / ||h|| over the real tokens (``tok``: (B, L, 1) 0/1 weights), (B,)."""
+    num = ((h_next - h) * tok).flatten(1).norm(dim=1)
+    den = (h * tok).flatten(1).norm(dim=1).clamp(min=1e-12)
+    return num / den
+
+
+def log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Readout log-probabilities in float32, (..., C)."""
+    return F.log_softmax(logits.float(), dim=-1)
+
+
+def uniform_log_probs(logp: torch.Tensor) -> torch.Tensor:
+    """The uniform readout ("before thinking") shaped like ``logp``."""
+    return torch.full_like(logp, -torch.log(torch.tensor(float(logp.shape[-1]))))
+
+
+def kl_step(logp: torch.Tensor, prev_logp: torch.Tensor) -> torch.Tensor:
+    """KL(p || p_prev) from log-probabilities, over the last dim (one step of :func:`successive_kl`)."""
+    return (logp.exp() * (logp - prev_logp)).sum(-1).clamp(min=0)
+
+
+def entropy_of(logp: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats from log-probabilities, over the last dim."""
+    return -(logp.exp() * logp).sum(-1)
+
+
 def successive_kl(step_logits: torch.Tensor) -> torch.Tensor:
     """KL(p_t || p_{t-1}) between successive readouts, (T, B); step 1 compares with the uniform
     distribution (the readout "before thinking")."""
-    logp = F.log_softmax(step_logits.float(), dim=-1)
-    prev = torch.cat([torch.full_like(logp[:1], -torch.log(torch.tensor(float(logp.shape[-1])))), logp[:-1]])
-    return (logp.exp() * (logp - prev)).sum(-1).clamp(min=0)
+    logp = log_probs(step_logits)
+    prev = torch.cat([uniform_log_probs(logp[:1]), logp[:-1]])
+    return kl_step(logp, prev)
 
 
 def entropy(step_logits: torch.Tensor) -> torch.Tensor:
     """Readout entropy in nats, (T, B)."""
-    logp = F.log_softmax(step_logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+    return entropy_of(log_probs(step_logits))
 
 
 def decision_step(predictions: torch.Tensor) -> torch.Tensor:
