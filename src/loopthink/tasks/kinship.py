@@ -22,8 +22,11 @@ sibling's spouse; *niece/nephew* is the inverse (a sibling's or a spouse's sibli
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+T = TypeVar("T")
 FEMALE, MALE = "f", "m"
 PARENT, CHILD, SIBLING, SPOUSE = "parent", "child", "sibling", "spouse"  # "X is the <kind> of Y"
 BASIC_KINDS = (PARENT, CHILD, SIBLING, SPOUSE)
@@ -71,6 +74,18 @@ _EXISTING = 0.5
 _SEPARATE = 0.25
 
 
+def pick(rng: random.Random, seq: Sequence[T]) -> T:
+    """``rng.choice`` without its rejection loop (2x faster; generation is per-instance Python)."""
+    return seq[int(rng.random() * len(seq))]
+
+
+def shuffle(rng: random.Random, items: list) -> None:
+    """In-place Fisher-Yates shuffle on ``rng.random`` (faster than ``rng.shuffle``)."""
+    for i in range(len(items) - 1, 0, -1):
+        j = int(rng.random() * (i + 1))
+        items[i], items[j] = items[j], items[i]
+
+
 @dataclass
 class Family:
     """People and family units. Person and unit ids are list indices; -1 means "none"."""
@@ -83,7 +98,7 @@ class Family:
     children: list[list[int]] = field(default_factory=list)
 
     def person(self, gender: str | None = None) -> int:
-        self.gender.append(gender or self.rng.choice((FEMALE, MALE)))
+        self.gender.append(gender or (FEMALE if self.rng.random() < 0.5 else MALE))
         self.birth.append(-1)
         self.marriage.append(-1)
         return len(self.gender) - 1
@@ -158,9 +173,9 @@ class Instance:
 def sample_instance(rng: random.Random, hops: int, distractors: int, max_people: int) -> Instance:
     """A chain of exactly ``hops`` facts plus up to ``distractors`` facts about at most
     ``max_people`` mentioned people (distractors are dropped when the budget runs out)."""
-    relation = rng.choice([k for k, m in MIN_HOPS.items() if m <= hops])
+    relation = pick(rng, [k for k, m in MIN_HOPS.items() if m <= hops])
     family = Family(rng)
-    chain = build_chain(family, rng, relation, rng.choice((FEMALE, MALE)), hops)
+    chain = build_chain(family, rng, relation, pick(rng, (FEMALE, MALE)), hops)
     links = list(zip(chain, chain[1:]))
     extra = add_distractors(family, rng, chain, distractors, max_people)
     return Instance(family, relation, chain, links + extra)
@@ -168,10 +183,10 @@ def sample_instance(rng: random.Random, hops: int, distractors: int, max_people:
 
 def build_chain(family: Family, rng: random.Random, relation: str, gender_a: str, hops: int) -> list[int]:
     """People ``A = p0, .., ph = B``, all distinct, ``p_i`` and ``p_i+1`` in one unit."""
-    layout = rng.choice([lay for lay in PATTERNS[relation] if len(lay) <= hops])
+    layout = pick(rng, [lay for lay in PATTERNS[relation] if len(lay) <= hops])
     detours = [0] * len(layout)
     for _ in range(hops - len(layout)):
-        detours[rng.randrange(len(layout))] += 1
+        detours[int(rng.random() * len(layout))] += 1
     entry = family.person(gender_a)
     chain = [entry]
     for (role_in, role_out), extra in zip(layout, detours):
@@ -179,7 +194,7 @@ def build_chain(family: Family, rng: random.Random, relation: str, gender_a: str
         if role_out == KID:
             leave = family.new_child(unit)
         else:
-            leave = rng.choice([q for q in family.couple[unit] if q != entry])
+            leave = pick(rng, [q for q in family.couple[unit] if q != entry])
         chain += _detour(family, rng, unit, (entry, leave), extra)
         chain.append(leave)
         entry = leave
@@ -192,10 +207,10 @@ def _detour(family: Family, rng: random.Random, unit: int, used: tuple[int, int]
     out = []
     for _ in range(extra):
         if spare and rng.random() < _EXISTING:
-            out.append(spare.pop(rng.randrange(len(spare))))
+            out.append(spare.pop(int(rng.random() * len(spare))))
         else:
             out.append(family.new_child(unit))
-    rng.shuffle(out)
+    shuffle(rng, out)
     return out
 
 
@@ -215,11 +230,11 @@ def add_distractors(
         anchor = -1
         if len(seen) + 2 <= max_people and rng.random() < _SEPARATE:
             loose = [p for p in range(len(family.gender)) if p not in seen]
-            anchor = rng.choice(loose) if loose else -1
+            anchor = pick(rng, loose) if loose else -1
         if anchor < 0:
             if len(seen) + 1 > max_people:
                 break
-            anchor = rng.choice(mentioned)
+            anchor = pick(rng, mentioned)
         other = _relative(family, rng, anchor, seen)
         for p in (anchor, other):
             if p not in seen:
@@ -231,15 +246,14 @@ def add_distractors(
 
 def _relative(family: Family, rng: random.Random, p: int, taken: set[int]) -> int:
     """A person of one of ``p``'s units not in ``taken`` (existing, or a new child: always found)."""
-    kinds = list(BASIC_KINDS)
-    rng.shuffle(kinds)
-    for kind in kinds:
+    start = int(rng.random() * len(BASIC_KINDS))  # a random kind first, the others as fallbacks
+    for kind in BASIC_KINDS[start:] + BASIC_KINDS[:start]:
         unit = family.birth_unit(p) if kind in (PARENT, SIBLING) else family.marriage_unit(p)
         pool = family.couple[unit] if kind in (PARENT, SPOUSE) else family.children[unit]
         free = [q for q in pool if q != p and q not in taken]
         can_add = kind in (CHILD, SIBLING)
         if free and (not can_add or rng.random() < _EXISTING):
-            return rng.choice(free)
+            return pick(rng, free)
         if can_add:
             return family.new_child(unit)
     raise AssertionError("unreachable: CHILD always yields a person")

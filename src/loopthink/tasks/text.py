@@ -52,7 +52,9 @@ from loopthink.tasks.kinship import (
     SPOUSE,
     WORDS,
     Instance,
+    pick,
     sample_instance,
+    shuffle,
 )
 
 CLASSES: tuple[str, ...] = (
@@ -121,7 +123,8 @@ _SYLLABLES = tuple(o + v + c for o in _ONSETS for v in _VOWELS for c in _CODAS) 
 def random_name(rng: random.Random) -> str:
     """A capitalised pronounceable word of 2-3 syllables (about 2 billion possible)."""
     while True:
-        name = "".join(rng.choices(_SYLLABLES, k=2 if rng.random() < 0.7 else 3)).capitalize()
+        k = 2 if rng.random() < 0.7 else 3
+        name = "".join([_SYLLABLES[int(rng.random() * len(_SYLLABLES))] for _ in range(k)]).capitalize()
         if name.lower() not in _INDEX:  # a name must never read as a word
             return name
 
@@ -292,9 +295,9 @@ def _to_record(inst: Instance, names: dict[int, str], rng: random.Random) -> dic
     if not a_gendered:  # the answer depends on A's gender: state it in A's link of the chain
         x = inst.chain[1]
         word = _gender_word(fam.kind(a, x), fam.gender[a])
-        sentences[0] = rng.choice(_GENDERED_FMT).format(x=names[a], y=names[x], w=word)
-    rng.shuffle(sentences)
-    question = rng.choice(_QUESTION_FMT).format(x=names[a], y=names[b])
+        sentences[0] = pick(rng, _GENDERED_FMT).format(x=names[a], y=names[x], w=word)
+    shuffle(rng, sentences)
+    question = pick(rng, _QUESTION_FMT).format(x=names[a], y=names[b])
     hops = len(inst.chain) - 1
     return {"task": "text", "text": " ".join(sentences), "question": question, "answer": inst.answer, "hops": hops}
 
@@ -302,8 +305,8 @@ def _to_record(inst: Instance, names: dict[int, str], rng: random.Random) -> dic
 def _word_fact(kind: str, gender: str, x: str, y: str, rng: random.Random) -> tuple[str, bool]:
     """A sentence saying ``x`` is ``y``'s ``kind``, and whether it states ``x``'s gender."""
     if rng.random() < _PLAIN_SHARE:
-        return rng.choice(_PLAIN_FMT[kind]).format(x=x, y=y), False
-    return rng.choice(_GENDERED_FMT).format(x=x, y=y, w=_gender_word(kind, gender)), True
+        return pick(rng, _PLAIN_FMT[kind]).format(x=x, y=y), False
+    return pick(rng, _GENDERED_FMT).format(x=x, y=y, w=_gender_word(kind, gender)), True
 
 
 def _gender_word(kind: str, gender: str) -> str:
