@@ -150,12 +150,15 @@ def plot_roc(data: dict[str, Any], path: Path) -> list[Path]:
         a2.plot([m["t0"] for m in per], [m["auroc"] for m in per], marker="o", label="logistic monitor")
         a2.plot([m["t0"] for m in per], [m["positive_rate_heldout"] for m in per], marker=".", linestyle="--", color="0.5", label="unstable rate (held-out)")
         a2.axvline(mon["t0"], color="tab:red", linestyle=":", label=f"headline t0={mon['t0']}")
+    else:
+        a2.text(0.5, 0.5, "AUROC undefined at every t0\n(held-out target has one class)", ha="center", va="center", fontsize=9, transform=a2.transAxes)
     a2.axhline(0.5, color="0.6", linestyle=":")
     a2.set_ylim(0, 1.02)
     a2.set_xlabel("monitor step t0")
     a2.set_ylabel("AUROC / rate")
     a2.set_title("predicting unstable answers from step t0", fontsize=10)
-    a2.legend(fontsize=8, loc="best")
+    if per:
+        a2.legend(fontsize=8, loc="best")
     return save_figure(fig, path)
 
 
