@@ -58,8 +58,9 @@ def plot_commitment(data: dict[str, Any], path: Path) -> list[Path]:
     a2.set_xlabel("recurrence step t")
     a2.set_ylabel("commitment")
     a2.legend(fontsize=8, loc="best")
-    if data.get("note"):
-        fig.suptitle("identical runs (zeros init): commitment is 1 by construction", fontsize=9, color="0.3")
+    if data.get("identical_runs"):
+        why = "zeros init" if data.get("init_state") == "zeros" or data.get("init_scale") == 0 else "one run"
+        fig.suptitle(f"identical runs ({why}): commitment is 1 by construction", fontsize=9, color="0.3")
     return save_figure(fig, path)
 
 
