@@ -1,0 +1,82 @@
+"""Training loop: learning happens, resume is exact, divergence stops cleanly, runs reload."""
+
+import json
+
+import pytest
+import torch
+
+from loopthink.checkpoint import RunError, load_run, load_weights, save_checkpoint
+from loopthink.train import TrainingDiverged, lr_at, sample_steps, train
+from tests.conftest import tiny_config
+
+
+def metrics(run, drop=("time",)):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+
+def test_tiny_run_learns(tiny_graph_run):
+    val = [r for r in metrics(tiny_graph_run) if "val" in r][-1]["val"]
+    assert min(val.values()) >= 0.9, val  # hops 1..3 after 150 iterations
+    cfg, model, task = load_run(tiny_graph_run)
+    assert cfg.task.name == "graph" and not model.training
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    cfg = tiny_config(train={"iters": 40, "checkpoint_every": 20, "eval_every": 20, "log_every": 5}, model={"dropout": 0.1})
+    train(cfg, tmp_path / "full", progress=False)
+    short = cfg.model_copy(deep=True)
+    short.train.iters = 20
+    train(short, tmp_path / "part", progress=False)  # stops at 20 ("killed")
+    with open(tmp_path / "part" / "metrics.jsonl", "a") as f:  # a row logged after the checkpoint, then a crash
+        f.write(json.dumps({"iter": 25, "loss": 9.9}) + "\n")
+    train(cfg, tmp_path / "part", resume=True, progress=False)
+    assert metrics(tmp_path / "part") == metrics(tmp_path / "full")
+    a, b = load_run(tmp_path / "full")[1], load_run(tmp_path / "part")[1]
+    for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(v, w), k
+
+
+def test_existing_run_needs_resume(tmp_path, tiny_graph_run):
+    with pytest.raises(RunError, match="--resume"):
+        train(tiny_config(), tiny_graph_run, progress=False)
+    with pytest.raises(RunError, match="nothing to resume"):
+        train(tiny_config(), tmp_path / "empty", resume=True, progress=False)
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = tiny_config(train={"iters": 30, "checkpoint_every": 10, "lr": 1e30, "warmup": 0, "grad_clip": None}, model={"layerscale": None, "gate": False})
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        train(cfg, tmp_path / "run", progress=False)
+    trainer = json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text()) if (tmp_path / "run" / "checkpoint").exists() else None
+    if trainer is not None:  # any checkpoint left behind is complete and loadable
+        load_run(tmp_path / "run")
+
+
+def test_mismatched_checkpoint_is_named(tmp_path, tiny_graph_run):
+    cfg, model, _ = load_run(tiny_graph_run)
+    bad = dict(model.state_dict())
+    bad.pop("head.weight")
+    bad["head.bias"] = torch.zeros(7)
+    from safetensors.torch import save_file
+
+    save_file(bad, str(tmp_path / "w.safetensors"))
+    with pytest.raises(RunError, match=r"missing tensors: head\.weight.*shape mismatch: head\.bias"):
+        load_weights(tmp_path / "w.safetensors", model)
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(RunError, match="unreadable"):
+        load_weights(tmp_path / "junk.safetensors", model)
+    with pytest.raises(RunError, match="not a run"):
+        load_run(tmp_path)
+
+
+def test_schedules():
+    cfg = tiny_config(train={"iters": 100, "warmup": 10, "lr": 1.0, "min_lr_ratio": 0.1}).train
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(99, cfg) == pytest.approx(0.1, abs=1e-3)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    steps = tiny_config(train={"steps": {"mode": "lognormal_poisson", "min": 2, "max": 40, "mean": 8}}).train.steps
+    draws = [sample_steps(steps, rng) for _ in range(2000)]
+    assert 2 <= min(draws) and max(draws) <= 40 and 7 < np.mean(draws) < 11
