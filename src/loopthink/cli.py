@@ -107,6 +107,20 @@ def generate_chunked(task: Any, n: int, seed: int, difficulty: tuple[int, int], 
     return out
 
 
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="JSONL file")
+    p.add_argument("--first", action="store_true", help="stop at the first bad line")
+
+
+@command("check", "validate a JSONL file, listing every bad line", _check_args)
+def cmd_check(args: argparse.Namespace, extra: list[str]) -> int:
+    from loopthink.tasks.formats import read_jsonl
+
+    name, records = read_jsonl(args.file, all_errors=not args.first)
+    print(f"{args.file}: {len(records)} valid {name} instances")
+    return 0
+
+
 # ---- train -----------------------------------------------------------------------------------
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML config (see configs/)")

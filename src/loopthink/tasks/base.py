@@ -106,7 +106,7 @@ class Task:
         allowed = cls.option_names()
         for key in options:
             if key not in allowed:
-                raise ValueError(
+                raise DataError(
                     f"unknown option {key!r} for task {cls.name!r}; allowed: {', '.join(allowed) or 'none'}"
                 )
 
