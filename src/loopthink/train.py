@@ -181,9 +181,10 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
             raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
         trainer = load_checkpoint(out, model, opt)
         start, best = trainer["iter"], trainer.get("val", {})
-        _truncate_metrics(out / "metrics.jsonl", start)
     elif latest_checkpoint(out) is not None:
         raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
+        _truncate_metrics(out / "metrics.jsonl", start)
     if rank == 0:
         write_run_config(out, cfg)
 
