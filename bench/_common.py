@@ -1,0 +1,36 @@
+"""Helpers shared by the bench scripts: import path, run loading, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+
+def emit(result: dict, json_out: str | None) -> None:
+    """Print the result as one JSON line and optionally write it to a file."""
+    line = json.dumps(result)
+    print(line)
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(result, indent=1))
+
+
+def model_for(run: str | None, config: str = "configs/graph.yaml"):
+    """(cfg, model, task, source): a trained run if given and present, else an untrained model of
+    the config (same architecture and compute; timings do not depend on the weights)."""
+    from loopthink.checkpoint import load_run
+    from loopthink.config import load_config
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+
+    if run and (Path(run) / "model.safetensors").exists():
+        cfg, model, task = load_run(run)
+        return cfg, model, task, f"trained run {run}"
+    cfg = load_config(ROOT / config)
+    task = get_task(cfg.task.name, **cfg.task.options)
+    return cfg, build_model(cfg, task).eval(), task, f"untrained {config} (no run at {run})"
