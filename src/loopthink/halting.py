@@ -45,7 +45,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from loopthink.trajectory import decision_step, entropy_of, kl_step, log_probs, relative_change, rollout, uniform_log_probs
+from loopthink.trajectory import (
+    decision_step,
+    entropy_of,
+    kl_step,
+    log_probs,
+    max_token_change,
+    relative_change,
+    rollout,
+    uniform_log_probs,
+)
 
 # Defaults of the unlearned rules (chosen on the default graph run, see docs / README): successive
 # readouts of a trained model settle to KL ~1e-7 within a few steps of its decision, while they
@@ -64,6 +73,7 @@ CALIB_SEED_OFFSET = 200_006
 FEATURES = (
     "log_kl",  # log10 KL(p_t || p_{t-1})
     "log_rel_change",  # log10 ||h_t - h_{t-1}|| / ||h_{t-1}||
+    "log_max_token_change",  # log10 of the largest per-token relative change
     "entropy",  # readout entropy (nats)
     "max_prob",  # largest readout probability
     "step_frac",  # t / max_steps
@@ -83,6 +93,7 @@ class StepFeatures:
     max_steps: int
     kl: torch.Tensor
     rel_change: torch.Tensor
+    max_token_change: torch.Tensor
     entropy: torch.Tensor
     max_prob: torch.Tensor
     prediction: torch.Tensor
@@ -96,6 +107,7 @@ class StepFeatures:
         cols = [
             torch.log10(self.kl.double() + 1e-12),
             torch.log10(self.rel_change.double() + 1e-12),
+            torch.log10(self.max_token_change.double() + 1e-12),
             self.entropy.double(),
             self.max_prob.double(),
             step / self.max_steps,
@@ -120,7 +132,7 @@ class FeatureTracker:
         self.prev_pred: torch.Tensor | None = None
         self.stable: torch.Tensor | None = None
 
-    def update(self, t: int, logits: torch.Tensor, rel_change: torch.Tensor) -> StepFeatures:
+    def update(self, t: int, logits: torch.Tensor, rel_change: torch.Tensor, token_change: torch.Tensor) -> StepFeatures:
         logp = log_probs(logits)
         prev = uniform_log_probs(logp) if self.prev_logp is None else self.prev_logp
         pred = logits.argmax(-1)
@@ -132,7 +144,7 @@ class FeatureTracker:
             stable = torch.where(changed, torch.ones_like(pred), self.stable + 1)
         probs = logp.exp()
         f = StepFeatures(
-            torch.tensor(t), self.max_steps, kl_step(logp, prev), rel_change, entropy_of(logp),
+            torch.tensor(t, device=logits.device), self.max_steps, kl_step(logp, prev), rel_change, token_change, entropy_of(logp),
             probs.max(-1).values, pred, changed, stable, self.n_tokens,
         )
         self.prev_logp, self.prev_pred, self.stable = logp, pred, stable
@@ -155,7 +167,8 @@ def record(
     """Features of every step of a full ``max_steps`` rollout, tensors (T, B)."""
     traj = rollout(model, inputs, max_steps, generator=generator)
     tracker = FeatureTracker(_n_tokens(model.encode(inputs)).to(traj.step_logits.device), max_steps)
-    per_step = [tracker.update(t + 1, traj.step_logits[t], traj.rel_change[t]) for t in range(max_steps)]
+    assert traj.max_token_change is not None
+    per_step = [tracker.update(t + 1, traj.step_logits[t], traj.rel_change[t], traj.max_token_change[t]) for t in range(max_steps)]
     return _stack(per_step)
 
 
@@ -163,7 +176,7 @@ def _stack(items: list[StepFeatures]) -> StepFeatures:
     out = {f.name: getattr(items[0], f.name) for f in fields(StepFeatures)}
     for f in fields(StepFeatures):
         if f.name == "step":
-            out["step"] = torch.arange(1, len(items) + 1)[:, None]
+            out["step"] = torch.arange(1, len(items) + 1, device=items[0].kl.device)[:, None]
         elif f.name == "n_tokens":
             out["n_tokens"] = items[0].n_tokens[None, :]
         elif f.name != "max_steps":
@@ -353,11 +366,11 @@ def halt(
     out_logits: torch.Tensor | None = None
     for t in range(max_steps):
         h_next = model.step(h, ctx, t)
-        change = relative_change(h_next, h, tok)
+        change, token_change = relative_change(h_next, h, tok), max_token_change(h_next, h, tok)
         logits = model.readout(h_next, ctx)
         if out_logits is None:
             out_logits = torch.empty((B, logits.shape[-1]), dtype=logits.dtype, device=logits.device)
-        f = tracker.update(t + 1, logits, change)
+        f = tracker.update(t + 1, logits, change, token_change)
         if t + 1 >= max_steps:
             stop = torch.ones_like(f.changed)
         elif t + 1 < min_steps:
@@ -457,7 +470,7 @@ def conformal_threshold(
     if len(ok) == 0:  # even never exiting early is not certifiable with n examples: (1/(n+1)) > alpha
         return CRCResult(math.inf, alpha, n, 0.0, 1 / (n + 1))
     i = int(ok[0])
-    return CRCResult(float(grid[i]), alpha, n, float(risk[i]), float(bound[i]))
+    return CRCResult(round(float(grid[i]), 9), alpha, n, float(risk[i]), float(bound[i]))
 
 
 def calibrate_conformal(

@@ -16,6 +16,7 @@ class Trajectory:
     pooled: torch.Tensor  # (T+1, B, d) readout-token state at steps 0..T
     rel_change: torch.Tensor  # (T, B) ||h_t - h_{t-1}|| / ||h_{t-1}|| over real tokens, t = 1..T
     mean_state: torch.Tensor  # (T+1, B, d) state averaged over real tokens at steps 0..T
+    max_token_change: torch.Tensor | None = None  # (T, B) largest per-token relative change, t = 1..T
 
     @property
     def predictions(self) -> torch.Tensor:  # (T, B)
@@ -35,15 +36,16 @@ def rollout(
     h = model.init_state(ctx, generator) if h0 is None else h0
     tok = ctx.token_mask[..., None].to(h.dtype)
     count = tok.sum(1).clamp(min=1)
-    logits, pooled, change, mean = [], [model.pool(h, ctx)], [], [(h * tok).sum(1) / count]
+    logits, pooled, change, mean, token = [], [model.pool(h, ctx)], [], [(h * tok).sum(1) / count], []
     for t in range(steps):
         h_next = model.step(h, ctx, t)
         change.append(relative_change(h_next, h, tok))
+        token.append(max_token_change(h_next, h, tok))
         h = h_next
         logits.append(model.readout(h, ctx))
         pooled.append(model.pool(h, ctx))
         mean.append((h * tok).sum(1) / count)
-    return Trajectory(torch.stack(logits), torch.stack(pooled), torch.stack(change), torch.stack(mean))
+    return Trajectory(torch.stack(logits), torch.stack(pooled), torch.stack(change), torch.stack(mean), torch.stack(token))
 
 
 def relative_change(h_next: torch.Tensor, h: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
@@ -51,6 +53,13 @@ def relative_change(h_next: torch.Tensor, h: torch.Tensor, tok: torch.Tensor) ->
     num = ((h_next - h) * tok).flatten(1).norm(dim=1)
     den = (h * tok).flatten(1).norm(dim=1).clamp(min=1e-12)
     return num / den
+
+
+def max_token_change(h_next: torch.Tensor, h: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
+    """max over real tokens of ||h_next_i - h_i|| / ||h_i||, (B,): is anything still moving anywhere?"""
+    num = ((h_next - h) * tok).norm(dim=-1)
+    den = (h * tok).norm(dim=-1).clamp(min=1e-12)
+    return (num / den).max(dim=1).values
 
 
 def log_probs(logits: torch.Tensor) -> torch.Tensor:
