@@ -19,41 +19,51 @@ _STYLE = {
 
 
 def plot_pareto(data: dict[str, Any], path: Path) -> list[Path]:
-    """Accuracy against mean steps used for every rule's sweep; the run's operating point starred."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for name, pts in data["pareto"].items():
-        if not pts:
-            continue
-        style = dict(_STYLE.get(name, {"label": name}))
-        pts = sorted(pts, key=lambda p: p["mean_steps"])
-        lw = 2.2 if name == data["rule"] else 1.2
-        ax.plot([p["mean_steps"] for p in pts], [p["accuracy"] for p in pts], markersize=4, linewidth=lw, **style)
-        if name == "conformal":
-            _annotate_alphas(ax, pts, data["max_steps"], style["color"])
-    ax.axhline(data["accuracy_at_max"], color="black", linewidth=0.8, linestyle=":", label=f"accuracy at T_max={data['max_steps']}")
-    ax.plot([data["mean_steps"]], [data["accuracy"]], marker="*", markersize=15, color="gold", markeredgecolor="black",
-            linestyle="none", label=f"this run: {data['rule']} ({data['compute_saved']:.0%} compute saved)", zorder=5)
+    """Accuracy against mean steps used for every rule's sweep, the run's operating point starred.
+    Left: the whole range; right: zoomed on accuracies near the T_max accuracy."""
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(12.0, 4.8))
+    acc_max = data["accuracy_at_max"]
+    for a, full in ((ax, True), (zoom, False)):
+        for name, pts in data["pareto"].items():
+            if not pts:
+                continue
+            style = dict(_STYLE.get(name, {"label": name}))
+            pts = sorted(pts, key=lambda p: p["mean_steps"])
+            lw = 2.2 if name == data["rule"] else 1.2
+            a.plot([p["mean_steps"] for p in pts], [p["accuracy"] for p in pts], markersize=4, linewidth=lw, **style)
+            if name == "conformal":
+                _annotate_alphas(a, pts, data["max_steps"], style["color"], data.get("alpha"), every=not full)
+        a.axhline(acc_max, color="black", linewidth=0.8, linestyle=":", label=f"accuracy at T_max={data['max_steps']}")
+        a.plot([data["mean_steps"]], [data["accuracy"]], marker="*", markersize=15, color="gold", markeredgecolor="black",
+               linestyle="none", label=f"this run: {data['rule']} ({data['compute_saved']:.0%} compute saved)", zorder=5)
+        a.set_xlim(0, data["max_steps"] + 1)
+        a.set_xlabel("mean recurrence steps used per example")
+        a.set_ylabel("test accuracy")
     accs = [p["accuracy"] for pts in data["pareto"].values() for p in pts if p["mean_steps"] >= 2]
-    lo = min(accs + [data["accuracy"]]) if accs else 0.0
-    ax.set_ylim(max(0.0, lo - 0.02), min(1.005, max(accs + [data["accuracy_at_max"]]) + 0.02))
-    ax.set_xlim(0, data["max_steps"] + 1)
-    ax.set_xlabel("mean recurrence steps used per example")
-    ax.set_ylabel("test accuracy")
+    top = min(1.005, max(accs + [acc_max, data["accuracy"]]) + 0.01)
+    ax.set_ylim(max(0.0, min(accs + [data["accuracy"]]) - 0.02) if accs else 0.0, top + 0.02)  # room for labels
+    zoom.set_ylim(max(0.0, acc_max - 0.05), top)
     ax.set_title(f"{data['task']}: accuracy vs compute, T_max={data['max_steps']} (n={data['n']})")
+    zoom.set_title("zoom: within 5 points of the T_max accuracy")
     ax.legend(fontsize=7.5, loc="lower right")
     return save_figure(fig, path)
 
 
-def _annotate_alphas(ax: Any, pts: list[dict[str, Any]], max_steps: int, color: str) -> None:
-    """Label each conformal point with its alpha; points at the same place share one label."""
+def _annotate_alphas(ax: Any, pts: list[dict[str, Any]], max_steps: int, color: str, chosen: float | None, every: bool) -> None:
+    """Label conformal points with their alpha (all of them, or a few on the overview); points at
+    the same place share one label; labels slant alternately up/down to limit overlaps."""
+    keep = {0.01, 0.1, 0.3} | ({chosen} if chosen is not None else set())
     spots: dict[tuple[float, float], list[float]] = {}
     for p in pts:
-        spots.setdefault((round(p["mean_steps"], 2), round(p["accuracy"], 4)), []).append(p["param"])
-    for (x, y), alphas in spots.items():
+        if every or p["param"] in keep:
+            spots.setdefault((round(p["mean_steps"], 2), round(p["accuracy"], 4)), []).append(p["param"])
+    for i, ((x, y), alphas) in enumerate(sorted(spots.items())):
         text = f"α={alphas[0]:g}" if len(alphas) == 1 else f"α={min(alphas):g}..{max(alphas):g}"
-        right = x > 0.8 * max_steps
-        ax.annotate(text, (x, y), textcoords="offset points", xytext=(-4 if right else 4, -10), fontsize=7, color=color,
-                    ha="right" if right else "left")
+        if not every:  # overview: the conformal curve is the upper-left envelope, so its left side is free
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(-6, 2), fontsize=7, color=color, ha="right", va="bottom", clip_on=True)
+            continue
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(2, 5) if i % 2 else (2, -7), fontsize=7, color=color,
+                    rotation=35 if i % 2 else -35, rotation_mode="anchor", ha="left", va="bottom" if i % 2 else "top", clip_on=True)
 
 
 def plot_steps_by_difficulty(data: dict[str, Any], keys: list[str], steps: np.ndarray, path: Path) -> list[Path]:
