@@ -189,10 +189,14 @@ def _module_command(module: str) -> tuple[Callable[[argparse.ArgumentParser], No
     if importlib.util.find_spec(module) is None:
         return None
     mod = importlib.import_module(module)
-    return mod.add_arguments, lambda args, extra: _no_extra(extra) or mod.run(args)
+    return mod.add_arguments, lambda args, extra: _no_extra(extra, args) or mod.run(args)
 
 
-def _no_extra(extra: list[str]) -> None:
+def _no_extra(extra: list[str], args: argparse.Namespace | None = None) -> None:
+    overrides = getattr(args, "overrides", None)
+    if extra and isinstance(overrides, list) and all("=" in t and not t.startswith("-") for t in extra):
+        overrides += extra  # key=value overrides written after the options (argparse leaves them over)
+        return
     if extra:
         raise DataError(f"unexpected arguments: {' '.join(extra)}")
 
