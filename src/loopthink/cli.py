@@ -159,8 +159,14 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from loopthink.checkpoint import load_run
     from loopthink.evaluate import evaluate_records, format_table
+    from loopthink.seeds import format_sweep_table, is_sweep, single_point_runs, sweep_eval
     from loopthink.tasks.formats import read_jsonl
 
+    if is_sweep(args.run):  # mean over seeds with a 95% interval, per-seed values alongside
+        name, records = read_jsonl(args.data)
+        result = sweep_eval(single_point_runs(args.run), records, name, args.steps, args.device, batch_size=args.batch_size, progress=sys.stderr.isatty())
+        print(json.dumps(result) if args.json else format_sweep_table(result))
+        return 0
     cfg, model, task = load_run(args.run, args.device)
     name, records = read_jsonl(args.data)
     if name != task.name:

@@ -153,3 +153,46 @@ def single_point_runs(path: str | Path) -> list[Path]:
         names = ", ".join(f"{Path(path) / gp}" for gp in runs)
         raise RunError(f"{path}: the sweep has {len(runs)} grid points; pass one of them: {names}")
     return next(iter(runs.values()))
+
+
+# ---- eval over a sweep -----------------------------------------------------------------------------
+def sweep_eval(runs: Sequence[str | Path], records: list[dict], data_name: str, steps: list[int], device: str = "cpu", **kw: Any) -> dict[str, Any]:
+    """The ``loopthink eval --json`` object of a sweep: every seed's run evaluated on the same
+    records; accuracies are means over seeds with their 95% interval, per-seed values alongside."""
+    from loopthink.checkpoint import load_run
+    from loopthink.evaluate import evaluate_records
+    from loopthink.tasks import DataError
+
+    results, seeds = [], []
+    for run in runs:
+        cfg, model, task = load_run(run, device)
+        if data_name != task.name:
+            raise DataError(f"the data holds {data_name} instances but {run} was trained on {task.name}")
+        results.append(evaluate_records(model, task, records, steps, device=device, **kw))
+        seeds.append(cfg.train.seed)
+    keys = [str(s) for s in steps]
+    out: dict[str, Any] = {"n": results[0]["n"], "seeds": seeds, "runs": [str(r) for r in runs], "interval": INTERVAL_METHOD, "steps": {}}
+    for s in keys:
+        ci = mean_ci([r["steps"][s]["accuracy"] for r in results], (0.0, 1.0))
+        out["steps"][s] = {"accuracy": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"], "per_seed": ci["values"]}
+    by_diff, per_seed, by_ci = {}, {}, {}
+    for k in results[0]["by_difficulty"]:
+        per_seed[k] = {s: [r["by_difficulty"][k][s] for r in results] for s in keys}
+        cis = {s: mean_ci(per_seed[k][s], (0.0, 1.0)) for s in keys}
+        by_diff[k] = {s: cis[s]["mean"] for s in keys}
+        by_ci[k] = {s: [cis[s]["low"], cis[s]["high"]] for s in keys}
+    out.update(by_difficulty=by_diff, by_difficulty_per_seed=per_seed, by_difficulty_ci=by_ci, n_by_difficulty=results[0]["n_by_difficulty"])
+    out["difficulty_name"] = task.difficulty_name
+    return out
+
+
+def format_sweep_table(result: dict[str, Any]) -> str:
+    """The mean table of :func:`loopthink.evaluate.format_table`, then each step count's interval."""
+    from loopthink.evaluate import format_table
+
+    lines = [f"mean over {len(result['seeds'])} seeds ({', '.join(map(str, result['seeds']))})", format_table(result, result.get("difficulty_name", "difficulty")), "",
+             "95% interval over seeds (Student t):"]
+    for s, v in result["steps"].items():
+        per = " ".join(f"{a:.3f}" for a in v["per_seed"])
+        lines.append(f"  T={s:>4}: {v['accuracy']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]   per seed: {per}")
+    return "\n".join(lines)
