@@ -2,6 +2,9 @@
 
     python bench/bench_diagnose.py [RUN] [--n 1000 --runs 8 --steps 64] [--threads N] [--json-out PATH]
 
+On a CPU shared with other jobs ``--threads 1`` is much faster than torch's default (OpenMP
+threads spin while waiting for a core).
+
 RUN defaults to an untrained model of ``configs/graph.yaml`` (same architecture and shapes as the
 default graph model, so the same cost; the AUROC/decision-step numbers are only meaningful for a
 trained RUN). Times the whole command (data generation, rollouts, analysis, pictures) in-process,
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
         cmd = [str(run), "--n", str(args.n), "--runs", str(args.runs), "--steps", str(args.steps), "--out", str(out), "--json"]
         if args.difficulty:
             cmd += ["--difficulty", args.difficulty]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
         parser = argparse.ArgumentParser()
         dynamics.add_arguments(parser)
         parsed = parser.parse_args(cmd)
