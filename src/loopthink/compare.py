@@ -41,10 +41,37 @@ def run_curve(model: Any, task: Any, data: dict[int, list[dict]], candidates: li
     }
 
 
+def sweep_curve(models: list[Any], task: Any, data: dict[int, list[dict]], candidates: list[int], fixed: int | None) -> dict[str, Any]:
+    """A sweep's curve: mean accuracy over seeds per difficulty, with the Student-t 95% interval
+    across seeds (:func:`loopthink.seeds.mean_ci`) as ``ci_low``/``ci_high``. With ``--steps best``
+    one step count for the whole sweep: the best mean (over seeds and difficulties)."""
+    from loopthink.seeds import mean_ci
+
+    steps = [fixed] if fixed else candidates
+    diffs = sorted(data)
+    acc = np.zeros((len(models), len(steps), len(diffs)))  # seed x steps x difficulty
+    for i, model in enumerate(models):
+        for k, d in enumerate(diffs):
+            preds = predict_over_steps(model, task, data[d], steps, batch_size=512)
+            acc[i, :, k] = (preds == labels_of(task, data[d])[None, :]).mean(1)
+    j = int(np.argmax(acc.mean(axis=(0, 2))))
+    cis = [mean_ci(acc[:, j, k], (0.0, 1.0)) for k in range(len(diffs))]
+    return {
+        "steps": steps[j],
+        "difficulty": diffs,
+        "accuracy": [c["mean"] for c in cis],
+        "n": [len(data[d]) for d in diffs],
+        "ci_low": [c["low"] for c in cis],
+        "ci_high": [c["high"] for c in cis],
+        "n_seeds": len(models),
+        "per_seed": acc[:, j, :].tolist(),
+    }
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from loopthink.cli import parse_int_list, parse_range
 
-    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("runs", nargs="+", help="run directories; a sweep directory is its mean curve with a 95%% band across seeds (one per grid point)")
     p.add_argument("--steps", default="best", help="a step count, or 'best' (see --candidates)")
     p.add_argument("--candidates", type=parse_int_list, default=[4, 8, 16, 32, 64])
     p.add_argument("--difficulty", type=parse_range, default=None, help="LO..HI (default: 1..4x the first run's training max)")
@@ -60,10 +87,24 @@ def run(args: argparse.Namespace) -> int:
 
     from loopthink.checkpoint import load_run
     from loopthink.plots.frontier import plot_curves
+    from loopthink.seeds import is_sweep, sweep_runs
     from loopthink.tasks import DataError
 
     fixed = None if args.steps == "best" else int(args.steps)
-    loaded = [load_run(r) for r in args.runs]
+    labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
+    if len(labels) != len(args.runs):
+        raise DataError(f"--labels has {len(labels)} names for {len(args.runs)} runs")
+    entries: list[tuple[str, list[str | Path], bool]] = []  # (label, run dirs, is a sweep)
+    for label, r in zip(labels, args.runs):
+        if not is_sweep(r):
+            entries.append((label, [r], False))
+            continue
+        points = sweep_runs(r)
+        if not points:
+            raise DataError(f"{r}: no finished runs in this sweep yet")
+        entries += [(f"{label}/{gp}" if len(points) > 1 else label, dirs, True) for gp, dirs in points.items()]
+    loaded_entries = [[load_run(d) for d in dirs] for _, dirs, _ in entries]
+    loaded = [x for group in loaded_entries for x in group]
     tasks = {t.name for _, _, t in loaded}
     if len(tasks) > 1:
         raise DataError(f"runs are on different tasks ({', '.join(sorted(tasks))}); compare runs of one task")
@@ -72,12 +113,13 @@ def run(args: argparse.Namespace) -> int:
     lo, hi = args.difficulty or (max(1, lo_t), 4 * hi_t)
     opts = {**cfg0.task.options, **cfg0.eval.options}
     data = {d: task.generate(args.n, args.seed * 1_000_003 + d, (d, d), **opts) for d in range(lo, hi + 1)}
-    labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
-    if len(labels) != len(args.runs):
-        raise DataError(f"--labels has {len(labels)} names for {len(args.runs)} runs")
     curves = []
-    for label, (cfg, model, _) in tqdm(list(zip(labels, loaded)), desc="compare", disable=not sys.stderr.isatty()):
-        curves.append({"label": label, "arch": cfg.arch, **run_curve(model, task, data, args.candidates, fixed)})
+    for (label, _, sweep), group in tqdm(list(zip(entries, loaded_entries)), desc="compare", disable=not sys.stderr.isatty()):
+        cfg, model, _ = group[0]
+        if sweep:
+            curves.append({"label": label, "arch": cfg.arch, "seeds": [c.train.seed for c, _, _ in group], **sweep_curve([m for _, m, _ in group], task, data, args.candidates, fixed)})
+        else:
+            curves.append({"label": label, "arch": cfg.arch, **run_curve(model, task, data, args.candidates, fixed)})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"task": task.name, "train_difficulty": [lo_t, hi_t], "runs": curves}
@@ -88,12 +130,17 @@ def run(args: argparse.Namespace) -> int:
         for c in curves:
             for i, d in enumerate(c["difficulty"]):
                 w.writerow([c["label"], c["steps"], d, c["accuracy"][i], c["n"][i], c["ci_low"][i], c["ci_high"][i]])
-    plot_curves([{**c, "label": f"{c['label']} (T={c['steps']})"} for c in curves], out / "compare.png", task.difficulty_name, (lo_t, hi_t))
+    plot_curves([{**c, "label": _legend(c)} for c in curves], out / "compare.png", task.difficulty_name, (lo_t, hi_t))
     if args.json:
         print(json.dumps(result))
     else:
         print(_table(curves, task.difficulty_name))
     return 0
+
+
+def _legend(c: dict[str, Any]) -> str:
+    seeds = f", mean of {len(c['seeds'])} seeds" if "seeds" in c else ""
+    return f"{c['label']} (T={c['steps']}{seeds})"
 
 
 def _table(curves: list[dict[str, Any]], name: str) -> str:

@@ -47,6 +47,18 @@ def frontier_grid(
     return rows
 
 
+def mean_over_seeds(grids: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per cell, the mean accuracy over seeds' grids with its Student-t 95% interval across seeds
+    (:func:`loopthink.seeds.mean_ci`); ``n`` stays the instances per cell, ``per_seed`` is added."""
+    from loopthink.seeds import mean_ci
+
+    rows = []
+    for cells in zip(*grids):
+        ci = mean_ci([c["accuracy"] for c in cells], (0.0, 1.0))
+        rows.append({**cells[0], "accuracy": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"], "per_seed": ci["values"]})
+    return rows
+
+
 def frontier_line(rows: list[dict[str, Any]], threshold: float = THRESHOLD) -> dict[int, int | None]:
     """Per difficulty, the smallest step count reaching ``threshold`` (None if none does)."""
     out: dict[int, int | None] = {}
@@ -59,7 +71,7 @@ def frontier_line(rows: list[dict[str, Any]], threshold: float = THRESHOLD) -> d
 def write_outputs(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "frontier.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["steps", "difficulty", "accuracy", "n", "ci_low", "ci_high"])
+        w = csv.DictWriter(f, fieldnames=["steps", "difficulty", "accuracy", "n", "ci_low", "ci_high"], extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     line = frontier_line(rows, meta.get("threshold", THRESHOLD))
@@ -84,7 +96,7 @@ def summary_text(data: dict[str, Any]) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from loopthink.cli import parse_int_list, parse_range
 
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", help="run directory, or a sweep directory (mean over seeds, 95%% interval across seeds)")
     p.add_argument("--steps", type=parse_int_list, default=[1, 2, 4, 8, 16, 32, 64])
     p.add_argument("--difficulty", type=parse_range, default=None, help="LO..HI (default: 1..4x the training max)")
     p.add_argument("--n-per-cell", type=int, default=500)
@@ -98,20 +110,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from loopthink.checkpoint import load_run
     from loopthink.plots.frontier import plot_frontier
+    from loopthink.seeds import INTERVAL_METHOD, is_sweep, single_point_runs
 
-    cfg, model, task = load_run(args.run, args.device)
+    sweep = is_sweep(args.run)
+    run_dirs = single_point_runs(args.run) if sweep else [args.run]
+    cfg, model, task = load_run(run_dirs[0], args.device)
     lo_t, hi_t = cfg.task.train_difficulty
     lo, hi = args.difficulty or (max(1, lo_t), 4 * hi_t)
-    rows = frontier_grid(
-        model, task, args.steps, list(range(lo, hi + 1)), args.n_per_cell, args.seed,
-        {**cfg.task.options, **cfg.eval.options}, args.device, progress=sys.stderr.isatty(),
-    )
+    loaded = [(cfg, model)] + [load_run(r, args.device)[:2] for r in run_dirs[1:]]
+    seeds = [c.train.seed for c, _ in loaded]
+    grids = [  # every seed on the same instances
+        frontier_grid(
+            m, task, args.steps, list(range(lo, hi + 1)), args.n_per_cell, args.seed,
+            {**cfg.task.options, **cfg.eval.options}, args.device, progress=sys.stderr.isatty(),
+        )
+        for _, m in loaded
+    ]
+    rows = mean_over_seeds(grids) if sweep else grids[0]
     meta = {"run": str(args.run), "task": task.name, "difficulty_name": task.difficulty_name, "train_difficulty": [lo_t, hi_t], "threshold": args.threshold, "seed": args.seed}
+    if sweep:  # accuracy = mean over seeds; ci_low/ci_high across seeds; the frontier is the mean's
+        meta.update(runs=[str(r) for r in run_dirs], seeds=seeds, interval=INTERVAL_METHOD)
+    else:
+        meta["interval"] = "Wilson score 95% interval over the cell's instances"
     data = write_outputs(rows, Path(args.out), meta)
     plot_frontier(data, Path(args.out) / "frontier.png")
     if args.json:
         print(json.dumps({"frontier": data["frontier"], "train_difficulty": [lo_t, hi_t]}))
     else:
+        if sweep:
+            print(f"mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}); per-cell 95% interval across seeds in frontier.csv")
         print(summary_text(data))
         print(f"\nwrote {args.out}/frontier.csv, frontier.json, frontier.png, frontier.svg")
     return 0

@@ -36,7 +36,8 @@ def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
         ax.step(xs, ys, where="mid", color="red", linewidth=2, label=f"frontier ({data.get('threshold', 0.95):.0%})")
     ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
     fig.colorbar(im, ax=ax, label="accuracy")
-    ax.set_title(f"{data['task']}: accuracy over steps x {data.get('difficulty_name', 'difficulty')}")
+    seeds = f" (mean of {len(data['seeds'])} seeds)" if data.get("seeds") else ""
+    ax.set_title(f"{data['task']}: accuracy over steps x {data.get('difficulty_name', 'difficulty')}{seeds}")
     return save_figure(fig, path)
 
 
