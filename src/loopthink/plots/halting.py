@@ -81,7 +81,7 @@ def plot_steps_by_difficulty(data: dict[str, Any], keys: list[str], steps: np.nd
     ax.set_ylabel("steps used")
     ax.set_ylim(0, data["max_steps"] + 1)
     ax.axhline(data["max_steps"], color="black", linewidth=0.8, linestyle=":", label=f"T_max={data['max_steps']}")
-    ax.set_title(f"steps used by difficulty ({data['rule']})")
+    ax.set_title(f"steps used by difficulty ({data['rule']}; box = quartiles, whiskers = 5-95%)", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     bd = data["by_difficulty"]
     ax2.plot(pos, [bd[k]["accuracy_at_max"] for k in names], marker="s", markersize=4, color="0.4", label=f"at T_max={data['max_steps']}")
