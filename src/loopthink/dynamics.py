@@ -391,6 +391,7 @@ def analyse(all_: Summaries, fit: Summaries, held: Summaries, t0: int | None = N
             "consistency": float(sub.agreement[:, -1].mean()),
             "commitment_final": float(sub.commitment[:, -1].mean()),
             "decision_step_mean": float(dec_ex[sel].mean()),
+            "decision_step_median": float(np.median(dec_ex[sel])),
             "decision_step_std": float(sub.decision.std()),
             "decision_step_sem": float(dec_ex[sel].std(ddof=1) / math.sqrt(sel.sum())) if sel.sum() > 1 else 0.0,
             "commitment": sub.commitment.mean(0).tolist(),
@@ -401,7 +402,10 @@ def analyse(all_: Summaries, fit: Summaries, held: Summaries, t0: int | None = N
         counts[k] = np.bincount(sub.decision.ravel(), minlength=T + 1)[1:].tolist()
     numeric = np.array([sort_key(k)[0] == 0 for k in all_.keys.tolist()])
     diffs = np.array([int(k) if n else 0 for k, n in zip(all_.keys.tolist(), numeric)], dtype=np.float64)
-    slope = float(np.polyfit(diffs[numeric], dec_ex[numeric], 1)[0]) if len(set(diffs[numeric].tolist())) > 1 else float("nan")
+    num_keys = [k for k in keys if sort_key(k)[0] == 0]
+    # robust growth: least-squares slope through the per-difficulty MEDIANS (a few examples whose
+    # answer flips late, e.g. overthinking, would dominate a fit through the means)
+    slope = float(np.polyfit([int(k) for k in num_keys], [by_diff[k]["decision_step_median"] for k in num_keys], 1)[0]) if len(num_keys) > 1 else float("nan")
     commit_T = all_.commitment[:, -1]
     sep = auroc(commit_T, final_correct)
     split = {
@@ -446,7 +450,7 @@ def analyse(all_: Summaries, fit: Summaries, held: Summaries, t0: int | None = N
             "mean": float(dec_ex.mean()),
             "median": float(np.median(dec_ex)),
             "at_last_step_fraction": float((all_.decision == T).mean()),
-            "slope_per_difficulty": slope,
+            "slope_of_medians_per_difficulty": slope,
             "spearman_with_difficulty": spearman(diffs[numeric], dec_ex[numeric]),
         },
         "decision_step_counts": counts,
@@ -498,8 +502,10 @@ def summary_text(data: dict[str, Any]) -> str:
     lines.append(f"{name:>12} {'n':>6} {'acc':>6} {'consist':>8} {'commit@T':>9} {'decision':>9}")
     for k, row in data["by_difficulty"].items():
         lines.append(f"{k:>12} {row['n']:>6} {row['accuracy']:>6.3f} {row['consistency']:>8.3f} {row['commitment_final']:>9.3f} {row['decision_step_mean']:>9.2f}")
-    sp = data["correctness_split"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    st = data["decision_step_stats"]
+    lines.append(f"decision step vs {name}: Spearman {fmt(st['spearman_with_difficulty'])}, slope of medians {fmt(st['slope_of_medians_per_difficulty'])} steps per unit")
+    sp = data["correctness_split"]
     lines.append(
         f"commitment at T: correct {fmt(sp['commitment_correct'])} (n={sp['n_correct']}), wrong {fmt(sp['commitment_wrong'])} (n={sp['n_wrong']}),"
         f" AUROC {fmt(sp['auroc_commitment_for_correct'])}"

@@ -109,8 +109,10 @@ def plot_decision(data: dict[str, Any], path: Path) -> list[Path]:
     for k in others:
         a2.axhline(rows[k]["decision_step_mean"], color="0.45", linestyle="--", label=f"{k} (mean)")
     stats = data["decision_step_stats"]
-    sl = stats.get("slope_per_difficulty")
-    a2.set_title(f"decision step vs {name}" + (f" (slope {sl:.2f} steps per {name[:-1] if name.endswith('s') else name})" if sl is not None else ""), fontsize=10)
+    if nk:
+        a2.plot(x, [rows[k]["decision_step_median"] for k in nk], marker="s", linestyle=":", color="tab:orange", label="median over examples")
+    rho = stats.get("spearman_with_difficulty")
+    a2.set_title(f"decision step vs {name}" + (f" (Spearman ρ = {rho:.2f})" if rho is not None else ""), fontsize=10)
     a2.set_xlabel(name)
     a2.set_ylabel("decision step")
     a2.legend(fontsize=8, loc="best")
