@@ -12,7 +12,7 @@ import yaml
 from loopthink.cli import main
 from loopthink.config import load_config
 from loopthink.seeds import is_sweep, mean_ci, run_finished, sweep_runs, t_quantile_975
-from loopthink.sweep import grid_points, parse_grid, parse_seeds, split_values
+from loopthink.sweep import grid_points, parse_grid, parse_seeds, resolve_devices, split_values
 from tests.conftest import TINY
 
 ITERS = 16
@@ -76,6 +76,9 @@ def test_seeds_and_grid_parsing():
     names = [n for n, _ in grid_points(grid)]
     assert names == ["model.d_model=32,train.lr=1e-3", "model.d_model=32,train.lr=2e-3", "model.d_model=64,train.lr=1e-3", "model.d_model=64,train.lr=2e-3"]
     assert grid_points([]) == [("", [])]
+    assert resolve_devices("cuda:0,2", None) == (["cuda:0", "cuda:2"], 2)
+    assert resolve_devices("cuda:1", 3) == (["cuda:1"] * 3, 3)
+    assert resolve_devices("cpu", 2) == (["cpu", "cpu"], 2)
 
 
 def test_dry_run_grid_layout(tmp_path, capsys):

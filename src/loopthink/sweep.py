@@ -20,7 +20,9 @@ Parallelism: ``--jobs`` processes at once (default: one per CPU core, or one per
 device is CUDA); each CPU child gets ``train.threads = max(1, cores // jobs)`` unless the overrides
 set ``train.threads``. With ``--device cuda`` (or ``train.device: cuda`` in the config) the runs are
 spread over the visible GPUs, one process per GPU (``train.device=cuda:i``); ``--device cuda:0,2``
-picks GPUs.
+picks GPUs. Runs are scheduled whole, so S runs on J slots take ``ceil(S / J)`` rounds (3 runs on 2
+cores: about 2x one run); when S is a little above the core count, ``--jobs S`` (every run at once,
+one thread each, time-sliced) can get closer to the ideal ``S / cores``.
 
 On a cluster, ``--dry-run`` writes ``sweep.json`` and prints one ``train`` command per run; launch
 each as its own job, e.g. under torchrun for several GPUs per run::
