@@ -135,7 +135,7 @@ def _diagnose(capsys, *args: str) -> tuple[int, str]:
 
 def test_cli_end_to_end(tiny_graph_run, tmp_path, capsys):
     out = tmp_path / "dyn"
-    rc, stdout = _diagnose(capsys, str(tiny_graph_run), "--difficulty", "1..3", "--steps", "8", "--runs", "4", "--n", "80", "--out", str(out), "--json")
+    rc, stdout = _diagnose(capsys, str(tiny_graph_run), "--difficulty", "1..3", "--steps", "8", "--runs", "4", "--n", "48", "--out", str(out), "--json")
     assert rc == 0
     summary = json.loads(stdout)
     assert SUMMARY_KEYS <= set(summary)
@@ -149,7 +149,7 @@ def test_cli_end_to_end(tiny_graph_run, tmp_path, capsys):
     assert data["commitment_init"] < 0.5  # the K runs start from different random states
     assert data["note"] is None and data["identical_runs"] is False
     assert [m["t0"] for m in data["monitor"]["per_t0"]] == sorted({1, 2, 3, 4, 6, summary["monitor"]["t0"]})
-    assert sum(sum(c) for c in data["decision_step_counts"].values()) == 80 * 4
+    assert sum(sum(c) for c in data["decision_step_counts"].values()) == 48 * 4
     for name in ("commitment", "convergence", "decision_step", "lens_accuracy", "monitor_roc"):
         assert (out / f"{name}.png").stat().st_size > 1000
 
@@ -159,11 +159,11 @@ def test_cli_data_file_and_errors(tiny_graph_run, tmp_path, capsys):
     from loopthink.tasks.formats import write_jsonl
 
     path = tmp_path / "g.jsonl"
-    write_jsonl(path, get_task("graph").generate(30, 99, (2, 3)))
+    write_jsonl(path, get_task("graph").generate(20, 99, (2, 3)))
     rc, stdout = _diagnose(capsys, str(tiny_graph_run), "--data", str(path), "--steps", "6", "--runs", "3", "--t0", "2", "--out", str(tmp_path / "d"))
     assert rc == 0 and "monitor AUROC" in stdout
     data = json.loads((tmp_path / "d" / "dynamics.json").read_text())
-    assert data["n"] == 30 and data["monitor"]["t0"] == 2 and data["monitor"]["heldout_n"] == 30
+    assert data["n"] == 20 and data["monitor"]["t0"] == 2 and data["monitor"]["heldout_n"] == 20
     from loopthink.tasks import DataError
 
     with pytest.raises(DataError, match="--t0"):
@@ -186,7 +186,7 @@ def test_runs_start_apart_and_zeros_init(tiny_graph_run, tmp_path, capsys):
     write_run_config(run, zcfg)
     zmodel = build_model(zcfg, task)
     atomic_save_tensors(run / "model.safetensors", zmodel.state_dict())
-    rc, stdout = _diagnose(capsys, str(run), "--difficulty", "1..3", "--steps", "5", "--runs", "4", "--n", "40", "--out", str(tmp_path / "z"), "--json")
+    rc, stdout = _diagnose(capsys, str(run), "--difficulty", "1..3", "--steps", "5", "--runs", "4", "--n", "24", "--out", str(tmp_path / "z"), "--json")
     assert rc == 0
     summary = json.loads(stdout)
     assert "identical" in summary["note"]
