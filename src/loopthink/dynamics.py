@@ -450,7 +450,7 @@ def analyse(all_: Summaries, fit: Summaries, held: Summaries, t0: int | None = N
             "mean": float(dec_ex.mean()),
             "median": float(np.median(dec_ex)),
             "at_last_step_fraction": float((all_.decision == T).mean()),
-            "slope_of_medians_per_difficulty": slope,
+            "slope_per_difficulty": slope,  # through the per-difficulty medians
             "spearman_with_difficulty": spearman(diffs[numeric], dec_ex[numeric]),
         },
         "decision_step_counts": counts,
@@ -504,7 +504,7 @@ def summary_text(data: dict[str, Any]) -> str:
         lines.append(f"{k:>12} {row['n']:>6} {row['accuracy']:>6.3f} {row['consistency']:>8.3f} {row['commitment_final']:>9.3f} {row['decision_step_mean']:>9.2f}")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     st = data["decision_step_stats"]
-    lines.append(f"decision step vs {name}: Spearman {fmt(st['spearman_with_difficulty'])}, slope of medians {fmt(st['slope_of_medians_per_difficulty'])} steps per unit")
+    lines.append(f"decision step vs {name}: Spearman {fmt(st['spearman_with_difficulty'])}, slope of medians {fmt(st['slope_per_difficulty'])} steps per unit")
     sp = data["correctness_split"]
     lines.append(
         f"commitment at T: correct {fmt(sp['commitment_correct'])} (n={sp['n_correct']}), wrong {fmt(sp['commitment_wrong'])} (n={sp['n_wrong']}),"
