@@ -106,7 +106,7 @@ def test_sweep_trains_seeds_in_parallel(sweep):
     runs = data["runs"]
     assert [r["dir"] for r in runs] == ["seed0", "seed1"]
     for r in runs:
-        assert r["status"] == "finished" and r["action"] == "trained" and r["wall_s"] > 0 and r["val"]
+        assert r["status"] == "finished" and r["action"] == "trained" and r["wall_s"] > 0 and r["val"], r["error"]
         assert run_finished(out / r["dir"], ITERS)
         cfg = load_config(out / r["dir"] / "config.yaml")
         assert cfg.train.seed == r["seed"] and cfg.train.lr == 0.002 and cfg.train.threads == 1
@@ -135,7 +135,7 @@ def test_unfinished_run_is_resumed(tmp_path):
     assert not run_finished(out / "seed0", ITERS)
     assert main(["sweep", str(config), "--seeds", "0", "--out", str(out)]) == 0
     run = sweep_json(out)["runs"][0]
-    assert run["action"] == "resumed" and run["status"] == "finished"
+    assert run["action"] == "resumed" and run["status"] == "finished", run["error"]
     assert run_finished(out / "seed0", ITERS)
     rows = [json.loads(x) for x in (out / "seed0" / "metrics.jsonl").read_text().splitlines()]
     assert [r for r in rows if r["iter"] <= ITERS // 2 and "val" not in r] == [r for r in early if "val" not in r]
@@ -147,7 +147,7 @@ def test_failed_run_is_reported(tmp_path, capsys):
     out = tmp_path / "S"
     assert main(["sweep", str(config), "--seeds", "0", "--out", str(out), "train.device=nonsense"]) == 1
     run = sweep_json(out)["runs"][0]
-    assert run["status"] == "failed" and run["returncode"] != 0 and "nonsense" in run["error"]
+    assert run["status"] == "failed" and run["returncode"] != 0 and "nonsense" in run["error"], run
     assert sweep_json(out)["status"] == "failed"
     assert "FAILED" in capsys.readouterr().err
 
