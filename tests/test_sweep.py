@@ -37,7 +37,7 @@ def sweep(tmp_path_factory):
     config = write_config(tmp / "c.yaml")
     out = tmp / "S"
     rc = main(["sweep", str(config), "--seeds", "0,1", "--jobs", "2", "--out", str(out), "train.lr=0.002"])
-    assert rc == 0
+    assert rc == 0, sweep_json(out)
     return config, out
 
 
