@@ -27,16 +27,21 @@ def predict_over_steps(
     batch_size: int = 256,
     device: str = "cpu",
     progress: bool = False,
+    seed: int = 0,
 ) -> np.ndarray:
-    """Predicted class per (step count, record): an int array (len(steps), len(records))."""
+    """Predicted class per (step count, record): an int array (len(steps), len(records)).
+
+    Random initial states come from a generator seeded by ``(seed, chunk)``, so the same records
+    give the same predictions every time."""
     t_max = max(steps)
     idx = [s - 1 for s in steps]
     order = sorted(range(len(records)), key=lambda i: len(str(records[i])))  # similar sizes share padding
     preds = np.zeros((len(steps), len(records)), dtype=np.int64)
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in _bar(chunks, progress, "eval"):
+    for k, chunk in enumerate(_bar(chunks, progress, "eval")):
         batch = task.encode([records[i] for i in chunk]).to(device)
-        out = model(batch.inputs, t_max, return_step_logits=True)
+        gen = torch.Generator(device).manual_seed(seed * 1_000_003 + k)
+        out = model(batch.inputs, t_max, generator=gen, return_step_logits=True)
         preds[:, chunk] = out.step_logits[idx].argmax(-1).cpu().numpy()
     return preds
 
