@@ -10,7 +10,8 @@ Times, on one batch of mixed difficulty (training LO .. 2x training HI, seed 432
   exit features (the overhead halting pays per step);
 * ``halted``: ``halt`` with the rule -- finished rows leave the batch, later steps are cheaper.
 
-Reports the median of ``--repeats`` runs, the speed-up full/halted, steps saved (1 - mean steps /
+The three cases run interleaved, ``--repeats`` rounds after a warm-up round; reports medians (and
+the ratio of minima as ``speedup_min``), the speed-up full/halted, steps saved (1 - mean steps /
 T_max, the ideal speed-up being T_max / mean steps) and how many predictions differ from the full
 rollout's. ``--rule conformal`` first fits and calibrates the probe (alpha ``--alpha``) on two
 splits generated with other seeds. Prints a table, then one JSON line.
@@ -36,15 +37,17 @@ except ImportError:  # run from a checkout without installing
 from loopthink.checkpoint import load_run  # noqa: E402
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up; and its last result."""
-    out = fn()
-    times = []
+def timed_interleaved(cases: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Wall times of every case over ``repeats`` rounds, the cases interleaved within a round so that
+    load from other processes hits them alike (one warm-up round first); and each case's last result."""
+    out = {name: fn() for name, fn in cases.items()}
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            out[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return times, out
 
 
 def build_rule(args: argparse.Namespace, model: Any, task: Any, rng: tuple[int, int], opts: dict[str, Any]) -> H.ExitRule:
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--n-probe", type=int, default=500)
     ap.add_argument("--n-calib", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=4321)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="timed rounds (median reported; default 5)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json-out", type=Path, help="also write the results to this JSON file")
@@ -96,10 +99,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             torch.cuda.synchronize()
         return x
 
+    cases = {
+        "full": lambda: sync(model(batch.inputs, T, generator=gen())),
+        "never": lambda: sync(H.halt(model, batch.inputs, H.NeverStop(), T, m, generator=gen())),
+        "halted": lambda: sync(H.halt(model, batch.inputs, rule, T, m, generator=gen())),
+    }
     with torch.no_grad():
-        full_s, full = timed(lambda: sync(model(batch.inputs, T, generator=gen())), args.repeats)
-        never_s, _ = timed(lambda: sync(H.halt(model, batch.inputs, H.NeverStop(), T, m, generator=gen())), args.repeats)
-        halted_s, res = timed(lambda: sync(H.halt(model, batch.inputs, rule, T, m, generator=gen())), args.repeats)
+        times, outs = timed_interleaved(cases, args.repeats)
+    full_s, never_s, halted_s = (statistics.median(times[k]) for k in ("full", "never", "halted"))
+    full, res = outs["full"], outs["halted"]
     mean_steps = float(res.steps_used.double().mean())
     full_pred = full.logits.argmax(-1)
     results: dict[str, Any] = {
@@ -114,6 +122,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "never_stop_s": round(never_s, 4),
         "halted_s": round(halted_s, 4),
         "speedup": round(full_s / halted_s, 3),
+        "speedup_min": round(min(times["full"]) / min(times["halted"]), 3),
+        "repeats": args.repeats,
         "per_step_overhead": round(never_s / full_s - 1, 4),
         "mean_steps": round(mean_steps, 3),
         "steps_saved": round(1 - mean_steps / T, 4),
