@@ -16,8 +16,8 @@ sweep: finished runs (checkpoint at ``train.iters``) are skipped, unfinished one
 their checkpoint (``train --resume``), the rest start. To add seeds, pass the full list
 (``--seeds 0..9``).
 
-Parallelism: ``--jobs`` processes at once (default: one per CPU core, or one per GPU when the
-device is CUDA); each CPU child gets ``train.threads = max(1, cores // jobs)`` unless the overrides
+Parallelism: ``--jobs`` processes at once (default on the CPU: every run at once when there are at
+most twice as many runs as cores, else one per core; one per GPU when the device is CUDA); each CPU child gets ``train.threads = max(1, cores // jobs)`` unless the overrides
 set ``train.threads``. With ``--device cuda`` (or ``train.device: cuda`` in the config) the runs are
 spread over the visible GPUs, one process per GPU (``train.device=cuda:i``); ``--device cuda:0,2``
 picks GPUs. Runs are scheduled whole, so S runs on J slots take ``ceil(S / J)`` rounds (3 runs on 2
@@ -159,6 +159,14 @@ def plan_runs(config: str, overrides: list[str], seeds: list[int], points: list[
             rel = f"{name}/seed{seed}" if name else f"seed{seed}"
             runs.append(Run(name, seed, rel, over, cfg.train.iters))
     return runs
+
+
+def default_cpu_jobs(n_runs: int) -> int:
+    """Whole runs are scheduled, so 3 runs on 2 one-run-per-core slots take 2 rounds (2x one run).
+    Up to 2 runs per core, running all at once (one thread each, time-sliced) finishes in about
+    n_runs / cores rounds instead, e.g. 1.5x for 3 runs on 2 cores."""
+    cores = os.cpu_count() or 1
+    return n_runs if 0 < n_runs <= 2 * cores else cores
 
 
 def resolve_devices(device: str, jobs: int | None) -> tuple[list[str], int]:
@@ -370,7 +378,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", help="key=value overrides applied to every run (may also follow the options)")
     p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0..4 (default 0,1,2)")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="a config key and its values; repeat for a cartesian grid")
-    p.add_argument("--jobs", type=int, default=None, help="runs at once (default: CPU cores, or GPUs with a CUDA device)")
+    p.add_argument("--jobs", type=int, default=None, help="runs at once (default CPU: all runs if <= 2x cores, else one per core; CUDA: one per GPU)")
     p.add_argument("--device", default=None, help="cpu, cuda (every visible GPU) or cuda:0,2; default: the config's train.device")
     p.add_argument("--out", required=True, help="sweep directory")
     p.add_argument("--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing")
@@ -397,7 +405,9 @@ def run(args: argparse.Namespace) -> int:
                 r.status, r.action, r.val = "finished", "skipped", _val_of(out / r.dir)
                 r.wall_s, r.started, r.ended, r.device = old.get("wall_s"), old.get("started"), old.get("ended"), old.get("device")
         todo = [r for r in runs if r.status == "pending"]
-        devices, jobs = resolve_devices(args.device or config_device, args.jobs)
+        device = args.device or config_device
+        wanted = args.jobs if args.jobs is not None or device.startswith("cuda") else default_cpu_jobs(len(todo))
+        devices, jobs = resolve_devices(device, wanted)
         jobs = max(1, min(jobs, len(todo))) if todo else jobs
         devices = devices[:jobs]
         cores = os.cpu_count() or 1
