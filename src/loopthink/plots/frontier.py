@@ -26,6 +26,7 @@ def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
     lo, hi = data.get("train_difficulty", (None, None))
     if lo is not None:
         ax.axvspan(lo - 0.5, hi + 0.5, ymin=0, ymax=1, fill=False, edgecolor="white", linewidth=2, linestyle="--", label="training range")
+        ax.set_xlim(diffs[0] - 0.5, diffs[-1] + 0.5)  # the span must not widen the axis past the data
     xs, ys = [], []
     for d in diffs:
         s = data["frontier"].get(str(d))
