@@ -212,3 +212,14 @@ def test_cli_threshold_rules_and_errors(tiny_graph_run, tmp_path, capsys):
     assert main(["halt", str(tiny_graph_run), "--rule", "conformal", "--threshold", "0.1", "--out", str(out)]) == 2
     assert main(["halt", str(tiny_graph_run), "--rule", "kl", "--min-steps", "9", "--max-steps", "8", "--out", str(out)]) == 2
     assert "min-steps" in capsys.readouterr().err
+
+
+def test_learn_conformal_rule_from_inputs(graphs):
+    m = _model()
+    task = get_task("graph")
+    calib = task.encode(task.generate(40, 6, (1, 6))).inputs
+    rule = H.learn_conformal_rule(m, graphs, [calib], max_steps=6, alpha=0.2, min_steps=2)
+    assert isinstance(rule, H.ConformalRule) and rule.alpha == 0.2 and rule.calibration["n"] == 40
+    res = H.halt(m, graphs, rule, 6, min_steps=2)
+    assert ((res.steps_used >= 2) & (res.steps_used <= 6)).all()
+    assert json.dumps(rule.describe())  # JSON-serialisable (written to halting.json)
