@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from loopthink.probe import fit_logistic
 from loopthink.trajectory import (
     decision_step,
     entropy_of,
@@ -276,23 +277,9 @@ class LogisticProbe:
 
     @classmethod
     def fit(cls, x: torch.Tensor, y: torch.Tensor, l2: float = 1e-4, iters: int = 200) -> "LogisticProbe":
-        """Fit on rows ``x`` (N, F) with 0/1 targets ``y`` (N,) by L-BFGS on the mean log-loss + l2 |w|^2."""
-        x, y = x.double().cpu(), y.double().cpu()
-        mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
-        z = (x - mean) / std
-        w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
-        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=iters, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y) + l2 * (w * w).sum()
-            loss.backward()
-            return loss
-
-        with torch.enable_grad():
-            opt.step(closure)
-        return cls(w.detach().tolist(), float(b.detach()), mean.tolist(), std.tolist())
+        """Fit on rows ``x`` (N, F) with 0/1 targets ``y`` (N,): mean log-loss + l2 |w|^2."""
+        m = fit_logistic(x.double().cpu().numpy(), y.double().cpu().numpy(), l2=2 * l2, max_iter=iters)
+        return cls(m.weight.tolist(), m.bias, m.mean.tolist(), m.std.tolist())
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": list(self.features), "weight": self.weight, "bias": self.bias, "mean": self.mean, "std": self.std}
