@@ -153,6 +153,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--halt", metavar="RULE[:X]", help="also evaluate with per-example halting: kl[:threshold], convergence[:threshold], conformal[:alpha]")
+    p.add_argument("--max-steps", type=int, default=64, help="with --halt: the most steps an example may use")
 
 
 @command("eval", "accuracy of a run on a JSONL file per step count and difficulty", _eval_args)
@@ -172,6 +174,11 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     if name != task.name:
         raise DataError(f"{args.data} holds {name} instances but {args.run} was trained on {task.name}")
     result = evaluate_records(model, task, records, args.steps, batch_size=args.batch_size, device=args.device, progress=sys.stderr.isatty())
+    if args.halt:
+        from loopthink.halting import halting_summary, rule_from_spec
+
+        rule = rule_from_spec(args.halt, model, task, tuple(cfg.task.train_difficulty), cfg.task.options, args.max_steps, device=args.device)
+        result["halting"] = halting_summary(model, task, records, rule, args.max_steps, device=args.device)
     print(json.dumps(result) if args.json else format_table(result, task.difficulty_name))
     return 0
 

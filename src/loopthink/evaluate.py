@@ -103,6 +103,11 @@ def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") ->
         n = result.get("n_by_difficulty", {}).get(k, "")
         lines.append(f"{k:>12} " + " ".join(f"{row[s]:>7.3f}" for s in steps) + f" {n:>6}")
     lines.append(f"{'all':>12} " + " ".join(f"{result['steps'][s]['accuracy']:>7.3f}" for s in steps) + f" {result['n']:>6}")
+    if "halting" in result:
+        h = result["halting"]
+        lines.append(f"\nwith halting ({h['rule'].get('rule', '?')}, at most {h['max_steps']} steps): accuracy {h['accuracy']:.3f}, "
+                     f"mean steps {h['mean_steps']:.1f}, compute saved {h['compute_saved']:.0%}")
+        lines += [f"{k:>12}  accuracy {v['accuracy']:.3f}  mean steps {v['mean_steps']:.1f}" for k, v in h["by_difficulty"].items()]
     return "\n".join(lines)
 
 

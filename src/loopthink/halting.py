@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from loopthink.probe import fit_logistic
+from loopthink.tasks import DataError
 from loopthink.trajectory import (
     decision_step,
     entropy_of,
@@ -646,7 +647,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from loopthink.tasks import DataError
 
     if args.max_steps < 1:
         raise DataError(f"--max-steps must be >= 1, got {args.max_steps}")
@@ -821,3 +821,47 @@ def summary_text(data: dict[str, Any]) -> str:
             pe = r["premature_exit"]
             lines.append(f"{r['alpha']:>8g} {pe['rate']:>10.4f} {pe['ci_low']:>8.4f}..{pe['ci_high']:<7.4f} {r['accuracy']:>9.4f} {r['mean_steps']:>11.2f}")
     return "\n".join(lines)
+
+
+# ---- exit rules by name, for `eval --halt` and the Python API -------------------------------------
+def rule_from_spec(
+    spec: str, model: nn.Module, task: Any, difficulty: tuple[int, int], options: dict[str, Any], max_steps: int,
+    seed: int = 1234, n_probe: int = 500, n_calib: int = 1000, min_steps: int = 1, device: str = "cpu",
+) -> ExitRule:
+    """``kl[:THRESHOLD]``, ``convergence[:THRESHOLD]`` or ``conformal[:ALPHA]`` -> an exit rule.
+
+    The conformal rule is fitted and calibrated here on freshly generated instances of
+    ``difficulty`` (seeds offset from ``seed``, so disjoint from test data made with ``seed``)."""
+    name, _, value = spec.partition(":")
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        raise DataError(f"--halt {spec!r}: {value!r} is not a number") from None
+    if name in ("kl", "convergence"):
+        return make_rule(name, number)
+    if name != "conformal":
+        raise DataError(f"--halt {spec!r}: rule must be kl, convergence or conformal")
+    alpha = DEFAULT_ALPHA if number is None else number
+    if not 0 < alpha < 1:
+        raise DataError(f"--halt {spec!r}: alpha must be in (0, 1)")
+    probe_records = task.generate(n_probe, seed + PROBE_SEED_OFFSET, difficulty, **options)
+    calib_records = task.generate(n_calib, seed + CALIB_SEED_OFFSET, difficulty, **options)
+    probe_feats, _ = record_records(model, task, probe_records, max_steps, seed + PROBE_SEED_OFFSET, device=device)
+    calib_feats, _ = record_records(model, task, calib_records, max_steps, seed + CALIB_SEED_OFFSET, device=device)
+    return calibrate_conformal(fit_probe(probe_feats, min_steps), calib_feats, alpha, min_steps)
+
+
+def halting_summary(
+    model: nn.Module, task: Any, records: list[dict], rule: ExitRule, max_steps: int, seed: int = 0, device: str = "cpu"
+) -> dict[str, Any]:
+    """Accuracy, mean steps and compute saved with per-example halting, overall and per difficulty."""
+    from loopthink.evaluate import difficulty_keys, labels_of
+
+    preds, steps, _ = halt_records(model, task, records, rule, max_steps, 1, seed, device=device)
+    correct = (preds == torch.as_tensor(labels_of(task, records))).double()
+    keys = np.array(difficulty_keys(task, records))
+    by = {k: {"accuracy": float(correct[keys == k].mean()), "mean_steps": float(steps[keys == k].double().mean())}
+          for k in sorted(set(keys.tolist()), key=_sort_key)}
+    mean_steps = float(steps.double().mean())
+    return {"rule": rule.describe(), "max_steps": max_steps, "accuracy": float(correct.mean()), "mean_steps": mean_steps,
+            "compute_saved": 1 - mean_steps / max_steps, "by_difficulty": by}
