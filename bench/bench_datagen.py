@@ -36,13 +36,15 @@ def rate(step: Callable[[int], int], seconds: float) -> float:
 
 
 def cases(batch: int) -> dict[str, tuple[Callable[[int], int], str]]:
-    graph, logic = get_task("graph"), get_task("logic")
+    graph, logic, text = get_task("graph"), get_task("logic"), get_task("text")
     rng = np.random.default_rng(0)
     return {
         "graph.sample_batch": (lambda i: len(graph.sample_batch(batch, rng, (1, 8))), "hops 1..8"),
         "graph.generate": (lambda i: len(graph.generate(batch, i, (1, 8))), "hops 1..8, records"),
         "logic.generate": (lambda i: len(logic.generate(batch, i, (1, 6))), "depth 1..6, records"),
         "logic.sample_batch": (lambda i: len(logic.sample_batch(batch, rng, (1, 6))), "depth 1..6, + encode"),
+        "text.generate": (lambda i: len(text.generate(batch, i, (1, 4))), "hops 1..4, records"),
+        "text.sample_batch": (lambda i: len(text.sample_batch(batch, rng, (1, 4))), "hops 1..4, + encode"),
     }
 
 
