@@ -25,9 +25,7 @@ def test_tiny_run_learns(tiny_graph_run):
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     cfg = tiny_config(train={"iters": 40, "checkpoint_every": 20, "eval_every": 20, "log_every": 5}, model={"dropout": 0.1})
     train(cfg, tmp_path / "full", progress=False)
-    short = cfg.model_copy(deep=True)
-    short.train.iters = 20
-    train(short, tmp_path / "part", progress=False)  # stops at 20 ("killed")
+    train(cfg, tmp_path / "part", progress=False, stop_at=20)  # stops at 20, as if killed after its checkpoint
     with open(tmp_path / "part" / "metrics.jsonl", "a") as f:  # a row logged after the checkpoint, then a crash
         f.write(json.dumps({"iter": 25, "loss": 9.9}) + "\n")
     train(cfg, tmp_path / "part", resume=True, progress=False)

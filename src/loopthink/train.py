@@ -162,8 +162,13 @@ def _distributed() -> tuple[int, int]:
 
 
 # ---- the loop --------------------------------------------------------------------------------
-def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool | None = None) -> dict[str, Any]:
-    """Train a run into ``out``; returns the final validation metrics."""
+def train(
+    cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool | None = None, stop_at: int | None = None
+) -> dict[str, Any]:
+    """Train a run into ``out``; returns the final validation metrics.
+
+    ``stop_at``: checkpoint and return after this iteration although the schedule runs to
+    ``train.iters`` (split a run over sessions; ``resume`` continues it)."""
     out = Path(out)
     tc = cfg.train
     rank, world = _distributed()
@@ -202,7 +207,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     t0, last = time.time(), {}
     try:
         model.train()
-        for it in range(start, tc.iters):
+        for it in range(start, min(tc.iters, stop_at or tc.iters)):
             batch, steps = next(data)
             batch = batch.to(device)
             torch.manual_seed(tc.seed * 1_000_003 + it)  # dropout / random h0 of this iteration
@@ -229,7 +234,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
                 _log(log, {"iter": done, "val": best, "val_steps": eval_steps})
-            if done % tc.checkpoint_every == 0 or done == tc.iters:
+            if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.3f}", T=steps)
