@@ -78,3 +78,22 @@ def test_schedules():
     steps = tiny_config(train={"steps": {"mode": "lognormal_poisson", "min": 2, "max": 40, "mean": 8}}).train.steps
     draws = [sample_steps(steps, rng) for _ in range(2000)]
     assert 2 <= min(draws) and max(draws) <= 40 and 7 < np.mean(draws) < 11
+
+
+def test_torchrun_ddp_on_cpu(tmp_path):
+    """Two processes under torchrun (gloo backend): DistributedDataParallel trains and rank 0 writes the run."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import TINY
+
+    cfg = json.loads(json.dumps(TINY))
+    cfg["train"].update(iters=10, checkpoint_every=5, eval_every=10, threads=1)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "loopthink.cli", "train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run"), "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [r["iter"] for r in metrics(tmp_path / "run") if "loss" in r][-1] == 10
+    load_run(tmp_path / "run")
