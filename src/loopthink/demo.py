@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loopthink.checkpoint import latest_checkpoint, load_run
 from loopthink.config import load_config
-from loopthink.evaluate import evaluate_records, format_table
+from loopthink.evaluate import evaluate_records
 from loopthink.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,15 +42,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reusing the trained run in {out} (pass --retrain to train again)", file=sys.stderr)
 
     cfg, model, task = load_run(out)
-    records = []
+    results = {}
     for i, (lo, hi) in enumerate(cfg.eval.difficulties or [tuple(cfg.task.train_difficulty)]):
-        records += task.generate(args.n, 777 + i, (lo, hi), **{**cfg.task.options, **cfg.eval.options})
-    result = evaluate_records(model, task, records, cfg.eval.steps, progress=sys.stderr.isatty())
-    (out / "eval.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{task.name}: trained on {task.difficulty_name} {cfg.task.train_difficulty[0]}..{cfg.task.train_difficulty[1]}; accuracy on fresh instances")
-    print(format_table(result, task.difficulty_name))
-    print(f"\n(saved to {out / 'eval.json'}; weights in {out / 'model.safetensors'})")
+        records = task.generate(args.n, 777 + i, (lo, hi), **{**cfg.task.options, **cfg.eval.options})
+        results[f"{lo}..{hi}"] = evaluate_records(model, task, records, cfg.eval.steps, progress=sys.stderr.isatty())
+    (out / "eval.json").write_text(json.dumps(results, indent=1))
+    lo_t, hi_t = cfg.task.train_difficulty
+    print(f"\n{task.name}: trained on {task.difficulty_name} {lo_t}..{hi_t}; accuracy on {args.n} fresh instances per range")
+    print(range_table(results, task.difficulty_name))
+    print(f"\nper-{task.difficulty_name} detail in {out / 'eval.json'}; weights in {out / 'model.safetensors'}")
+    print(f"next: loopthink frontier {out} --out {out}/frontier   (heatmap of steps x {task.difficulty_name})")
     return 0
+
+
+def range_table(results: dict[str, dict], name: str) -> str:
+    """Rows = difficulty ranges, columns = step counts; each cell the accuracy over the range."""
+    steps = list(next(iter(results.values()))["steps"])
+    head = f"{name + ' range':>14} " + " ".join(f"T={s:>5}" for s in steps)
+    rows = [head, "-" * len(head)]
+    for rng, res in results.items():
+        rows.append(f"{rng:>14} " + " ".join(f"{res['steps'][s]['accuracy']:>7.3f}" for s in steps))
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
