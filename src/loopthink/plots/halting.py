@@ -103,7 +103,7 @@ def plot_calibration(data: dict[str, Any], path: Path) -> list[Path]:
     lo = np.array([r["premature_exit"]["ci_low"] for r in rows])
     hi = np.array([r["premature_exit"]["ci_high"] for r in rows])
     fig, ax = plt.subplots(figsize=(5.5, 4.4))
-    ax.errorbar(a, rate, yerr=[rate - lo, hi - rate], fmt="o", color="tab:red", capsize=3, label="measured on test (95% CI)")
+    ax.errorbar(a, rate, yerr=[np.clip(rate - lo, 0, None), np.clip(hi - rate, 0, None)], fmt="o", color="tab:red", capsize=3, label="measured on test (95% CI)")
     ax.plot([a.min(), a.max()], [a.min(), a.max()], color="black", linewidth=0.8, linestyle="--", label="rate = alpha")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-3)
