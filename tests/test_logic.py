@@ -265,7 +265,7 @@ GOOD = {"task": "logic", "expression": "True and not False", "label": True, "dep
         ({"expression": "True and (False"}, r"does not parse: unclosed '\(' at position 9"),
         ({"expression": "True an False"}, "unknown word 'an' at position 5"),
         ({"label": "true"}, "'label' must be true or false"),
-        ({"depth": -1}, "'depth' must be >= 0"),
+        ({"depth": -1}, "'depth' must be at least 0"),
         ({"depth": 1.0}, "'depth' must be an integer"),
         ({"task": "graph"}, "'task' must be 'logic'"),
     ],

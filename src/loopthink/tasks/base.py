@@ -28,6 +28,39 @@ class DataError(ValueError):
     """A record or file is malformed. The message says where and what."""
 
 
+# ---- record field checks shared by the tasks' ``validate`` ------------------------------------
+def required(record: dict, key: str) -> Any:
+    if key not in record:
+        raise DataError(f"missing key {key!r}")
+    return record[key]
+
+
+def int_field(record: dict, key: str) -> int:
+    value = required(record, key)
+    if type(value) is not int:  # bool is an int subclass; 3.0 is not an id
+        raise DataError(f"{key!r} must be an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+def bool_field(record: dict, key: str) -> bool:
+    value = required(record, key)
+    if not isinstance(value, bool):
+        raise DataError(f"{key!r} must be true or false, got {value!r}")
+    return value
+
+
+def optional_int(record: dict, key: str, minimum: int) -> int | None:
+    """``record[key]`` if present and not null: an int >= ``minimum``."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise DataError(f"{key!r} must be an integer or null, got {value!r}")
+    if value < minimum:
+        raise DataError(f"{key!r} must be at least {minimum}, got {value}")
+    return value
+
+
 @dataclass
 class Batch:
     """Encoded instances, ready for a model interface.

@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from loopthink.tasks.base import UNREACHABLE, Batch, DataError, Task
+from loopthink.tasks.base import UNREACHABLE, Batch, DataError, Task, bool_field, required, int_field, optional_int
 
 NumNodes = int | tuple[int, int] | list[int] | None
 
@@ -125,34 +125,25 @@ class GraphTask(Task):
     def validate(self, record: dict) -> None:
         if record.get("task", "graph") != "graph":
             raise DataError(f"'task' must be 'graph', got {record.get('task')!r}")
-        size = _int_field(record, "num_nodes")
+        size = int_field(record, "num_nodes")
         if size < 2:
             raise DataError(f"'num_nodes' must be at least 2, got {size}")
-        edges = _field(record, "edges")
+        edges = required(record, "edges")
         if not isinstance(edges, list):
             raise DataError(f"'edges' must be a list of [u, v] pairs, got {type(edges).__name__}")
         for i, edge in enumerate(edges):
             _check_edge(i, edge, size)
-        source, target = _int_field(record, "source"), _int_field(record, "target")
+        source, target = int_field(record, "source"), int_field(record, "target")
         for key, node in (("source", source), ("target", target)):
             if not 0 <= node < size:
                 raise DataError(f"'{key}' {node} is out of range 0..{size - 1}")
         if source == target:
             raise DataError(f"'source' and 'target' are the same node ({source})")
-        label = _field(record, "label")
-        if not isinstance(label, bool):
-            raise DataError(f"'label' must be true or false, got {label!r}")
-        hops = record.get("hops")
-        if hops is not None:
-            if type(hops) is not int:
-                raise DataError(f"'hops' must be an integer or null, got {hops!r}")
-            if hops < 1:
-                raise DataError(f"'hops' must be at least 1, got {hops}")
-            if not label:
-                raise DataError(f"'hops' must be null when 'label' is false, got {hops}")
-        depth = record.get("search_depth")
-        if depth is not None and (type(depth) is not int or depth < 0):
-            raise DataError(f"'search_depth' must be a non-negative integer or null, got {depth!r}")
+        label = bool_field(record, "label")
+        hops = optional_int(record, "hops", 1)
+        if hops is not None and not label:
+            raise DataError(f"'hops' must be null when 'label' is false, got {hops}")
+        optional_int(record, "search_depth", 0)
 
     def difficulty_of(self, record: dict) -> int:
         """``hops`` for a reachable query, ``search_depth`` for an unreachable one (BFS if absent).
@@ -327,19 +318,6 @@ def _batch(adj, node_mask, source, target, label, difficulty) -> Batch:  # type:
 
 
 # ---- validation helpers -------------------------------------------------------------------------
-
-
-def _field(record: dict, key: str) -> Any:
-    if key not in record:
-        raise DataError(f"missing key {key!r}")
-    return record[key]
-
-
-def _int_field(record: dict, key: str) -> int:
-    value = _field(record, key)
-    if type(value) is not int:  # bool is an int subclass; 3.0 is not an id
-        raise DataError(f"{key!r} must be an integer, got {type(value).__name__} {value!r}")
-    return value
 
 
 def _check_edge(i: int, edge: Any, size: int) -> None:

@@ -33,7 +33,7 @@ from typing import Any, Callable, ClassVar, TypeVar, Union
 import numpy as np
 import torch
 
-from loopthink.tasks.base import Batch, DataError, Task
+from loopthink.tasks.base import Batch, DataError, Task, bool_field, required, optional_int
 
 LOGIC_VOCAB = ("<pad>", "<cls>", "(", ")", "not", "and", "or", "True", "False")
 _TOKEN_ID = {tok: i for i, tok in enumerate(LOGIC_VOCAB)}
@@ -302,22 +302,15 @@ class LogicTask(Task):
     def validate(self, record: dict) -> None:
         if record.get("task", "logic") != "logic":
             raise DataError(f"'task' must be 'logic', got {record.get('task')!r}")
-        expr = _field(record, "expression")
+        expr = required(record, "expression")
         if not isinstance(expr, str):
             raise DataError(f"'expression' must be a string, got {type(expr).__name__}")
         try:
             parse(expr)
         except DataError as e:
             raise DataError(f"'expression' does not parse: {e}") from None
-        label = _field(record, "label")
-        if not isinstance(label, bool):
-            raise DataError(f"'label' must be true or false, got {label!r}")
-        d = record.get("depth")
-        if d is not None:
-            if type(d) is not int:
-                raise DataError(f"'depth' must be an integer or null, got {d!r}")
-            if d < 0:
-                raise DataError(f"'depth' must be >= 0, got {d}")
+        bool_field(record, "label")
+        optional_int(record, "depth", 0)
 
     def difficulty_of(self, record: dict) -> int:
         d = record.get("depth")
@@ -333,9 +326,3 @@ def _batch(records: list[dict], tokens: list[list[str]], difficulty: list[int]) 
     labels = torch.tensor([int(rec["label"]) for rec in records], dtype=torch.long)
     inputs = {"tokens": ids_t, "mask": ids_t != _TOKEN_ID["<pad>"]}
     return Batch(inputs, labels, torch.tensor(difficulty, dtype=torch.long))
-
-
-def _field(record: dict, key: str) -> Any:
-    if key not in record:
-        raise DataError(f"missing key {key!r}")
-    return record[key]
