@@ -56,3 +56,13 @@ def test_bad_yaml_and_missing_file(tmp_path):
     p.write_text("task: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(p)
+
+
+def test_base_inheritance(tmp_path):
+    (tmp_path / "a.yaml").write_text("task: {name: graph, train_difficulty: [1, 4]}\nmodel: {d_model: 32, n_heads: 2}\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nmodel: {gate: false}\n")
+    cfg = load_config(tmp_path / "b.yaml")
+    assert cfg.model.d_model == 32 and cfg.model.gate is False and cfg.task.train_difficulty == (1, 4)
+    (tmp_path / "c.yaml").write_text("base: c.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(tmp_path / "c.yaml")

@@ -168,16 +168,30 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
         raise ConfigError(_format_error(e)) from None
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    path = Path(path)
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file as a dict. ``base: OTHER.yaml`` (relative to the file) is loaded first and
+    this file's keys are merged over it, so a variant states only what it changes."""
+    path = path.resolve()
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base: expected a file name, got {base!r}")
+    return deep_merge(read_yaml(path.parent / base, seen + (path,)), data)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    data = read_yaml(Path(path))
     return config_from_dict(deep_merge(data, parse_overrides(overrides or [])))
 
 
