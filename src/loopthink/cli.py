@@ -136,8 +136,7 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from loopthink.config import load_config
     from loopthink.train import train
 
-    if extra:
-        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    _no_extra(extra, args)  # key=value overrides may also come after the options
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
     cfg = load_config(args.config, overrides)
     result = train(cfg, args.out, resume=args.resume, progress=False if args.no_progress else None)

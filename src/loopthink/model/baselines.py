@@ -197,11 +197,9 @@ class FixedDepthTransformer(nn.Module):
             h_next = torch.where(frozen[:, None, None], h, h_next)
         return h_next
 
-    def pool(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
-        return h[torch.arange(h.shape[0], device=h.device), ctx.readout_index]
-
-    def readout(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
-        return self.head(self.norm(self.pool(h, ctx)))
+    # the same readout as the recurrent model (reads self.norm and self.head)
+    pool = LoopModel.pool
+    readout = LoopModel.readout
 
     def forward(
         self,
