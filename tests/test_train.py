@@ -97,3 +97,16 @@ def test_torchrun_ddp_on_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert [r["iter"] for r in metrics(tmp_path / "run") if "loss" in r][-1] == 10
     load_run(tmp_path / "run")
+
+
+def test_cli_train_overrides_anywhere(tmp_path, capsys):
+    import yaml
+
+    from loopthink.cli import main
+    from tests.conftest import TINY
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(TINY))
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"), "--no-progress", "train.iters=3", "train.eval_every=3"]) == 0
+    assert [r["iter"] for r in metrics(tmp_path / "r") if "val" in r] == [3]
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "s"), "model.d_modle=3"]) == 2
+    assert "model.d_modle: unknown key" in capsys.readouterr().err
