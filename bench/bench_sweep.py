@@ -32,15 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, emit
+
 DEFAULT_OVERRIDES = ["train.iters=300"]
-
-
-def emit(result: dict, json_out: str | None) -> None:
-    print(json.dumps(result))
-    if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(result, indent=1))
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:

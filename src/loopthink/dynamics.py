@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from loopthink.evaluate import bucket_order
 from loopthink.probe import LogisticModel, fit_logistic
 from loopthink.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
 
@@ -263,10 +264,6 @@ def summarise(
 
 
 # ---- analysis ----------------------------------------------------------------------------------
-def sort_key(k: str) -> tuple[int, int]:
-    return (1, 0) if not str(k).lstrip("-").isdigit() else (0, int(k))
-
-
 def monitor_features(s: Summaries, t0: int) -> np.ndarray:
     """(N, 5) features available after t0 steps, in :data:`FEATURES` order."""
     i = t0 - 1
@@ -341,7 +338,7 @@ def analyse(all_: Summaries, fit: Summaries, held: Summaries, t0: int | None = N
         }
         for t in range(1, T + 1)
     ]
-    keys = sorted(set(all_.keys.tolist()), key=sort_key)
+    keys = sorted(set(all_.keys.tolist()), key=bucket_order)
     by_diff: dict[str, Any] = {}
     counts: dict[str, list[int]] = {}
     for k in keys:
@@ -362,9 +359,9 @@ def analyse(all_: Summaries, fit: Summaries, held: Summaries, t0: int | None = N
             "lens_accuracy": sub.lens.mean(0).tolist(),
         }
         counts[k] = np.bincount(sub.decision.ravel(), minlength=T + 1)[1:].tolist()
-    numeric = np.array([sort_key(k)[0] == 0 for k in all_.keys.tolist()])
+    numeric = np.array([bucket_order(k)[0] == 0 for k in all_.keys.tolist()])
     diffs = np.array([int(k) if n else 0 for k, n in zip(all_.keys.tolist(), numeric)], dtype=np.float64)
-    num_keys = [k for k in keys if sort_key(k)[0] == 0]
+    num_keys = [k for k in keys if bucket_order(k)[0] == 0]
     # robust growth: least-squares slope through the per-difficulty MEDIANS (a few examples whose
     # answer flips late, e.g. overthinking, would dominate a fit through the means)
     slope = float(np.polyfit([int(k) for k in num_keys], [by_diff[k]["decision_step_median"] for k in num_keys], 1)[0]) if len(num_keys) > 1 else float("nan")

@@ -35,9 +35,8 @@ def predict_over_steps(
     give the same predictions every time."""
     t_max = max(steps)
     idx = [s - 1 for s in steps]
-    order = sorted(range(len(records)), key=lambda i: len(str(records[i])))  # similar sizes share padding
     preds = np.zeros((len(steps), len(records)), dtype=np.int64)
-    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    chunks = size_sorted_chunks(records, batch_size)
     for k, chunk in enumerate(_bar(chunks, progress, "eval")):
         batch = task.encode([records[i] for i in chunk]).to(device)
         gen = torch.Generator(device).manual_seed(seed * 1_000_003 + k)
@@ -61,8 +60,15 @@ def difficulty_keys(task: Task, records: list[dict]) -> list[str]:
     return keys
 
 
-def _sort_key(k: str) -> tuple[int, int]:
-    return (1, 0) if not k.lstrip("-").isdigit() else (0, int(k))
+def size_sorted_chunks(records: list[dict], batch_size: int) -> list[list[int]]:
+    """Record indices in batches of similar size, so batches carry little padding."""
+    order = sorted(range(len(records)), key=lambda i: len(str(records[i])))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def bucket_order(key: str) -> tuple[int, int]:
+    """Sort key of difficulty buckets: numbers in order, then named ones ("unreachable")."""
+    return (1, 0) if not str(key).lstrip("-").isdigit() else (0, int(key))
 
 
 def evaluate_records(model: nn.Module, task: Task, records: list[dict], steps: list[int], **kw: Any) -> dict[str, Any]:
@@ -72,7 +78,7 @@ def evaluate_records(model: nn.Module, task: Task, records: list[dict], steps: l
     correct = preds == labels[None, :]
     keys = np.array(difficulty_keys(task, records))
     by_diff: dict[str, dict[str, float]] = {}
-    for k in sorted(set(keys.tolist()), key=_sort_key):
+    for k in sorted(set(keys.tolist()), key=bucket_order):
         sel = keys == k
         by_diff[k] = {str(s): float(correct[j, sel].mean()) for j, s in enumerate(steps)}
     return {

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from loopthink.evaluate import bucket_order, size_sorted_chunks
 from loopthink.probe import fit_logistic
 from loopthink.tasks import DataError
 from loopthink.trajectory import (
@@ -509,17 +510,12 @@ def make_rule(name: str, threshold: float | None = None) -> ExitRule:
 
 
 # ---- evaluation (library side of the CLI) ----------------------------------------------------
-def _chunks(records: list[dict], batch_size: int) -> list[list[int]]:
-    order = sorted(range(len(records)), key=lambda i: len(str(records[i])))  # similar sizes share padding
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def record_records(
     model: nn.Module, task: Any, records: list[dict], max_steps: int, seed: int, batch_size: int = 512, device: str = "cpu"
 ) -> tuple[StepFeatures, float]:
     """Recorded features of ``records`` (example order kept) and the rollouts' wall time (s)."""
     parts, order, wall = [], [], 0.0
-    for i, chunk in enumerate(_chunks(records, batch_size)):
+    for i, chunk in enumerate(size_sorted_chunks(records, batch_size)):
         inputs = task.encode([records[j] for j in chunk]).to(device).inputs
         start = time.perf_counter()
         parts.append(record(model, inputs, max_steps, torch.Generator(device).manual_seed(seed + i)))
@@ -540,7 +536,7 @@ def halt_records(
     preds = torch.zeros(len(records), dtype=torch.long)
     steps = torch.zeros(len(records), dtype=torch.long)
     wall = 0.0
-    for i, chunk in enumerate(_chunks(records, batch_size)):
+    for i, chunk in enumerate(size_sorted_chunks(records, batch_size)):
         inputs = task.encode([records[j] for j in chunk]).to(device).inputs
         start = time.perf_counter()
         res = halt(model, inputs, rule, max_steps, min_steps, torch.Generator(device).manual_seed(seed + i))
@@ -596,14 +592,10 @@ def pareto_curves(
     return curves
 
 
-def _sort_key(k: str) -> tuple[int, int]:
-    return (1, 0) if not k.lstrip("-").isdigit() else (0, int(k))
-
-
 def by_difficulty(keys: list[str], steps: torch.Tensor, preds: torch.Tensor, final: torch.Tensor, labels: torch.Tensor) -> dict[str, dict[str, Any]]:
     arr = np.array(keys)
     out: dict[str, dict[str, Any]] = {}
-    for k in sorted(set(keys), key=_sort_key):
+    for k in sorted(set(keys), key=bucket_order):
         sel = torch.from_numpy(arr == k)
         s = steps[sel].double()
         q = torch.quantile(s, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64))
@@ -861,7 +853,7 @@ def halting_summary(
     correct = (preds == torch.as_tensor(labels_of(task, records))).double()
     keys = np.array(difficulty_keys(task, records))
     by = {k: {"accuracy": float(correct[keys == k].mean()), "mean_steps": float(steps[keys == k].double().mean())}
-          for k in sorted(set(keys.tolist()), key=_sort_key)}
+          for k in sorted(set(keys.tolist()), key=bucket_order)}
     mean_steps = float(steps.double().mean())
     return {"rule": rule.describe(), "max_steps": max_steps, "accuracy": float(correct.mean()), "mean_steps": mean_steps,
             "compute_saved": 1 - mean_steps / max_steps, "by_difficulty": by}

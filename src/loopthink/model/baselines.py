@@ -295,11 +295,7 @@ class ACTModel(LoopModel):
         return_states: str | None = None,
     ) -> LoopOutput:
         """At most ``steps`` steps; each position halts by itself (all are forced at ``steps``)."""
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        ctx = self.encode(inputs)
-        h = self.init_state(ctx, generator) if h0 is None else h0
-        no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
+        ctx, h, no_grad_steps = self.start(inputs, steps, bptt, h0, generator)
         real = ctx.token_mask
         B, L = real.shape
         running = real.clone()  # padding never runs
@@ -402,11 +398,7 @@ class PonderNetModel(LoopModel):
         return_states: str | None = None,
     ) -> PonderOutput:
         """``steps`` steps; ``logits`` = readout at each example's halting step (``halt_steps``)."""
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        ctx = self.encode(inputs)
-        h = self.init_state(ctx, generator) if h0 is None else h0
-        no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
+        ctx, h, no_grad_steps = self.start(inputs, steps, bptt, h0, generator)
         raw, lams, states = [], [], []
         if return_states:
             states.append(_keep(self, h, ctx, return_states))

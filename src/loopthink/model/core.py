@@ -121,6 +121,17 @@ class LoopModel(nn.Module):
         return self.head(self.norm(self.pool(h, ctx)))
 
     # ---- the whole rollout -------------------------------------------------------------
+    def start(
+        self, inputs: dict[str, torch.Tensor], steps: int, bptt: int | None, h0: torch.Tensor | None, generator: torch.Generator | None
+    ) -> tuple[Context, torch.Tensor, int]:
+        """(context, initial state, number of leading steps run without a graph) of a rollout;
+        shared by every model built on this one (ACT, PonderNet)."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        ctx = self.encode(inputs)
+        h = self.init_state(ctx, generator) if h0 is None else h0
+        return ctx, h, steps - bptt if bptt is not None and bptt < steps else 0
+
     def forward(
         self,
         inputs: dict[str, torch.Tensor],
@@ -141,11 +152,7 @@ class LoopModel(nn.Module):
         frozen: bool (B,) examples whose state must not change (already halted).
         return_states: None, "pooled" (readout token per step) or "full" (every token per step).
         """
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        ctx = self.encode(inputs)
-        h = self.init_state(ctx, generator) if h0 is None else h0
-        no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
+        ctx, h, no_grad_steps = self.start(inputs, steps, bptt, h0, generator)
         step_logits, states = [], []
         if return_states:
             states.append(self._keep(h, ctx, return_states))
