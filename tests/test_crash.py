@@ -32,7 +32,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     config = write_config(tmp_path / "c.yaml")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     ref = tmp_path / "ref"
-    subprocess.run(train_cmd(config, ref), check=True, env=env, capture_output=True)
+    first = subprocess.run(train_cmd(config, ref), env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
 
     run = tmp_path / "run"
     kills = 0

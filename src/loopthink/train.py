@@ -95,7 +95,10 @@ class Prefetcher:
         return item
 
     def close(self) -> None:
+        # Join, not just signal: a daemon thread still inside NumPy/torch while the interpreter
+        # finalises can abort the process (SIGABRT seen on CI right after a finished run).
         self.stop.set()
+        self.thread.join()
 
 
 def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
