@@ -34,3 +34,36 @@ def model_for(run: str | None, config: str = "configs/graph.yaml"):
     cfg = load_config(ROOT / config)
     task = get_task(cfg.task.name, **cfg.task.options)
     return cfg, build_model(cfg, task).eval(), task, f"untrained {config} (no run at {run})"
+
+
+def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides: list[str], seed: int = 555) -> dict:
+    """Train ``config`` into ``run`` (unless a finished run is there), then accuracy per range of
+    ``eval.difficulties`` at every ``eval.steps`` on ``n`` fresh instances (seed disjoint from training).
+
+    Returns {"train_seconds", "iters", "ranges": {"lo..hi": {"accuracy_by_steps", "best_steps",
+    "best_accuracy"}}}; train_seconds is None when the run was reused.
+    """
+    import shutil
+    import time
+
+    from loopthink.checkpoint import load_run
+    from loopthink.config import load_config
+    from loopthink.evaluate import evaluate_records
+    from loopthink.train import train
+
+    cfg = load_config(config, overrides)
+    seconds = None
+    if retrain or not (run / "model.safetensors").exists():
+        shutil.rmtree(run, ignore_errors=True)
+        t0 = time.time()
+        train(cfg, run, progress=sys.stderr.isatty())
+        seconds = time.time() - t0
+    cfg, model, task = load_run(run)
+    ranges = {}
+    for i, (lo, hi) in enumerate(cfg.eval.difficulties):
+        records = task.generate(n, seed + i, (lo, hi), **{**cfg.task.options, **cfg.eval.options})
+        res = evaluate_records(model, task, records, cfg.eval.steps, batch_size=256)
+        acc = {s: v["accuracy"] for s, v in res["steps"].items()}
+        best = max(acc, key=lambda s: acc[s])
+        ranges[f"{lo}..{hi}"] = {"accuracy_by_steps": acc, "best_steps": int(best), "best_accuracy": acc[best]}
+    return {"train_seconds": seconds, "iters": cfg.train.iters, "ranges": ranges}

@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from loopthink.checkpoint import load_run  # noqa: E402
-from loopthink.config import load_config  # noqa: E402
-from loopthink.evaluate import evaluate_records  # noqa: E402
-from loopthink.train import train  # noqa: E402
+from _common import ROOT, train_and_measure
 
 TARGETS = {  # (difficulty range) -> minimum accuracy, from issue 3
     "graph": {"1..8": 0.995, "9..16": 0.95, "17..32": 0.90},
@@ -32,25 +24,10 @@ TARGETS = {  # (difficulty range) -> minimum accuracy, from issue 3
 
 
 def measure(task: str, out: Path, n: int, retrain: bool, overrides: list[str]) -> dict:
-    cfg = load_config(ROOT / "configs" / f"{task}.yaml", overrides)
-    run = out / task
-    seconds = None
-    if retrain or not (run / "model.safetensors").exists():
-        import shutil
-
-        shutil.rmtree(run, ignore_errors=True)
-        t0 = time.time()
-        train(cfg, run, progress=sys.stderr.isatty())
-        seconds = time.time() - t0
-    cfg, model, t = load_run(run)
-    ranges = {}
-    for i, (lo, hi) in enumerate(cfg.eval.difficulties):
-        records = t.generate(n, 555 + i, (lo, hi), **{**cfg.task.options, **cfg.eval.options})
-        res = evaluate_records(model, t, records, cfg.eval.steps, batch_size=256)
-        acc = {s: v["accuracy"] for s, v in res["steps"].items()}
-        best = max(acc, key=lambda s: acc[s])
-        ranges[f"{lo}..{hi}"] = {"accuracy_by_steps": acc, "best_steps": int(best), "best_accuracy": acc[best], "target": TARGETS.get(task, {}).get(f"{lo}..{hi}")}
-    return {"task": task, "train_seconds": seconds, "iters": cfg.train.iters, "ranges": ranges}
+    result = train_and_measure(ROOT / "configs" / f"{task}.yaml", out / task, n, retrain, overrides)
+    for name, r in result["ranges"].items():
+        r["target"] = TARGETS.get(task, {}).get(name)
+    return {"task": task, **result}
 
 
 def main() -> None:

@@ -99,3 +99,29 @@ def test_rotary_scores_depend_only_on_relative_position():
 
     assert torch.allclose(score(3, 1), score(30, 28), atol=1e-4)
     assert torch.allclose(score(0, 7), score(12, 19), atol=1e-4)
+
+
+def test_init_std_null_preserves_variance():
+    torch.manual_seed(0)
+    small, kept = LoopModel(ModelConfig(d_model=64), "graph", 2), LoopModel(ModelConfig(d_model=64, init_std=None), "graph", 2)
+    w_small, w_kept = small.blocks[0].mlp[0].weight, kept.blocks[0].mlp[0].weight
+    assert abs(w_small.std().item() - 0.02) < 0.002
+    assert abs(w_kept.std().item() - 64**-0.5) < 0.01
+    assert torch.equal(kept.gate.lin.weight, torch.zeros_like(kept.gate.lin.weight))  # the gate keeps its own init
+
+
+def test_text_interface_links_facts_through_names_and_reads_a():
+    from loopthink.tasks import get_task
+
+    task = get_task("text")
+    rec = {"text": "Ann is the sister of Tom. Tom's daughter is Liv.", "question": "How is Ann related to Liv?", "answer": "aunt"}
+    inputs = task.encode([rec]).inputs
+    m = LoopModel(ModelConfig(), "text", len(task.classes), len(task.vocab)).eval()
+    ctx = m.encode(inputs)
+    words = ["<cls>", "Ann", "is", "the", "sister", "of", "Tom", ".", "Tom", "'s", "daughter", "is", "Liv", ".", "how", "is", "Ann"]
+    assert ctx.readout_index.tolist() == [words.index("Ann", 2)]  # A's name in the question
+    bias = ctx.mask[0]  # (H, L, L): even heads favour the same sentence, odd heads the same name
+    tom1, tom2, sister, daughter = 6, 8, 4, 10
+    assert bias[1, tom1, tom2] > 5 and bias[1, tom1, sister] == 0  # co-reference across facts
+    assert bias[0, tom1, sister] > 5 and bias[0, tom1, tom2] == 0  # words of one fact
+    assert bias[0, tom2, daughter] > 5

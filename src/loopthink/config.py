@@ -56,6 +56,9 @@ class ModelConfig(_Strict):
     init_scale: float = Field(1.0, ge=0.0, description="std of the random initial state")
     depth_embedding: int = Field(0, ge=0, description="size of a learned per-step embedding table (paper); 0 = off")
     max_entities: int = Field(64, ge=1, description="text task: entity slots")
+    init_std: float | None = Field(
+        0.02, gt=0.0, description="std of Linear weights at init; null = 1/sqrt(fan_in) (variance-preserving)"
+    )
 
     @model_validator(mode="after")
     def _heads_divide(self) -> "ModelConfig":

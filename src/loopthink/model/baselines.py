@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from loopthink.config import ConfigError, ModelConfig, RunConfig
-from loopthink.model.core import LoopModel, LoopOutput
+from loopthink.model.core import LoopModel, LoopOutput, init_weights
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
 
@@ -163,10 +163,6 @@ def match_width(mcfg: ModelConfig, task: str, num_classes: int, vocab_size: int,
     return mcfg.model_copy(update={"d_model": d, "d_ff": ff})
 
 
-def _init_weights(m: nn.Module) -> None:
-    LoopModel._init(m)
-
-
 # ---- fixed-depth transformer ---------------------------------------------------------------
 class FixedDepthTransformer(nn.Module):
     """``layers`` untied pre-norm blocks over the task interface's input; see the module docstring."""
@@ -179,7 +175,7 @@ class FixedDepthTransformer(nn.Module):
         self.layers = nn.ModuleList(Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, num_classes)
-        self.apply(_init_weights)
+        init_weights(self, cfg.init_std)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
         return self.interface(inputs)

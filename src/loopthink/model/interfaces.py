@@ -79,20 +79,24 @@ class TextInterface(nn.Module):
     """Word tokens + position *within* a sentence + segment + entity-slot embeddings.
 
     Names are entity slots numbered by first occurrence, so unseen names work; in training the slot
-    numbers are randomly permuted per example so no slot is special. Which tokens share a sentence
-    enters as a learned per-head attention bias (a relation, not an order): sentence order carries
-    no signal.
+    numbers are randomly permuted per example so no slot is special. Two relations between tokens
+    enter as learned per-head attention biases (relations, not orders, so sentence order carries no
+    signal): *same sentence* (a fact's words) and *same name* (co-reference across facts, the hop
+    from one fact to the next). Half the heads start biased to each, so a chain of facts can be
+    followed from the first step instead of being discovered through slot-embedding matches.
     """
 
     MAX_POSITION = 64  # longer sentences share the last position embedding
 
-    def __init__(self, d_model: int, n_heads: int, vocab_size: int, max_entities: int = 64, **_: object):
+    def __init__(self, d_model: int, n_heads: int, vocab_size: int, max_entities: int = 64, relation_bias: float = 10.0, **_: object):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
         self.position = nn.Embedding(self.MAX_POSITION, d_model)
         self.segment = nn.Embedding(4, d_model)
         self.entity = nn.Embedding(max_entities + 1, d_model)
-        self.same_sentence = nn.Parameter(torch.zeros(n_heads))
+        start = float(relation_bias)
+        self.same_sentence = nn.Parameter(torch.tensor([start * (h % 2 == 0) for h in range(n_heads)]))
+        self.same_entity = nn.Parameter(torch.tensor([start * (h % 2 == 1) for h in range(n_heads)]))
         self.max_entities = max_entities
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
@@ -110,11 +114,20 @@ class TextInterface(nn.Module):
         tokens, tmask, sent = inputs["tokens"], inputs["mask"], inputs["sentence"]
         pos = inputs["position"].clamp(max=self.MAX_POSITION - 1)
         x = self.embed(tokens) + self.position(pos) + self.segment(inputs["segment"]) + self.entity(self._slots(inputs["entity"]))
-        same = (sent[:, :, None] == sent[:, None, :]) & (sent[:, :, None] > 0)
-        bias = same[:, None].float() * self.same_sentence[None, :, None, None]
+        ent = inputs["entity"]
+        same_sent = ((sent[:, :, None] == sent[:, None, :]) & (sent[:, :, None] > 0))[:, None].float()
+        same_name = ((ent[:, :, None] == ent[:, None, :]) & (ent[:, :, None] > 0))[:, None].float()
+        bias = same_sent * self.same_sentence[None, :, None, None] + same_name * self.same_entity[None, :, None, None]
         bias = bias.masked_fill(~tmask[:, None, None, :], float("-inf"))
-        zero = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
-        return Context(x, bias, None, tmask, zero)
+        return Context(x, bias, None, tmask, _first_question_name(inputs["segment"], ent))
+
+
+def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.Tensor:
+    """Index of A's name in "How is A related to B?" (the answer is A's relation, so the readout
+    reads A's token, which reaches A's facts through the same-name bias); ``<cls>`` (0) when the
+    question names no one."""
+    is_a = (segment == 3) & (entity > 0)
+    return torch.where(is_a.any(1), is_a.int().argmax(1), 0)
 
 
 def build_interface(task: str, d_model: int, n_heads: int, vocab_size: int = 0, max_entities: int = 64) -> nn.Module:
