@@ -36,7 +36,7 @@ def main() -> int:
             continue
         print(f"== {name}: {script} {' '.join(args)}", file=sys.stderr, flush=True)
         t0 = time.time()
-        proc = subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, str(HERE / script), *args], cwd=ROOT, capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.strip().splitlines() if ln.startswith("{")]
         if proc.returncode or not lines:
             failed.append(name)

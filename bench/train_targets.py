@@ -50,7 +50,7 @@ def main() -> None:
             tgt = v["target"]
             verdict = "" if tgt is None else f"  target >= {tgt}: {'met' if v['best_accuracy'] >= tgt else 'NOT met'}"
             print(f"  {rng:>7}  {cells}{verdict}")
-    print(json.dumps(results))
+    print(json.dumps({"bench": "train_targets", "results": results}))
 
 
 if __name__ == "__main__":
