@@ -29,8 +29,21 @@ BENCHES = [
 
 
 def main() -> int:
-    results, failed = {}, []
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--only", help="comma-separated bench names to (re)run; their results replace those in results.json")
+    only = p.parse_args().only
+    names = [b[0] for b in BENCHES]
+    chosen = names if not only else only.split(",")
+    if set(chosen) - set(names):
+        p.error(f"unknown bench(es) {sorted(set(chosen) - set(names))}; choose from {names}")
+    path = HERE / "results.json"
+    results: dict = json.loads(path.read_text()) if only and path.exists() else {}
+    failed = []
     for name, script, args in BENCHES:
+        if name not in chosen:
+            continue
         if not (HERE / script).exists():
             results[name] = {"skipped": f"{script} not present"}
             continue
@@ -45,8 +58,8 @@ def main() -> int:
             results[name] = json.loads(lines[-1])
         results[name]["wall_seconds"] = round(time.time() - t0, 1)
         print(json.dumps(results[name])[:400], file=sys.stderr, flush=True)
-    (HERE / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"wrote {HERE / 'results.json'}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    path.write_text(json.dumps(results, indent=1))
+    print(f"wrote {path}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 
