@@ -44,17 +44,21 @@ def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
 
 def plot_curves(curves: list[dict[str, Any]], path: Path, difficulty_name: str, train_range: tuple[int, int] | None) -> list[Path]:
     """One accuracy-vs-difficulty line per run; a band where a 95% interval is given."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for c in curves:
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
+    # Past 10 runs the default colour cycle repeats; tab20 plus alternating line styles keeps
+    # every run distinguishable.
+    colors = plt.cm.tab10.colors if len(curves) <= 10 else plt.cm.tab20.colors
+    for i, c in enumerate(curves):
         x = np.array(c["difficulty"])
         y = np.array(c["accuracy"])
-        ax.plot(x, y, marker="o", markersize=3, label=c["label"])
+        color = colors[i % len(colors)]
+        ax.plot(x, y, marker="o", markersize=3, label=c["label"], color=color, linestyle=("-", "--")[i % 2])
         if "ci_low" in c:
-            ax.fill_between(x, c["ci_low"], c["ci_high"], alpha=0.2)
+            ax.fill_between(x, c["ci_low"], c["ci_high"], alpha=0.15, color=color)
     if train_range:
         ax.axvspan(train_range[0] - 0.5, train_range[1] + 0.5, color="grey", alpha=0.12, label="training range")
     ax.set_xlabel(difficulty_name)
     ax.set_ylabel("accuracy")
     ax.set_ylim(0.0, 1.02)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return save_figure(fig, path)
