@@ -41,3 +41,26 @@ def test_doc_results_section_is_replaced_in_place(tmp_path):
     text = doc.read_text()
     assert text.startswith("# head\nintro\n") and text.endswith("tail\n")
     assert "new table" in text and "old" not in text
+
+
+def test_figure_plan_commands_parse_with_the_real_cli():
+    from loopthink.cli import build_parser
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("reproduce_figures", BENCH / "reproduce_figures.py")
+        rf = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(rf)
+    finally:
+        sys.path.remove(str(BENCH))
+    parser = build_parser()
+    root = BENCH.parent
+    names = set()
+    for name, cmd, _ in rf.steps("docs/figures"):
+        names.add(name)
+        if cmd[1:3] == ["-m", "loopthink.cli"]:
+            args, extra = parser.parse_known_args(cmd[3:])
+            assert all("=" in e for e in extra), (name, extra)  # only key=value overrides left over
+            if args.command == "train":
+                assert (root / args.config).exists(), args.config
+    assert {"frontier", "compare", "dynamics", "halting"} <= names

@@ -1,0 +1,89 @@
+"""Regenerate every committed figure (docs/figures/*) with the exact commands the README quotes, timed.
+
+    python bench/reproduce_figures.py [--only frontier,compare,...] [--figures DIR] [--dry-run]
+
+Steps, in order: train the default graph model (runs/bench/graph) and every baseline/ablation of
+Figure 2 (runs/cmp/NAME) unless a finished run is there, then the frontier, compare, dynamics and
+halting figures. Each step's wall-clock time goes to bench/figures.json; --dry-run prints the
+commands and runs nothing. Everything runs on the CPU, one thread per process (about 1.5 hours
+from scratch on 2 cores; minutes when the runs exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import ROOT
+
+LOOPTHINK = [sys.executable, "-m", "loopthink.cli"]
+BASELINES = (
+    "graph_transformer", "graph_transformer_params", "graph_act", "graph_ponder", "graph_every_step_loss",
+    "graph_no_gate", "graph_no_layerscale", "graph_deep", "graph_deep_no_gate", "graph_deep_no_layerscale",
+)  # fmt: skip
+DEFAULT_RUN = "runs/bench/graph"
+
+
+def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
+    """(name, command, run directory that makes the step unnecessary when finished)."""
+    out: list[tuple[str, list[str], str | None]] = [
+        ("train_default", [sys.executable, "bench/train_targets.py", "--tasks", "graph", "--out", "runs/bench", "train.threads=1"], DEFAULT_RUN),
+    ]
+    for name in BASELINES:
+        run = f"runs/cmp/{name}"
+        out.append((f"train_{name}", [*LOOPTHINK, "train", f"configs/baselines/{name}.yaml", "train.threads=1", "--out", run, "--no-progress"], run))
+    labels = ["default"] + [b.removeprefix("graph_") for b in BASELINES]
+    out += [
+        ("frontier", [*LOOPTHINK, "frontier", DEFAULT_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty", "1..32",
+                      "--n-per-cell", "100", "--out", f"{figures}/frontier_graph"], None),
+        ("compare", [*LOOPTHINK, "compare", DEFAULT_RUN, *(f"runs/cmp/{b}" for b in BASELINES), "--labels", ",".join(labels),
+                     "--difficulty", "1..24", "--n", "100", "--candidates", "16,32,64", "--out", f"{figures}/compare_graph"], None),
+        ("dynamics", [*LOOPTHINK, "diagnose", DEFAULT_RUN, "--difficulty", "1..16", "--steps", "64", "--runs", "8", "--n", "1000",
+                      "--threads", "1", "--out", f"{figures}/dynamics_graph"], None),
+        ("halting", [*LOOPTHINK, "halt", DEFAULT_RUN, "--rule", "conformal", "--alpha", "0.01", "--max-steps", "64", "--n", "2000",
+                     "--n-calib", "2000", "--n-probe", "1000", "--out", f"{figures}/halting_graph"], None),
+    ]  # fmt: skip
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", help="comma-separated step names (see --dry-run for the list)")
+    p.add_argument("--figures", default="docs/figures", help="where the figure directories go")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    args = p.parse_args()
+    plan = steps(args.figures)
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = set(wanted) - {name for name, _, _ in plan}
+        if unknown:
+            p.error(f"unknown step(s) {sorted(unknown)}; choose from {[name for name, _, _ in plan]}")
+        plan = [s for s in plan if s[0] in wanted]
+    timings: dict[str, float | str] = {}
+    for name, cmd, run in plan:
+        shown = " ".join(c if c != sys.executable else "python" for c in cmd)
+        if run and (ROOT / run / "model.safetensors").exists():
+            print(f"== {name}: {run} is finished, reused", file=sys.stderr)
+            timings[name] = "reused"
+            continue
+        print(f"== {name}: {shown}", file=sys.stderr, flush=True)
+        if args.dry_run:
+            continue
+        t0 = time.time()
+        env_cmd = ["env", "OMP_NUM_THREADS=1", *cmd]
+        if subprocess.run(env_cmd, cwd=ROOT).returncode:
+            print(f"{name} failed; stopping", file=sys.stderr)
+            return 1
+        timings[name] = round(time.time() - t0, 1)
+    if not args.dry_run:
+        (ROOT / "bench" / "figures.json").write_text(json.dumps(timings, indent=1))
+        print(json.dumps({"bench": "reproduce_figures", "seconds": timings}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
