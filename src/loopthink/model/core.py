@@ -36,7 +36,7 @@ class LoopOutput:
 
 
 def init_weights(model: nn.Module, std: float | None) -> None:
-    """Linear weights N(0, std^2) (``None``: 1/fan_in), zero biases, embeddings N(0, 1)."""
+    """Linear weights N(0, std^2) (``None``: std = 1/sqrt(fan_in)), zero biases, embeddings N(0, 1)."""
     # 0.02 is GPT-2's std for d = 768. At d = 64 it shrinks every linear map about 6x, so a signal
     # that must cross several attention hops (text: name -> fact -> name) starts thousands of times
     # too weak to learn from; ``init_std: null`` keeps the variance instead.
