@@ -58,7 +58,7 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
         t0 = time.time()
         train(cfg, run, progress=sys.stderr.isatty())
         seconds = time.time() - t0
-    cfg, model, task = load_run(run)
+    _, model, task = load_run(run)  # evaluation settings come from the config asked for, not the run's copy
     ranges = {}
     for i, (lo, hi) in enumerate(cfg.eval.difficulties):
         records = task.generate(n, seed + i, (lo, hi), **{**cfg.task.options, **cfg.eval.options})
