@@ -58,7 +58,7 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
         t0 = time.time()
         train(cfg, run, progress=sys.stderr.isatty())
         seconds = time.time() - t0
-    _, model, task = load_run(run)  # evaluation settings come from the config asked for, not the run's copy
+    trained, model, task = load_run(run)  # evaluation settings come from the config asked for, not the run's copy
     ranges = {}
     for i, (lo, hi) in enumerate(cfg.eval.difficulties):
         records = task.generate(n, seed + i, (lo, hi), **{**cfg.task.options, **cfg.eval.options})
@@ -66,4 +66,4 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
         acc = {s: v["accuracy"] for s, v in res["steps"].items()}
         best = max(acc, key=lambda s: acc[s])
         ranges[f"{lo}..{hi}"] = {"accuracy_by_steps": acc, "best_steps": int(best), "best_accuracy": acc[best]}
-    return {"train_seconds": seconds, "iters": cfg.train.iters, "ranges": ranges}
+    return {"train_seconds": seconds, "iters": trained.train.iters, "ranges": ranges}  # what the run did

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -74,8 +75,7 @@ def main() -> int:
         if args.dry_run:
             continue
         t0 = time.time()
-        env_cmd = ["env", "OMP_NUM_THREADS=1", *cmd]
-        if subprocess.run(env_cmd, cwd=ROOT).returncode:
+        if subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1")).returncode:
             print(f"{name} failed; stopping", file=sys.stderr)
             return 1
         timings[name] = round(time.time() - t0, 1)

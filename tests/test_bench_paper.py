@@ -1,4 +1,4 @@
-"""bench/paper_comparison.py's table and doc writer on a hand-made result (no training)."""
+"""Bench scripts without training: paper_comparison's table and doc writer, reproduce_figures' plan."""
 
 import importlib.util
 import sys
@@ -7,10 +7,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-def load():
+def load(name: str = "paper_comparison"):
+    """A bench script as a module (bench/ on the path for its `_common` import)."""
     sys.path.insert(0, str(BENCH))
     try:
-        spec = importlib.util.spec_from_file_location("paper_comparison", BENCH / "paper_comparison.py")
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
@@ -46,13 +47,7 @@ def test_doc_results_section_is_replaced_in_place(tmp_path):
 def test_figure_plan_commands_parse_with_the_real_cli():
     from loopthink.cli import build_parser
 
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("reproduce_figures", BENCH / "reproduce_figures.py")
-        rf = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(rf)
-    finally:
-        sys.path.remove(str(BENCH))
+    rf = load("reproduce_figures")
     parser = build_parser()
     root = BENCH.parent
     names = set()
