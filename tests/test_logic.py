@@ -22,6 +22,7 @@ from loopthink.tasks.logic import (
     Not,
     depth,
     evaluate,
+    paren_groups,
     parse,
     to_string,
     tokenize,
@@ -165,6 +166,35 @@ def test_roundtrip_random_trees(data, tree):
     assert depth(parsed) == ast_depth(expr)
     canonical = to_string(tree)
     assert parse(canonical) == tree and canonical == " ".join(canonical.split())
+
+
+def test_paren_groups_example():
+    assert paren_groups("not ( True )".split()) == ([1, 1, 1, 2, 1], [0, 0, 2, 0, 2])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), trees)
+def test_paren_groups_match_nesting_levels(data, tree):
+    """Independent check: two tokens share a group iff they sit at the same nesting level and the
+    level never drops below it between them; a paren's ``inner`` is the group of its contents."""
+    toks = ["<cls>", *tokenize(data.draw(printed(tree)))]
+    group, inner = paren_groups(toks[1:])
+    level, lv = [], 0
+    for t in toks:  # a paren counts at the level around it
+        lv -= t == ")"
+        level.append(lv)
+        lv += t == "("
+    for i in range(len(toks)):
+        for j in range(i, len(toks)):
+            same = level[i] == level[j] and min(level[i : j + 1]) >= level[i]
+            assert (group[i] == group[j]) == same, (toks, i, j)
+    for i, t in enumerate(toks):
+        if t == "(":
+            assert inner[i] == group[i + 1] != group[i]
+        elif t == ")":
+            assert inner[i] == group[i - 1] != group[i]
+        else:
+            assert inner[i] == 0
 
 
 @settings(max_examples=150, deadline=None)

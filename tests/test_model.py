@@ -125,3 +125,20 @@ def test_text_interface_links_facts_through_names_and_reads_a():
     assert bias[1, tom1, tom2] > 5 and bias[1, tom1, sister] == 0  # co-reference across facts
     assert bias[0, tom1, sister] > 5 and bias[0, tom1, tom2] == 0  # words of one fact
     assert bias[0, tom2, daughter] > 5
+
+
+def test_logic_interface_relates_tokens_through_parentheses():
+    from loopthink.tasks import get_task
+
+    task = get_task("logic")
+    inputs = task.encode([{"expression": "not ( True or False ) and True", "label": False}]).inputs
+    # <cls> not ( True or False ) and True
+    #   0    1  2  3    4   5    6  7   8
+    ctx = LoopModel(ModelConfig(), "logic", 2, len(task.vocab)).encode(inputs)
+    bias = ctx.mask[0]  # (H, L, L): even heads favour the same group, odd heads the group link
+    assert bias[0, 1, 7] > 5 and bias[0, 1, 3] == 0  # 'not' and 'and' share the top level
+    assert bias[0, 3, 5] > 5  # True, False inside the parentheses
+    assert bias[1, 2, 4] > 5 and bias[1, 4, 6] > 5 and bias[1, 4, 2] > 5  # '(' ')' <-> their contents
+    assert bias[1, 1, 3] == 0
+    plain = LoopModel(ModelConfig(relation_bias=None), "logic", 2, len(task.vocab)).encode(inputs)
+    assert plain.mask.dtype == torch.bool and plain.mask.shape == (1, 1, 1, 9)

@@ -56,6 +56,11 @@ class ModelConfig(_Strict):
     init_scale: float = Field(1.0, ge=0.0, description="std of the random initial state")
     depth_embedding: int = Field(0, ge=0, description="size of a learned per-step embedding table (paper); 0 = off")
     max_entities: int = Field(64, ge=1, description="text task: entity slots")
+    relation_bias: float | None = Field(
+        10.0,
+        description="init of the learned attention biases for structural relations (text: same sentence, same "
+        "name; logic: same parenthesis group, group link); null = no relation biases",
+    )
     init_std: float | None = Field(
         0.02, gt=0.0, description="std of Linear weights at init; null = 1/sqrt(fan_in) (variance-preserving)"
     )

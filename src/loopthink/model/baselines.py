@@ -147,7 +147,7 @@ def match_width(mcfg: ModelConfig, task: str, num_classes: int, vocab_size: int,
 
     def count(d: int) -> int:
         d, ff = dims(d)
-        iface = count_params(build_interface(task, d, mcfg.n_heads, vocab_size, mcfg.max_entities))
+        iface = count_params(build_interface(task, mcfg, vocab_size, d))
         block = count_params(Block(d, mcfg.n_heads, ff, 0.0, mcfg.layerscale))
         return iface + layers * block + 2 * d + (d + 1) * num_classes  # + final LayerNorm + head
 
@@ -171,7 +171,7 @@ class FixedDepthTransformer(nn.Module):
         super().__init__()
         self.cfg, self.task, self.depth = cfg, task, layers
         d = cfg.d_model
-        self.interface = build_interface(task, d, cfg.n_heads, vocab_size, cfg.max_entities)
+        self.interface = build_interface(task, cfg, vocab_size)
         self.layers = nn.ModuleList(Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, num_classes)

@@ -72,7 +72,7 @@ class LoopModel(nn.Module):
         super().__init__()
         self.cfg, self.task = cfg, task
         d = cfg.d_model
-        self.interface = build_interface(task, d, cfg.n_heads, vocab_size, cfg.max_entities)
+        self.interface = build_interface(task, cfg, vocab_size)
         self.blocks = nn.ModuleList(
             Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(cfg.blocks_per_step)
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from loopthink.config import ModelConfig
 from loopthink.model.layers import rotary_tables
 
 
@@ -41,7 +42,7 @@ class GraphInterface(nn.Module):
 
     ROLES = 4  # other, source, target, padding
 
-    def __init__(self, d_model: int, **_: object):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, d_model: int):
         super().__init__()
         self.role = nn.Embedding(self.ROLES, d_model)
 
@@ -57,22 +58,59 @@ class GraphInterface(nn.Module):
         return Context(self.role(role), mask[:, None], None, node_mask, inputs["target"])
 
 
+class RelationBias(nn.Module):
+    """Learned per-head attention biases for R boolean relations between tokens.
+
+    ``bias[b, h, i, j] = sum_r w[r, h] * rel[b, r, i, j]``, padding keys at -inf. At init relation r
+    is switched on (``w = init``) in heads ``h % R == r`` and off elsewhere, so each relation has
+    heads that follow it from the first step; training may re-weight or drop any of them. These are
+    relations, not orders: nothing here depends on where a token sits in the sequence.
+    """
+
+    def __init__(self, relations: int, n_heads: int, init: float):
+        super().__init__()
+        w = [[float(init) * (h % relations == r) for h in range(n_heads)] for r in range(relations)]
+        self.weight = nn.Parameter(torch.tensor(w))
+
+    def forward(self, rel: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """rel: bool (B, R, L, L); key_mask: bool (B, L) -> float bias (B, H, L, L)."""
+        bias = torch.einsum("brij,rh->bhij", rel.to(self.weight.dtype), self.weight)
+        return bias.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+
+
+def _same(ids: torch.Tensor) -> torch.Tensor:
+    """(B, L) ids -> bool (B, L, L): both tokens carry the same nonzero id."""
+    return (ids[:, :, None] == ids[:, None, :]) & (ids[:, :, None] > 0)
+
+
 class LogicInterface(nn.Module):
     """Token embeddings with rotary (relative) positions only: no absolute position table, so longer
-    expressions than seen in training run. Reads the <cls> token at index 0."""
+    expressions than seen in training run. Reads the <cls> token at index 0.
 
-    def __init__(self, d_model: int, n_heads: int, vocab_size: int, **_: object):
+    With ``relation_bias`` set, two relations read off the parentheses (not off positions) enter as
+    attention biases: *same group* (two tokens directly inside the same pair of parentheses, the
+    top level included) and *group link* (a parenthesis and the tokens directly inside it, both
+    ways). A subexpression's value can thus collect at its ``(`` and be read by the enclosing level,
+    one nesting level per few steps; operator precedence inside a group is still learned.
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, d_model: int):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.head_dim = d_model // n_heads
+        self.head_dim = d_model // cfg.n_heads
+        self.relations = None if cfg.relation_bias is None else RelationBias(2, cfg.n_heads, cfg.relation_bias)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
         tokens, tmask = inputs["tokens"], inputs["mask"]
         B, L = tokens.shape
-        key_mask = tmask[:, None, None, :]  # (B, 1, 1, L): broadcast over queries
         rot = rotary_tables(L, self.head_dim, tokens.device)
         zero = torch.zeros(B, dtype=torch.long, device=tokens.device)
-        return Context(self.embed(tokens), key_mask, rot, tmask, zero)
+        if self.relations is None:
+            return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, zero)
+        group, inner = inputs["group"], inputs["inner"]
+        link = (inner[:, :, None] == group[:, None, :]) & (inner[:, :, None] > 0)
+        rel = torch.stack([_same(group), link | link.transpose(1, 2)], dim=1)
+        return Context(self.embed(tokens), self.relations(rel, tmask), rot, tmask, zero)
 
 
 class TextInterface(nn.Module):
@@ -88,16 +126,14 @@ class TextInterface(nn.Module):
 
     MAX_POSITION = 64  # longer sentences share the last position embedding
 
-    def __init__(self, d_model: int, n_heads: int, vocab_size: int, max_entities: int = 64, relation_bias: float = 10.0, **_: object):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, d_model: int):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
         self.position = nn.Embedding(self.MAX_POSITION, d_model)
         self.segment = nn.Embedding(4, d_model)
-        self.entity = nn.Embedding(max_entities + 1, d_model)
-        start = float(relation_bias)
-        self.same_sentence = nn.Parameter(torch.tensor([start * (h % 2 == 0) for h in range(n_heads)]))
-        self.same_entity = nn.Parameter(torch.tensor([start * (h % 2 == 1) for h in range(n_heads)]))
-        self.max_entities = max_entities
+        self.entity = nn.Embedding(cfg.max_entities + 1, d_model)
+        self.relations = None if cfg.relation_bias is None else RelationBias(2, cfg.n_heads, cfg.relation_bias)
+        self.max_entities = cfg.max_entities
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
         if entity.max() > self.max_entities:
@@ -115,11 +151,11 @@ class TextInterface(nn.Module):
         pos = inputs["position"].clamp(max=self.MAX_POSITION - 1)
         x = self.embed(tokens) + self.position(pos) + self.segment(inputs["segment"]) + self.entity(self._slots(inputs["entity"]))
         ent = inputs["entity"]
-        same_sent = ((sent[:, :, None] == sent[:, None, :]) & (sent[:, :, None] > 0))[:, None].float()
-        same_name = ((ent[:, :, None] == ent[:, None, :]) & (ent[:, :, None] > 0))[:, None].float()
-        bias = same_sent * self.same_sentence[None, :, None, None] + same_name * self.same_entity[None, :, None, None]
-        bias = bias.masked_fill(~tmask[:, None, None, :], float("-inf"))
-        return Context(x, bias, None, tmask, _first_question_name(inputs["segment"], ent))
+        read = _first_question_name(inputs["segment"], ent)
+        if self.relations is None:
+            return Context(x, tmask[:, None, None, :], None, tmask, read)
+        bias = self.relations(torch.stack([_same(sent), _same(ent)], dim=1), tmask)
+        return Context(x, bias, None, tmask, read)
 
 
 def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.Tensor:
@@ -130,6 +166,7 @@ def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.T
     return torch.where(is_a.any(1), is_a.int().argmax(1), 0)
 
 
-def build_interface(task: str, d_model: int, n_heads: int, vocab_size: int = 0, max_entities: int = 64) -> nn.Module:
+def build_interface(task: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
+    """The interface of ``task``; ``d_model`` overrides ``cfg.d_model`` (parameter-matched baselines)."""
     kinds = {"graph": GraphInterface, "logic": LogicInterface, "text": TextInterface}
-    return kinds[task](d_model=d_model, n_heads=n_heads, vocab_size=vocab_size, max_entities=max_entities)
+    return kinds[task](cfg, vocab_size, d_model or cfg.d_model)

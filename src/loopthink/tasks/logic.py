@@ -17,7 +17,13 @@ constant has depth 0, ``not`` does not add a level, parentheses do not count, an
 Encoded inputs (``Batch.inputs``), vocabulary :data:`LOGIC_VOCAB`:
 
 * ``tokens``: long ``(B, L)``, ``<cls>`` at index 0, then the expression's tokens, ``<pad>`` (0) after;
-* ``mask``: bool ``(B, L)``, True for real tokens (``<cls>`` included).
+* ``mask``: bool ``(B, L)``, True for real tokens (``<cls>`` included);
+* ``group``: long ``(B, L)``, which pair of parentheses a token sits directly inside, numbered
+  ``1, 2, ...`` per instance (1 = top level, which holds ``<cls>``); a ``(`` or ``)`` belongs to the
+  group around it, not the one it delimits; 0 on padding;
+* ``inner``: long ``(B, L)``, on ``(`` and ``)`` the group they delimit, 0 elsewhere.
+
+``not ( True )`` gives ``group = [1, 1, 1, 2, 1]`` (``<cls>`` first) and ``inner = [0, 0, 2, 0, 2]``.
 
 Parse errors are :class:`DataError` naming the 0-based character position, e.g.
 ``unexpected ')' at position 14``. The parser, evaluator and printer are iterative, so very deep
@@ -317,12 +323,39 @@ class LogicTask(Task):
         return int(d) if d is not None else depth(parse(record["expression"]))
 
 
+def paren_groups(tokens: list[str]) -> tuple[list[int], list[int]]:
+    """``group`` and ``inner`` (see the module docstring) of ``["<cls>", *tokens]``."""
+    group, inner = [1], [0]
+    stack, count = [1], 1  # open groups, innermost last
+    for tok in tokens:
+        if tok == "(":
+            count += 1
+            group.append(stack[-1])
+            inner.append(count)
+            stack.append(count)
+        elif tok == ")":
+            closed = stack.pop()
+            group.append(stack[-1])
+            inner.append(closed)
+        else:
+            group.append(stack[-1])
+            inner.append(0)
+    return group, inner
+
+
 def _batch(records: list[dict], tokens: list[list[str]], difficulty: list[int]) -> Batch:
-    ids = np.zeros((len(tokens), 1 + max(map(len, tokens))), dtype=np.int64)
+    shape = (len(tokens), 1 + max(map(len, tokens)))
+    ids, group, inner = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
     ids[:, 0] = _TOKEN_ID["<cls>"]
     for i, toks in enumerate(tokens):
         ids[i, 1 : 1 + len(toks)] = [_TOKEN_ID[t] for t in toks]
+        group[i, : 1 + len(toks)], inner[i, : 1 + len(toks)] = paren_groups(toks)
     ids_t = torch.from_numpy(ids)
     labels = torch.tensor([int(rec["label"]) for rec in records], dtype=torch.long)
-    inputs = {"tokens": ids_t, "mask": ids_t != _TOKEN_ID["<pad>"]}
+    inputs = {
+        "tokens": ids_t,
+        "mask": ids_t != _TOKEN_ID["<pad>"],
+        "group": torch.from_numpy(group),
+        "inner": torch.from_numpy(inner),
+    }
     return Batch(inputs, labels, torch.tensor(difficulty, dtype=torch.long))
