@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from loopthink.checkpoint import RunError, load_run, load_weights, save_checkpoint
-from loopthink.train import TrainingDiverged, lr_at, sample_steps, train
+from loopthink.train import TrainingDiverged, difficulty_at, lr_at, sample_steps, train
 from tests.conftest import tiny_config
 
 
@@ -78,6 +78,15 @@ def test_schedules():
     steps = tiny_config(train={"steps": {"mode": "lognormal_poisson", "min": 2, "max": 40, "mean": 8}}).train.steps
     draws = [sample_steps(steps, rng) for _ in range(2000)]
     assert 2 <= min(draws) and max(draws) <= 40 and 7 < np.mean(draws) < 11
+
+
+def test_curriculum_grows_the_hardest_level_evenly():
+    cfg = tiny_config(task={"name": "graph", "train_difficulty": [1, 4]}, train={"iters": 100, "curriculum": 0.4})
+    his = [difficulty_at(it, cfg)[1] for it in range(100)]
+    assert [his.count(h) for h in (1, 2, 3, 4)] == [10, 10, 10, 70]  # 40 iterations, 10 per level
+    assert all(difficulty_at(it, cfg)[0] == 1 for it in range(100))
+    off = tiny_config(task={"name": "graph", "train_difficulty": [1, 4]}, train={"iters": 100})
+    assert {difficulty_at(it, off) for it in range(100)} == {(1, 4)}
 
 
 def test_torchrun_ddp_on_cpu(tmp_path):

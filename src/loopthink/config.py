@@ -103,6 +103,11 @@ class TrainConfig(_Strict):
     steps: StepsConfig = Field(default_factory=StepsConfig)
     loss: Literal["final", "every", "progressive"] = Field("final", description="final = silent thinking")
     every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of intermediate steps")
+    curriculum: float = Field(
+        0.0, ge=0, le=1,
+        description="fraction of iters over which the hardest training difficulty grows from the easiest "
+        "to task.train_difficulty's max (one level per equal share); 0 = off",
+    )
     seed: int = 0
     eval_every: int = Field(250, ge=1)
     eval_n: int = Field(256, ge=1, description="validation instances per difficulty")

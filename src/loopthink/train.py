@@ -56,6 +56,17 @@ def lr_at(it: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def difficulty_at(it: int, cfg: RunConfig) -> tuple[int, int]:
+    """Training difficulty range at iteration ``it``. With a curriculum the upper end starts at the
+    easiest level and gains one level per equal share of the first ``curriculum * iters``
+    iterations; a function of ``it`` alone, so a resumed run sees the same data."""
+    lo, hi = cfg.task.train_difficulty
+    span = cfg.train.curriculum * cfg.train.iters
+    if span <= 0 or it >= span:
+        return lo, hi
+    return lo, lo + int((hi - lo + 1) * it / span)
+
+
 # ---- data path -------------------------------------------------------------------------------
 class Prefetcher:
     """Generates batch ``i`` from ``(seed, i)`` in a background thread, so generation overlaps the
@@ -71,7 +82,7 @@ class Prefetcher:
     def _make(self, it: int) -> tuple[Batch, int]:
         rng = iteration_rng(self.cfg.train.seed, it, self.rank)
         steps = sample_steps(self.cfg.train.steps, rng)
-        batch = self.task.sample_batch(self.cfg.train.batch_size, rng, tuple(self.cfg.task.train_difficulty))
+        batch = self.task.sample_batch(self.cfg.train.batch_size, rng, difficulty_at(it, self.cfg))
         return batch, steps
 
     def _work(self, it: int) -> None:
