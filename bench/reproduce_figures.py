@@ -2,9 +2,9 @@
 
     python bench/reproduce_figures.py [--only frontier,compare,...] [--figures DIR] [--dry-run]
 
-Steps, in order: train the default graph model (runs/bench/graph) and every baseline/ablation of
-Figure 2 (runs/cmp/NAME) unless a finished run is there, then the frontier, compare, dynamics and
-halting figures. Each step's wall-clock time goes to bench/figures.json; --dry-run prints the
+Steps, in order: train the default graph and logic models (runs/bench/TASK) and every
+baseline/ablation they are compared with (runs/cmp/NAME) unless a finished run is there, then the
+frontier, compare, dynamics and halting figures. Each step's wall-clock time goes to bench/figures.json; --dry-run prints the
 commands and runs nothing. Everything runs on the CPU, one thread per process (about 1.5 hours
 from scratch on 2 cores; minutes when the runs exist).
 """
@@ -26,15 +26,18 @@ BASELINES = (
     "graph_transformer", "graph_transformer_params", "graph_act", "graph_ponder", "graph_every_step_loss",
     "graph_no_gate", "graph_no_layerscale", "graph_deep", "graph_deep_no_gate", "graph_deep_no_layerscale",
 )  # fmt: skip
+LOGIC_BASELINES = ("logic_transformer", "logic_no_relations")
 DEFAULT_RUN = "runs/bench/graph"
+LOGIC_RUN = "runs/bench/logic"
 
 
 def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
     """(name, command, run directory that makes the step unnecessary when finished)."""
     out: list[tuple[str, list[str], str | None]] = [
-        ("train_default", [sys.executable, "bench/train_targets.py", "--tasks", "graph", "--out", "runs/bench", "train.threads=1"], DEFAULT_RUN),
+        (f"train_{task}_default", [sys.executable, "bench/train_targets.py", "--tasks", task, "--out", "runs/bench", "train.threads=1"], run)
+        for task, run in (("graph", DEFAULT_RUN), ("logic", LOGIC_RUN))
     ]
-    for name in BASELINES:
+    for name in BASELINES + LOGIC_BASELINES:
         run = f"runs/cmp/{name}"
         out.append((f"train_{name}", [*LOOPTHINK, "train", f"configs/baselines/{name}.yaml", "train.threads=1", "--out", run, "--no-progress"], run))
     labels = ["default"] + [b.removeprefix("graph_") for b in BASELINES]
@@ -43,6 +46,11 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
                       "--n-per-cell", "100", "--out", f"{figures}/frontier_graph"], None),
         ("compare", [*LOOPTHINK, "compare", DEFAULT_RUN, *(f"runs/cmp/{b}" for b in BASELINES), "--labels", ",".join(labels),
                      "--difficulty", "1..24", "--n", "100", "--candidates", "16,32,64", "--out", f"{figures}/compare_graph"], None),
+        ("frontier_logic", [*LOOPTHINK, "frontier", LOGIC_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..16",
+                            "--n-per-cell", "100", "--out", f"{figures}/frontier_logic"], None),
+        ("compare_logic", [*LOOPTHINK, "compare", LOGIC_RUN, *(f"runs/cmp/{b}" for b in LOGIC_BASELINES),
+                           "--labels", "default,transformer,no_relations", "--difficulty", "1..16", "--n", "200",
+                           "--candidates", "12,24,48", "--out", f"{figures}/compare_logic"], None),
         ("dynamics", [*LOOPTHINK, "diagnose", DEFAULT_RUN, "--difficulty", "1..16", "--steps", "64", "--runs", "8", "--n", "1000",
                       "--threads", "1", "--out", f"{figures}/dynamics_graph"], None),
         ("halting", [*LOOPTHINK, "halt", DEFAULT_RUN, "--rule", "conformal", "--alpha", "0.01", "--max-steps", "64", "--n", "2000",
