@@ -41,7 +41,8 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
     ``eval.difficulties`` at every ``eval.steps`` on ``n`` fresh instances (seed disjoint from training).
 
     Returns {"train_seconds", "iters", "ranges": {"lo..hi": {"accuracy_by_steps", "best_steps",
-    "best_accuracy"}}}; train_seconds is None when the run was reused.
+    "best_accuracy"}}, "timed": "here" | "log"}; a reused run's train_seconds is the training time
+    its metrics.jsonl logged (None if it logged none), "timed": "log".
     """
     import shutil
     import time
@@ -52,12 +53,14 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
     from loopthink.train import train
 
     cfg = load_config(config, overrides)
-    seconds = None
+    seconds, timed = None, "log"
     if retrain or not (run / "model.safetensors").exists():
         shutil.rmtree(run, ignore_errors=True)
         t0 = time.time()
         train(cfg, run, progress=sys.stderr.isatty())
-        seconds = time.time() - t0
+        seconds, timed = time.time() - t0, "here"
+    else:
+        seconds = logged_train_seconds(run)
     trained, model, task = load_run(run)  # evaluation settings come from the config asked for, not the run's copy
     ranges = {}
     for i, (lo, hi) in enumerate(cfg.eval.difficulties):
@@ -66,4 +69,21 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
         acc = {s: v["accuracy"] for s, v in res["steps"].items()}
         best = max(acc, key=lambda s: acc[s])
         ranges[f"{lo}..{hi}"] = {"accuracy_by_steps": acc, "best_steps": int(best), "best_accuracy": acc[best]}
-    return {"train_seconds": seconds, "iters": trained.train.iters, "ranges": ranges}  # what the run did
+    return {"train_seconds": seconds, "timed": timed, "iters": trained.train.iters, "ranges": ranges}  # what the run did
+
+
+def logged_train_seconds(run: Path) -> float | None:
+    """The last ``time`` a run's metrics.jsonl logged (seconds since its training started)."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return None
+    times = [row["time"] for row in map(json.loads, path.read_text().splitlines()) if "time" in row]
+    return times[-1] if times else None
+
+
+def train_time_text(result: dict) -> str:
+    """'512 s', or '512 s (logged by the reused run)', or 'reused run'."""
+    secs = result["train_seconds"]
+    if secs is None:
+        return "reused run"
+    return f"{secs:.0f} s" + (" (logged by the reused run)" if result.get("timed") == "log" else "")

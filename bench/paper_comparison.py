@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import ROOT, train_and_measure
+from _common import ROOT, train_and_measure, train_time_text
 
 # Published accuracies (issue 8; the paper's tables), best over thinking steps; where the paper
 # gives a range over its runs, the top of the range (the number to beat).
@@ -47,8 +47,7 @@ def markdown(results: list[dict], command: str) -> str:
         v = r["variants"]
         lines += [f"### {r['task']}", ""]
         for name, res in v.items():
-            secs = f"{res['train_seconds']:.0f} s" if res["train_seconds"] else "reused run"
-            lines.append(f"- {name}: {res['iters']} iterations, trained in {secs}")
+            lines.append(f"- {name}: {res['iters']} iterations, trained in {train_time_text(res)}")
         lines += ["", "| bucket | paper | paper-faithful model here | loopthink model | loopthink ≥ paper |", "|---|---|---|---|---|"]
         for bucket, ref in r["paper"].items():
             cells = []

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import ROOT, train_and_measure
+from _common import ROOT, train_and_measure, train_time_text
 
 TARGETS = {  # (difficulty range) -> minimum accuracy, from issue 3
     "graph": {"1..8": 0.995, "9..16": 0.95, "17..32": 0.90},
@@ -43,8 +43,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "targets.json").write_text(json.dumps(results, indent=1))
     for r in results:
-        secs = f"{r['train_seconds']:.0f} s" if r["train_seconds"] else "reused"
-        print(f"\n{r['task']} ({r['iters']} iterations, trained in {secs})")
+        print(f"\n{r['task']} ({r['iters']} iterations, trained in {train_time_text(r)})")
         for rng, v in r["ranges"].items():
             cells = " ".join(f"T={s}:{a:.3f}" for s, a in v["accuracy_by_steps"].items())
             tgt = v["target"]
