@@ -157,7 +157,9 @@ def validate(model: nn.Module, sets: dict[int, Batch], steps: int, device: str) 
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on norms, biases, LayerScale/gate vectors and embeddings."""
+    """AdamW; weight decay on matrices except the token/role embedding tables (``embed``/``role``),
+    none on vectors (norms, biases, LayerScale). Other tables (text position/segment/entity, depth
+    embedding, relation-bias weights) are matrices and are decayed: the measured configs trained so."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in name and "role" not in name else no_decay).append(p)
