@@ -4,7 +4,7 @@
 
 Steps, in order: train the default graph and logic models (runs/bench/TASK) and every
 baseline/ablation they are compared with (runs/cmp/NAME) unless a finished run is there, then the
-frontier, compare, dynamics and halting figures. Each step's wall-clock time goes to bench/figures.json; --dry-run prints the
+frontier, compare, dynamics and halting figures. Each step's wall-clock time is merged into bench/figures.json; --dry-run prints the
 commands and runs nothing. Everything runs on the CPU, one thread per process (about 1.5 hours
 from scratch on 2 cores; minutes when the runs exist).
 """
@@ -88,7 +88,9 @@ def main() -> int:
             return 1
         timings[name] = round(time.time() - t0, 1)
     if not args.dry_run:
-        (ROOT / "bench" / "figures.json").write_text(json.dumps(timings, indent=1))
+        path = ROOT / "bench" / "figures.json"  # merged, so an --only run keeps the other steps' times
+        merged = {**(json.loads(path.read_text()) if path.exists() else {}), **timings}
+        path.write_text(json.dumps(merged, indent=1))
         print(json.dumps({"bench": "reproduce_figures", "seconds": timings}))
     return 0
 
