@@ -248,7 +248,19 @@ def test_options():
     plain = task.generate(50, seed=0, difficulty=(3, 3), paren_prob=0.0, negate_prob=0.0)
     assert all("not" not in r["expression"] for r in plain)
     assert all(r["expression"] == to_string(parse(r["expression"])) for r in plain)
-    assert set(LogicTask.option_names()) == {"side_depth", "negate_prob", "paren_prob"}
+    assert set(LogicTask.option_names()) == {"side_depth", "negate_prob", "paren_prob", "full_parens"}
+
+
+def test_full_parens_make_depth_nesting():
+    """With every and/or operand parenthesised, parentheses nest depth - 1 deep (depth when the
+    whole expression is a negation), counted independently of the generator's printer."""
+    records = LogicTask().generate(400, seed=3, difficulty=(1, 12), paren_prob=0.0, full_parens=True)
+    for rec in records:
+        expr = rec["expression"]
+        level = np.cumsum([(t == "(") - (t == ")") for t in expr.split()])
+        top_not = ast.parse(expr, mode="eval").body.__class__ is ast.UnaryOp
+        assert level.max(initial=0) == rec["depth"] - 1 + (top_not and rec["depth"] > 0)
+        assert rec["label"] == py_value(expr) and rec["depth"] == ast_depth(expr)
 
 
 # ---- encoding and validation --------------------------------------------------------------------

@@ -188,9 +188,12 @@ def depth(tree: Node) -> int:
     return fold(tree, lambda _: 0, lambda d: d, lambda _, a, b: 1 + max(a, b))
 
 
-def to_tokens(tree: Node, rng: random.Random | None = None, paren_prob: float = 0.0) -> list[str]:
+def to_tokens(
+    tree: Node, rng: random.Random | None = None, paren_prob: float = 0.0, full_parens: bool = False
+) -> list[str]:
     """Tokens of ``tree`` with the parentheses precedence needs (so it parses back to ``tree``),
-    plus, when ``rng`` is given, redundant ones around each subexpression with ``paren_prob``."""
+    plus, when ``rng`` is given, redundant ones around each subexpression with ``paren_prob``.
+    ``full_parens``: every and/or subexpression below the top is parenthesised."""
 
     Part = tuple[list[str], int]  # tokens and how tightly the fragment binds
 
@@ -208,7 +211,9 @@ def to_tokens(tree: Node, rng: random.Random | None = None, paren_prob: float = 
 
     def binop(op: str, left: Part, right: Part) -> Part:
         p = _PREC[op]  # the right operand needs parens at equal precedence: left-associativity
-        return maybe(([*paren(left, left[1] < p)[0], op, *paren(right, right[1] <= p)[0]], p))
+        need_left = left[1] < p or (full_parens and left[1] <= _PREC["and"])  # an and/or operand
+        need_right = right[1] <= p or (full_parens and right[1] <= _PREC["and"])
+        return maybe(([*paren(left, need_left)[0], op, *paren(right, need_right)[0]], p))
 
     return fold(tree, leaf, neg, binop)[0]
 
@@ -269,10 +274,15 @@ class LogicTask(Task):
         side_depth: int = 1,
         negate_prob: float = 0.3,
         paren_prob: float = 0.1,
+        full_parens: bool = False,
     ) -> list[dict]:
         """``n`` records, half true, depth uniform in ``difficulty`` (see :func:`random_tree`).
 
         ``paren_prob``: chance of redundant parentheses around each subexpression.
+        ``full_parens``: parenthesise every and/or operand, so parentheses nest ``depth - 1`` deep
+        (more with redundant ones) and depth becomes a chain of groups evaluated one inside the other.
+        With minimal parentheses a run of ``and``/``or`` shares one group, and a model that sees
+        the parentheses can evaluate many levels of depth in a single step.
         """
         lo, hi = (int(x) for x in difficulty)
         if not 0 <= lo <= hi:
@@ -287,7 +297,7 @@ class LogicTask(Task):
             tree, value = _valued_tree(d, rng, side_depth, negate_prob)
             while value != label:  # rejection keeps the trees' distribution given the label
                 tree, value = _valued_tree(d, rng, side_depth, negate_prob)
-            expr = " ".join(to_tokens(tree, rng, paren_prob))
+            expr = " ".join(to_tokens(tree, rng, paren_prob, full_parens))
             records.append({"task": "logic", "expression": expr, "label": label, "depth": d})
         return records
 
