@@ -117,13 +117,10 @@ class TextInterface(nn.Module):
     """Word tokens + position *within* a sentence + segment + entity-slot embeddings.
 
     Names are entity slots numbered by first occurrence, so unseen names work; in training the slot
-    numbers are randomly permuted per example so no slot is special. Three relations between tokens
+    numbers are randomly permuted per example so no slot is special. Two relations between tokens
     enter as learned per-head attention biases (relations, not orders, so sentence order carries no
-    signal): *same sentence* (a fact's words), *same name* (co-reference across facts) and *mention*
-    (a name and every token of every sentence that names the same person, both ways). With
-    *mention* a person's name reads all facts about that person in one attention step, so one hop
-    of the chain (the other person of a fact -> this person) is one step instead of two (same name,
-    then same sentence). Heads start biased to one relation each, so a chain of facts can be
+    signal): *same sentence* (a fact's words) and *same name* (co-reference across facts, the hop
+    from one fact to the next). Half the heads start biased to each, so a chain of facts can be
     followed from the first step instead of being discovered through slot-embedding matches.
     """
 
@@ -135,7 +132,7 @@ class TextInterface(nn.Module):
         self.position = nn.Embedding(self.MAX_POSITION, d_model)
         self.segment = nn.Embedding(4, d_model)
         self.entity = nn.Embedding(cfg.max_entities + 1, d_model)
-        self.relations = None if cfg.relation_bias is None else RelationBias(3, cfg.n_heads, cfg.relation_bias)
+        self.relations = None if cfg.relation_bias is None else RelationBias(2, cfg.n_heads, cfg.relation_bias)
         self.max_entities = cfg.max_entities
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
@@ -157,21 +154,8 @@ class TextInterface(nn.Module):
         read = _first_question_name(inputs["segment"], ent)
         if self.relations is None:
             return Context(x, tmask[:, None, None, :], None, tmask, read)
-        bias = self.relations(torch.stack([_same(sent), _same(ent), _mention(ent, sent)], dim=1), tmask)
+        bias = self.relations(torch.stack([_same(sent), _same(ent)], dim=1), tmask)
         return Context(x, bias, None, tmask, read)
-
-
-def _mention(entity: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-    """bool (B, L, L): one token is a name and the other sits in a sentence naming the same person
-    (either way round)."""
-    B, L = entity.shape
-    E, S = int(entity.max()) + 1, int(sentence.max()) + 1
-    names = torch.zeros(B, E * S, dtype=torch.bool, device=entity.device)  # [b, e * S + s]: s names e
-    names.scatter_(1, entity * S + sentence, entity > 0)
-    names[:, :S] = False  # entity 0 is "no name"
-    rows = names.view(B, E, S).gather(1, entity[:, :, None].expand(B, L, S))  # [b, i, s]: s names i's person
-    rel = rows.gather(2, sentence[:, None, :].expand(B, L, L)) & (sentence[:, None, :] > 0)
-    return rel | rel.transpose(1, 2)
 
 
 def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.Tensor:
