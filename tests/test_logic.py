@@ -248,7 +248,7 @@ def test_options():
     plain = task.generate(50, seed=0, difficulty=(3, 3), paren_prob=0.0, negate_prob=0.0)
     assert all("not" not in r["expression"] for r in plain)
     assert all(r["expression"] == to_string(parse(r["expression"])) for r in plain)
-    assert set(LogicTask.option_names()) == {"side_depth", "negate_prob", "paren_prob", "full_parens"}
+    assert set(LogicTask.option_names()) == {"side_depth", "negate_prob", "paren_prob", "full_parens", "pass_prob"}
 
 
 def test_full_parens_make_depth_nesting():
@@ -323,3 +323,21 @@ def test_validate_missing_key(key):
     del rec[key]
     with pytest.raises(DataError, match=f"missing key '{key}'"):
         LogicTask().validate(rec)
+
+
+@pytest.mark.parametrize("pass_prob, passes", [(1.0, True), (0.0, False)])
+def test_pass_prob_sets_which_operand_decides(pass_prob, passes):
+    """Checked with Python's own evaluation of every and/or in the expression: at pass_prob 1 some
+    operand is the identity (True for and, False for or), at 0 some operand is the deciding value."""
+    records = LogicTask().generate(200, seed=4, difficulty=(1, 8), pass_prob=pass_prob, full_parens=True)
+    for rec in records:
+        tree = ast.parse(rec["expression"], mode="eval")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BoolOp):
+                assert len(node.values) == 2  # full parentheses: one operator per group
+                identity = isinstance(node.op, ast.And)
+                values = [eval(compile(ast.Expression(v), "", "eval"), {"__builtins__": {}}) for v in node.values]  # noqa: S307
+                assert (identity in values) if passes else ((not identity) in values)
+        assert rec["label"] == py_value(rec["expression"])
+    with pytest.raises(ValueError, match="pass_prob"):
+        LogicTask().generate(1, seed=0, pass_prob=1.5)

@@ -226,14 +226,22 @@ def to_string(tree: Node) -> str:
 # ---- generation ---------------------------------------------------------------------------------
 
 
-def random_tree(depth: int, rng: random.Random, side_depth: int = 1, negate_prob: float = 0.3) -> Node:
+def random_tree(
+    depth: int, rng: random.Random, side_depth: int = 1, negate_prob: float = 0.3, pass_prob: float | None = None
+) -> Node:
     """A tree of exactly ``depth``: a spine built bottom-up, one level per step; at each level the
     spine is joined by a random and/or to a side tree of depth ``<= side_depth`` (random order),
-    and each new node is negated with ``negate_prob``. Length is linear in ``depth``."""
-    return _valued_tree(depth, rng, side_depth, negate_prob)[0]
+    and each new node is negated with ``negate_prob``. Length is linear in ``depth``.
+
+    ``pass_prob``: chance that a level's operator *passes* the spine's value through (``and`` with a
+    true side, ``or`` with a false one) instead of letting the side decide it; None = operator
+    drawn independently of the side (so each level decides with chance 1/2)."""
+    return _valued_tree(depth, rng, side_depth, negate_prob, pass_prob)[0]
 
 
-def _valued_tree(depth: int, rng: random.Random, side_depth: int, negate_prob: float) -> tuple[Node, bool]:
+def _valued_tree(
+    depth: int, rng: random.Random, side_depth: int, negate_prob: float, pass_prob: float | None = None
+) -> tuple[Node, bool]:
     """:func:`random_tree` and its value, computed on the way (saves an evaluation pass)."""
     value = rng.random() < 0.5
     node: Node = Const(value)
@@ -241,8 +249,11 @@ def _valued_tree(depth: int, rng: random.Random, side_depth: int, negate_prob: f
         node, value = Not(node), not value
     for level in range(1, depth + 1):
         side_d = int(rng.random() * (min(level - 1, side_depth) + 1))
-        side, side_value = _valued_tree(side_d, rng, side_depth, negate_prob)
-        op = "and" if rng.random() < 0.5 else "or"
+        side, side_value = _valued_tree(side_d, rng, side_depth, negate_prob, pass_prob)
+        if pass_prob is None:
+            op = "and" if rng.random() < 0.5 else "or"
+        else:  # True and x = x, False or x = x: pick the operator that passes (or decides)
+            op = "and" if side_value == (rng.random() < pass_prob) else "or"
         left, right = (node, side) if rng.random() < 0.5 else (side, node)
         node = BinOp(op, left, right)
         value = (value and side_value) if op == "and" else (value or side_value)
@@ -275,6 +286,7 @@ class LogicTask(Task):
         negate_prob: float = 0.3,
         paren_prob: float = 0.1,
         full_parens: bool = False,
+        pass_prob: float | None = None,
     ) -> list[dict]:
         """``n`` records, half true, depth uniform in ``difficulty`` (see :func:`random_tree`).
 
@@ -283,20 +295,25 @@ class LogicTask(Task):
         (more with redundant ones) and depth becomes a chain of groups evaluated one inside the other.
         With minimal parentheses a run of ``and``/``or`` shares one group, and a model that sees
         the parentheses can evaluate many levels of depth in a single step.
+        ``pass_prob`` (see :func:`random_tree`): with operators drawn at random half the levels
+        decide the value on their own, so the outermost level or two fix the answer and deeper
+        levels need not be evaluated; near 1, the answer depends on every level.
         """
         lo, hi = (int(x) for x in difficulty)
         if not 0 <= lo <= hi:
             raise ValueError(f"logic difficulty (depth) must satisfy 0 <= lo <= hi, got {difficulty}")
         if side_depth < 0:
             raise ValueError(f"side_depth must be >= 0, got {side_depth}")
+        if pass_prob is not None and not 0.0 <= pass_prob <= 1.0:
+            raise ValueError(f"pass_prob must be in [0, 1] or null, got {pass_prob}")
         # random.Random.random() is guaranteed to repeat across Python versions for an int seed.
         rng = random.Random(int(seed))
         records = []
         for label in _balanced_labels(n, rng):
             d = lo + int(rng.random() * (hi - lo + 1))
-            tree, value = _valued_tree(d, rng, side_depth, negate_prob)
+            tree, value = _valued_tree(d, rng, side_depth, negate_prob, pass_prob)
             while value != label:  # rejection keeps the trees' distribution given the label
-                tree, value = _valued_tree(d, rng, side_depth, negate_prob)
+                tree, value = _valued_tree(d, rng, side_depth, negate_prob, pass_prob)
             expr = " ".join(to_tokens(tree, rng, paren_prob, full_parens))
             records.append({"task": "logic", "expression": expr, "label": label, "depth": d})
         return records
