@@ -2,7 +2,7 @@
 
     python bench/reproduce_figures.py [--only frontier,compare,...] [--figures DIR] [--dry-run]
 
-Steps, in order: train the default graph and logic models (runs/bench/TASK) and every
+Steps, in order: train the default graph, logic, nested-logic and text models (runs/bench/TASK) and every
 baseline/ablation they are compared with (runs/cmp/NAME) unless a finished run is there, then the
 frontier, compare, dynamics and halting figures. Each step's wall-clock time is merged into bench/figures.json; --dry-run prints the
 commands and runs nothing. Everything runs on the CPU, one thread per process (about 1.5 hours
@@ -27,17 +27,20 @@ BASELINES = (
     "graph_no_gate", "graph_no_layerscale", "graph_deep", "graph_deep_no_gate", "graph_deep_no_layerscale",
 )  # fmt: skip
 LOGIC_BASELINES = ("logic_transformer", "logic_no_relations")
+NESTED_BASELINES = ("logic_nested_transformer",)
 DEFAULT_RUN = "runs/bench/graph"
 LOGIC_RUN = "runs/bench/logic"
+NESTED_RUN = "runs/bench/logic_nested"
+TEXT_RUN = "runs/bench/text"
 
 
 def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
     """(name, command, run directory that makes the step unnecessary when finished)."""
     out: list[tuple[str, list[str], str | None]] = [
         (f"train_{task}_default", [sys.executable, "bench/train_targets.py", "--tasks", task, "--out", "runs/bench", "train.threads=1"], run)
-        for task, run in (("graph", DEFAULT_RUN), ("logic", LOGIC_RUN))
+        for task, run in (("graph", DEFAULT_RUN), ("logic", LOGIC_RUN), ("logic_nested", NESTED_RUN), ("text", TEXT_RUN))
     ]
-    for name in BASELINES + LOGIC_BASELINES:
+    for name in BASELINES + LOGIC_BASELINES + NESTED_BASELINES:
         run = f"runs/cmp/{name}"
         out.append((f"train_{name}", [*LOOPTHINK, "train", f"configs/baselines/{name}.yaml", "train.threads=1", "--out", run, "--no-progress"], run))
     labels = ["default"] + [b.removeprefix("graph_") for b in BASELINES]
@@ -51,6 +54,13 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
         ("compare_logic", [*LOOPTHINK, "compare", LOGIC_RUN, *(f"runs/cmp/{b}" for b in LOGIC_BASELINES),
                            "--labels", "default,transformer,no_relations", "--difficulty", "1..16", "--n", "200",
                            "--candidates", "12,24,48", "--out", f"{figures}/compare_logic"], None),
+        ("frontier_logic_nested", [*LOOPTHINK, "frontier", NESTED_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..24",
+                                   "--n-per-cell", "100", "--out", f"{figures}/frontier_logic_nested"], None),
+        ("compare_logic_nested", [*LOOPTHINK, "compare", NESTED_RUN, *(f"runs/cmp/{b}" for b in NESTED_BASELINES),
+                                  "--labels", "default,transformer", "--difficulty", "1..24", "--n", "200",
+                                  "--candidates", "12,24,48", "--out", f"{figures}/compare_logic_nested"], None),
+        ("frontier_text", [*LOOPTHINK, "frontier", TEXT_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..8",
+                           "--n-per-cell", "200", "--out", f"{figures}/frontier_text"], None),
         ("dynamics", [*LOOPTHINK, "diagnose", DEFAULT_RUN, "--difficulty", "1..16", "--steps", "64", "--runs", "8", "--n", "1000",
                       "--threads", "1", "--out", f"{figures}/dynamics_graph"], None),
         ("halting", [*LOOPTHINK, "halt", DEFAULT_RUN, "--rule", "conformal", "--alpha", "0.01", "--max-steps", "64", "--n", "2000",
