@@ -35,6 +35,7 @@ def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
             ys.append(steps.index(s))
     if xs:
         ax.step(xs, ys, where="mid", color="red", linewidth=2, label=f"frontier ({data.get('threshold', 0.95):.0%})")
+        ax.plot(xs, ys, "s", color="red", markersize=4)  # a frontier reached at one difficulty only still shows
     ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
     fig.colorbar(im, ax=ax, label="accuracy")
     seeds = f" (mean of {len(data['seeds'])} seeds)" if data.get("seeds") else ""
