@@ -292,7 +292,8 @@ class LogicTask(Task):
 
         ``paren_prob``: chance of redundant parentheses around each subexpression.
         ``full_parens``: parenthesise every and/or operand, so parentheses nest ``depth - 1`` deep
-        (more with redundant ones) and depth becomes a chain of groups evaluated one inside the other.
+        (``depth`` under a top-level ``not``, more with redundant ones) and depth becomes a chain of
+        groups evaluated one inside the other.
         With minimal parentheses a run of ``and``/``or`` shares one group, and a model that sees
         the parentheses can evaluate many levels of depth in a single step.
         ``pass_prob`` (see :func:`random_tree`): with operators drawn at random half the levels
