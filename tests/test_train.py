@@ -1,7 +1,9 @@
 """Training loop: learning happens, resume is exact, divergence stops cleanly, runs reload."""
 
 import json
+from contextlib import nullcontext
 
+import numpy as np
 import pytest
 import torch
 
@@ -119,3 +121,44 @@ def test_cli_train_overrides_anywhere(tmp_path, capsys):
     assert [r["iter"] for r in metrics(tmp_path / "r") if "val" in r] == [3]
     assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "s"), "model.d_modle=3"]) == 2
     assert "model.d_modle: unknown key" in capsys.readouterr().err
+
+
+def test_trimmed_cuts_only_padding():
+    from loopthink.tasks import get_task
+
+    logic = get_task("logic")
+    batch = logic.encode(logic.generate(24, 5, (1, 5)))
+    short = batch.index(torch.argsort(batch.sizes())[:8])  # still padded to the whole batch's length
+    cut = short.trimmed()
+    assert cut.inputs["tokens"].shape[1] == int(short.sizes().max()) < short.inputs["tokens"].shape[1]
+    for k, v in cut.inputs.items():
+        assert torch.equal(v, short.inputs[k][:, : v.shape[1]])
+        assert not short.inputs[k][:, v.shape[1] :].any()  # only padding was dropped
+    graph = get_task("graph")
+    whole = graph.encode(graph.generate(8, 3, (1, 4)))
+    assert whole.trimmed() is whole  # encoded batches are padded to their largest instance
+    parts = whole.length_buckets(3)
+    assert sum(len(p) for p in parts) == 8 and all(p.inputs["adj"].shape[1:] == (p.sizes().max(),) * 2 for p in parts)
+
+
+@pytest.mark.parametrize("task_name", ["logic", "graph"])
+def test_micro_batches_give_the_whole_batch_gradient(task_name):
+    """Length-sorted, trimmed micro-batches: same loss and gradient as one padded batch."""
+    from loopthink.config import config_from_dict
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+    from loopthink.train import accumulate_gradients
+
+    data = {"task": {"name": task_name, "train_difficulty": [1, 5]}, "model": {"d_model": 32, "n_heads": 2, "d_ff": 64, "init_state": "zeros", "dropout": 0.0}}
+    task = get_task(task_name)
+    batch = task.encode(task.generate(24, 5, (1, 5)))
+    grads, losses = [], []
+    for k in (1, 3):
+        cfg = config_from_dict({**data, "train": {"micro_batches": k}})
+        torch.manual_seed(0)
+        model = build_model(cfg, task)
+        loss, acc = accumulate_gradients(model, batch, 4, cfg.train, np.random.default_rng(0), nullcontext())
+        losses.append(loss)
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)

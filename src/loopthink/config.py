@@ -108,6 +108,11 @@ class TrainConfig(_Strict):
         description="fraction of iters over which the hardest training difficulty grows from the easiest "
         "to task.train_difficulty's max (one level per equal share); 0 = off",
     )
+    micro_batches: int = Field(
+        1, ge=1,
+        description="split each batch into this many micro-batches of similar instance size, each "
+        "trimmed of padding; gradients accumulate, so the update is the whole batch's, at less cost",
+    )
     seed: int = 0
     eval_every: int = Field(250, ge=1)
     eval_n: int = Field(256, ge=1, description="validation instances per difficulty")

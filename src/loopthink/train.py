@@ -145,6 +145,32 @@ def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, r
     return loss, out.logits
 
 
+def accumulate_gradients(
+    net: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, amp: Any
+) -> tuple[float, float]:
+    """Backward of the batch's loss in ``cfg.micro_batches`` length-sorted parts, each weighted by its
+    share of the batch (so the gradient is the whole batch's mean); returns (loss, accuracy).
+
+    Each part draws the progressive loss's step counts from a copy of ``rng``: every part splits
+    the rollout at the same step. A NaN/inf part stops before its backward pass."""
+    parts = batch.length_buckets(cfg.micro_batches)
+    state = rng.bit_generator.state
+    loss_sum, correct = 0.0, 0
+    for i, part in enumerate(parts):
+        rng.bit_generator.state = state
+        weight = len(part) / len(batch)
+        sync = nullcontext() if i == len(parts) - 1 or not hasattr(net, "no_sync") else net.no_sync()
+        with sync:
+            with amp:
+                loss, logits = compute_loss(net, part, steps, cfg, rng)
+            if not torch.isfinite(loss):
+                return loss.item(), 0.0
+            (loss * weight).backward()
+        loss_sum += loss.item() * weight
+        correct += int((logits.argmax(-1) == part.labels).sum())
+    return loss_sum, correct / len(batch)
+
+
 @torch.no_grad()
 def validate(model: nn.Module, sets: dict[int, Batch], steps: int, device: str) -> dict[str, float]:
     model.eval()
@@ -229,23 +255,20 @@ def train(
             torch.manual_seed(tc.seed * 1_000_003 + it)  # dropout / random h0 of this iteration
             for g in opt.param_groups:
                 g["lr"] = lr_at(it, tc)
-            with amp:
-                loss, logits = compute_loss(net, batch, steps, tc, iteration_rng(tc.seed, it, rank + 7919))
-            if not torch.isfinite(loss):
+            opt.zero_grad(set_to_none=True)
+            loss, acc = accumulate_gradients(net, batch, steps, tc, iteration_rng(tc.seed, it, rank + 7919), amp)
+            if not math.isfinite(loss):
                 raise TrainingDiverged(
-                    f"loss is {loss.item()} at iteration {it}; stopped. The last good checkpoint in {out} is kept "
+                    f"loss is {loss} at iteration {it}; stopped. The last good checkpoint in {out} is kept "
                     "(try a lower train.lr, train.grad_clip, or model.layerscale)."
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
             gnorm = nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
             opt.step()
             if rank:
                 continue
             done = it + 1
-            acc = float((logits.argmax(-1) == batch.labels).float().mean())
             if done % tc.log_every == 0 or done == tc.iters:
-                last = {"iter": done, "loss": round(loss.item(), 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
+                last = {"iter": done, "loss": round(loss, 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
                 _log(log, {**last, "time": round(time.time() - t0, 2)})
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
@@ -253,7 +276,7 @@ def train(
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.3f}", T=steps)
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", T=steps)
     finally:
         data.close()
         bar.close()

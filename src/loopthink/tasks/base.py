@@ -89,6 +89,35 @@ class Batch:
         """Sub-batch (rows ``idx``); padding is kept as is."""
         return Batch({k: v[idx] for k, v in self.inputs.items()}, self.labels[idx], self.difficulty[idx])
 
+    def sizes(self) -> torch.Tensor:
+        """Real tokens (logic, text) or nodes (graph) per instance: long (B,)."""
+        key = "mask" if "mask" in self.inputs else "node_mask"
+        return self.inputs[key].sum(1)
+
+    def trimmed(self) -> "Batch":
+        """The batch with the padding its largest instance does not need cut off.
+
+        Every task pads after the real tokens/nodes and every model masks padding out, so this
+        changes the cost, not the result. Cut: each input dimension after the batch dimension whose
+        size is the padded length (tokens (B, L); adjacency (B, N, N))."""
+        padded = next(v for k, v in self.inputs.items() if k in ("mask", "node_mask")).shape[1]
+        keep = int(self.sizes().max()) if len(self) else padded
+        if keep == padded:
+            return self
+
+        def cut(v: torch.Tensor) -> torch.Tensor:
+            return v[tuple(slice(keep) if ax and n == padded else slice(None) for ax, n in enumerate(v.shape))]
+
+        return Batch({k: cut(v) for k, v in self.inputs.items()}, self.labels, self.difficulty)
+
+    def length_buckets(self, k: int) -> list["Batch"]:
+        """``k`` sub-batches of instances of similar size, each trimmed. Mixed-difficulty batches
+        are mostly padding (logic depth 1..6: 54% of the token slots)."""
+        if k <= 1:
+            return [self.trimmed()]
+        order = torch.argsort(self.sizes(), stable=True)
+        return [self.index(idx).trimmed() for idx in order.chunk(k) if len(idx)]
+
 
 @dataclass
 class Task:
