@@ -142,3 +142,26 @@ def test_logic_interface_relates_tokens_through_parentheses():
     assert bias[1, 1, 3] == 0
     plain = LoopModel(ModelConfig(relation_bias=None), "logic", 2, len(task.vocab)).encode(inputs)
     assert plain.mask.dtype == torch.bool and plain.mask.shape == (1, 1, 1, 9)
+
+
+def test_relation_mask_attends_only_along_relations():
+    """relation_mask: keys outside every relation are -inf (the query itself stays), padding too."""
+    import pytest
+
+    from loopthink.tasks import get_task
+
+    task = get_task("logic")
+    inputs = task.encode([
+        {"expression": "not ( True or False ) and True", "label": False},
+        {"expression": "True", "label": True},
+    ]).inputs
+    model = LoopModel(ModelConfig(relation_mask=True, init_state="zeros"), "logic", 2, len(task.vocab))
+    bias = model.encode(inputs).mask  # (B, H, L, L)
+    # 'True' inside the parentheses (3) sees its group (3, 4, 5) and the parentheses (2, 6) only
+    assert torch.isfinite(bias[0, :, 3]).nonzero()[:, 1].unique().tolist() == [2, 3, 4, 5, 6]
+    assert torch.isinf(bias[0, :, 3, [0, 1, 7, 8]]).all()  # not '<cls>', 'not', 'and', the last 'True'
+    assert torch.isfinite(bias[1, :, 5, 5]).all() and torch.isinf(bias[1, :, 5, :5]).all()  # padding: itself only
+    out = model(inputs, 6, return_step_logits=True)
+    assert torch.isfinite(out.step_logits).all()
+    with pytest.raises(ValueError, match="relation_mask"):
+        ModelConfig(relation_mask=True, relation_bias=None)

@@ -61,6 +61,11 @@ class ModelConfig(_Strict):
         description="init of the learned attention biases for structural relations (text: same sentence, same "
         "name; logic: same parenthesis group, group link); null = no relation biases",
     )
+    relation_mask: bool = Field(
+        False,
+        description="attend only along the relations (and to itself), as graph attends only along edges; "
+        "needs relation_bias",
+    )
     init_std: float | None = Field(
         0.02, gt=0.0, description="std of Linear weights at init; null = 1/sqrt(fan_in) (variance-preserving)"
     )
@@ -71,6 +76,8 @@ class ModelConfig(_Strict):
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if (self.d_model // self.n_heads) % 2:
             raise ValueError("d_model / n_heads must be even (rotary positions rotate pairs)")
+        if self.relation_mask and self.relation_bias is None:
+            raise ValueError("relation_mask: true needs relation_bias (the relations it masks along)")
         return self
 
 

@@ -67,15 +67,30 @@ class RelationBias(nn.Module):
     relations, not orders: nothing here depends on where a token sits in the sequence.
     """
 
-    def __init__(self, relations: int, n_heads: int, init: float):
+    def __init__(self, relations: int, n_heads: int, init: float, hard: bool = False):
         super().__init__()
         w = [[float(init) * (h % relations == r) for h in range(n_heads)] for r in range(relations)]
         self.weight = nn.Parameter(torch.tensor(w))
+        self.hard = hard
+
+    @classmethod
+    def from_config(cls, relations: int, cfg: ModelConfig) -> "RelationBias | None":
+        if cfg.relation_bias is None:
+            return None
+        return cls(relations, cfg.n_heads, cfg.relation_bias, cfg.relation_mask)
 
     def forward(self, rel: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """rel: bool (B, R, L, L); key_mask: bool (B, L) -> float bias (B, H, L, L)."""
+        """rel: bool (B, R, L, L); key_mask: bool (B, L) -> float bias (B, H, L, L).
+
+        ``hard``: keys in no relation with the query are masked out too (``-inf``), except the
+        query itself, so every row keeps one key: information then moves one relation per
+        attention step, the way graph attention moves it one edge per step."""
         bias = torch.einsum("brij,rh->bhij", rel.to(self.weight.dtype), self.weight)
-        return bias.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        allowed = key_mask[:, None, :]
+        if self.hard:
+            eye = torch.eye(rel.shape[-1], dtype=torch.bool, device=rel.device)
+            allowed = (rel.any(1) & allowed) | eye
+        return bias.masked_fill(~allowed[:, None], float("-inf"))
 
 
 def _same(ids: torch.Tensor) -> torch.Tensor:
@@ -98,7 +113,7 @@ class LogicInterface(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
         self.head_dim = d_model // cfg.n_heads
-        self.relations = None if cfg.relation_bias is None else RelationBias(2, cfg.n_heads, cfg.relation_bias)
+        self.relations = RelationBias.from_config(2, cfg)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
         tokens, tmask = inputs["tokens"], inputs["mask"]
@@ -132,7 +147,7 @@ class TextInterface(nn.Module):
         self.position = nn.Embedding(self.MAX_POSITION, d_model)
         self.segment = nn.Embedding(4, d_model)
         self.entity = nn.Embedding(cfg.max_entities + 1, d_model)
-        self.relations = None if cfg.relation_bias is None else RelationBias(2, cfg.n_heads, cfg.relation_bias)
+        self.relations = RelationBias.from_config(2, cfg)
         self.max_entities = cfg.max_entities
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
