@@ -165,3 +165,23 @@ def test_relation_mask_attends_only_along_relations():
     assert torch.isfinite(out.step_logits).all()
     with pytest.raises(ValueError, match="relation_mask"):
         ModelConfig(relation_mask=True, relation_bias=None)
+
+
+def test_group_positions_count_within_each_parenthesis_group():
+    from loopthink.model.interfaces import position_in_group
+    from loopthink.tasks import get_task
+
+    task = get_task("logic")
+    inputs = task.encode([{"expression": "not ( True or False ) and True", "label": False}]).inputs
+    # <cls> not ( True or False ) and True  -> groups 1 1 1 2 2 2 1 1 1
+    assert position_in_group(inputs["group"])[0].tolist() == [0, 1, 2, 0, 1, 2, 3, 4, 5]
+    model = LoopModel(ModelConfig(rotary_positions="group", relation_mask=True), "logic", 2, len(task.vocab))
+    deep = "not ( " * 30 + "True" + " )" * 30  # 30 levels deeper than any group is long
+    batch = task.encode([{"expression": deep, "label": True}, {"expression": "True and False", "label": False}])
+    cos, _ = model.encode(batch.inputs).rotary
+    real = batch.inputs["mask"]
+    assert cos.shape[:2] == (2, 1) and int(position_in_group(batch.inputs["group"])[real].max()) == 3
+    out = model(batch.inputs, 4)
+    assert torch.isfinite(out.logits).all()
+    sub = model.encode(batch.inputs).index(torch.tensor([1]))  # halting shrinks the batch: tables follow
+    assert sub.rotary[0].shape[0] == 1

@@ -61,6 +61,11 @@ class ModelConfig(_Strict):
         description="init of the learned attention biases for structural relations (text: same sentence, same "
         "name; logic: same parenthesis group, group link); null = no relation biases",
     )
+    rotary_positions: Literal["sequence", "group"] = Field(
+        "sequence",
+        description="logic: a token's rotary position is its index in the sequence, or in its own "
+        "parenthesis group (bounded by the group's size at any depth)",
+    )
     relation_mask: bool = Field(
         False,
         description="attend only along the relations (and to itself), as graph attends only along edges; "

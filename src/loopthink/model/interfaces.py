@@ -27,10 +27,13 @@ class Context:
 
     def index(self, idx: torch.Tensor) -> "Context":
         """The context of a subset of the batch (for shrinking a batch as examples halt)."""
+        rotary = self.rotary
+        if rotary is not None and rotary[0].ndim == 4:  # per-example positions
+            rotary = (rotary[0][idx], rotary[1][idx])
         return Context(
             self.x[idx],
             None if self.mask is None else self.mask[idx],
-            self.rotary,
+            rotary,
             self.token_mask[idx],
             self.readout_index[idx],
         )
@@ -114,11 +117,13 @@ class LogicInterface(nn.Module):
         self.embed = nn.Embedding(vocab_size, d_model)
         self.head_dim = d_model // cfg.n_heads
         self.relations = RelationBias.from_config(2, cfg)
+        self.group_positions = cfg.rotary_positions == "group"
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
         tokens, tmask = inputs["tokens"], inputs["mask"]
         B, L = tokens.shape
-        rot = rotary_tables(L, self.head_dim, tokens.device)
+        positions = position_in_group(inputs["group"]) if self.group_positions else L
+        rot = rotary_tables(positions, self.head_dim, tokens.device)
         zero = torch.zeros(B, dtype=torch.long, device=tokens.device)
         if self.relations is None:
             return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, zero)
@@ -126,6 +131,17 @@ class LogicInterface(nn.Module):
         link = (inner[:, :, None] == group[:, None, :]) & (inner[:, :, None] > 0)
         rel = torch.stack([_same(group), link | link.transpose(1, 2)], dim=1)
         return Context(self.embed(tokens), self.relations(rel, tmask), rot, tmask, zero)
+
+
+def position_in_group(group: torch.Tensor) -> torch.Tensor:
+    """(B, L) group ids -> (B, L) index of each token among the tokens of its own group.
+
+    Bounded by a group's size whatever the nesting depth, so a deeper expression than any seen in
+    training brings no larger rotary distance between tokens of one group (sequence positions do:
+    the tokens after a long subexpression sit farther from its ``(`` than any training example had)."""
+    L = group.shape[1]
+    earlier = torch.ones(L, L, dtype=torch.bool, device=group.device).tril(-1)  # [i, j]: j before i
+    return ((group[:, :, None] == group[:, None, :]) & earlier).sum(-1)
 
 
 class TextInterface(nn.Module):

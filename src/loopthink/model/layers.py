@@ -18,10 +18,16 @@ class LayerScale(nn.Module):
         return x * self.gamma
 
 
-def rotary_tables(length: int, head_dim: int, device: torch.device, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables (length, head_dim/2) for rotary position embeddings (relative positions only)."""
+def rotary_tables(
+    positions: int | torch.Tensor, head_dim: int, device: torch.device, base: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables for rotary position embeddings (attention then sees relative positions only).
+
+    ``positions``: a length L (positions 0..L-1, tables (L, head_dim/2)) or a long tensor (B, L) of
+    per-token positions (tables (B, 1, L, head_dim/2), shared by the heads)."""
     inv = 1.0 / base ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
-    ang = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv[None, :]
+    pos = torch.arange(positions, device=device) if isinstance(positions, int) else positions[:, None]
+    ang = pos.to(torch.float32)[..., None] * inv
     return ang.cos(), ang.sin()
 
 
