@@ -151,8 +151,8 @@ def accumulate_gradients(
     """Backward of the batch's loss in ``cfg.micro_batches`` length-sorted parts, each weighted by its
     share of the batch (so the gradient is the whole batch's mean); returns (loss, accuracy).
 
-    Each part draws the progressive loss's step counts from a copy of ``rng``: every part splits
-    the rollout at the same step. A NaN/inf part stops before its backward pass."""
+    Each part replays ``rng`` from the same state, so every part splits the progressive loss's
+    rollout at the same step. A NaN/inf part stops before its backward pass."""
     parts = batch.length_buckets(cfg.micro_batches)
     state = rng.bit_generator.state
     loss_sum, correct = 0.0, 0

@@ -89,10 +89,13 @@ class Batch:
         """Sub-batch (rows ``idx``); padding is kept as is."""
         return Batch({k: v[idx] for k, v in self.inputs.items()}, self.labels[idx], self.difficulty[idx])
 
+    def padding_mask(self) -> torch.Tensor:
+        """bool (B, L): real tokens (logic, text) or nodes (graph); padding comes after them."""
+        return self.inputs["mask"] if "mask" in self.inputs else self.inputs["node_mask"]
+
     def sizes(self) -> torch.Tensor:
-        """Real tokens (logic, text) or nodes (graph) per instance: long (B,)."""
-        key = "mask" if "mask" in self.inputs else "node_mask"
-        return self.inputs[key].sum(1)
+        """Real tokens or nodes per instance: long (B,)."""
+        return self.padding_mask().sum(1)
 
     def trimmed(self) -> "Batch":
         """The batch with the padding its largest instance does not need cut off.
@@ -100,7 +103,7 @@ class Batch:
         Every task pads after the real tokens/nodes and every model masks padding out, so this
         changes the cost, not the result. Cut: each input dimension after the batch dimension whose
         size is the padded length (tokens (B, L); adjacency (B, N, N))."""
-        padded = next(v for k, v in self.inputs.items() if k in ("mask", "node_mask")).shape[1]
+        padded = self.padding_mask().shape[1]
         keep = int(self.sizes().max()) if len(self) else padded
         if keep == padded:
             return self
