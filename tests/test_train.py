@@ -2,6 +2,7 @@
 
 import json
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import torch
 from loopthink.checkpoint import RunError, load_run, load_weights, save_checkpoint
 from loopthink.train import TrainingDiverged, difficulty_at, lr_at, sample_steps, train
 from tests.conftest import tiny_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def metrics(run, drop=("time",)):
@@ -139,6 +142,34 @@ def test_trimmed_cuts_only_padding():
     assert whole.trimmed() is whole  # encoded batches are padded to their largest instance
     parts = whole.length_buckets(3)
     assert sum(len(p) for p in parts) == 8 and all(p.inputs["adj"].shape[1:] == (p.sizes().max(),) * 2 for p in parts)
+
+
+@pytest.mark.parametrize("task_name", ["text", "logic", "graph"])
+def test_concat_equals_encoding_the_records_together(task_name):
+    from loopthink.tasks import Batch, get_task
+
+    task = get_task(task_name)
+    short, long = task.generate(5, 1, (1, 1)), task.generate(7, 2, (3, 4))
+    whole, joined = task.encode(short + long), Batch.concat([task.encode(short), task.encode(long)])
+    assert joined.inputs.keys() == whole.inputs.keys()
+    for k, v in whole.inputs.items():
+        assert torch.equal(joined.inputs[k], v), k
+    assert torch.equal(joined.labels, whole.labels) and torch.equal(joined.difficulty, whole.difficulty)
+
+
+def test_linear_difficulty_weights_favour_the_hardest_level():
+    from loopthink.config import load_config
+    from loopthink.tasks import get_task
+    from loopthink.train import sample_training_batch
+
+    task = get_task("logic")
+    cfg = load_config(CONFIGS / "logic.yaml", ["train.difficulty_weights=linear", "train.batch_size=600"])
+    batch = sample_training_batch(task, cfg, np.random.default_rng(0), (1, 3))
+    counts = torch.bincount(batch.difficulty, minlength=4)[1:].tolist()  # expected 100 / 200 / 300
+    assert len(batch) == 600 and counts[0] < counts[1] < counts[2] and 60 < counts[0] < 140 and 250 < counts[2] < 350
+    uniform = load_config(CONFIGS / "logic.yaml", ["train.batch_size=600"])
+    flat = torch.bincount(sample_training_batch(task, uniform, np.random.default_rng(0), (1, 3)).difficulty)[1:]
+    assert flat.min() > 150  # 200 each
 
 
 @pytest.mark.parametrize("task_name", ["logic", "graph"])

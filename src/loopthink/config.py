@@ -120,6 +120,12 @@ class TrainConfig(_Strict):
         description="fraction of iters over which the hardest training difficulty grows from the easiest "
         "to task.train_difficulty's max (one level per equal share); 0 = off",
     )
+    difficulty_weights: Literal["uniform", "linear"] = Field(
+        "uniform",
+        description="how a batch's instances spread over the current difficulty range: uniform, or "
+        "linear (level lo+k drawn with weight k+1, so the hardest level gets the most; easy levels "
+        "are learned first and then waste most of a uniform batch)",
+    )
     micro_batches: int = Field(
         1, ge=1,
         description="split each batch into this many micro-batches of similar instance size, each "

@@ -68,6 +68,16 @@ def difficulty_at(it: int, cfg: RunConfig) -> tuple[int, int]:
 
 
 # ---- data path -------------------------------------------------------------------------------
+def sample_training_batch(task: Task, cfg: RunConfig, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
+    """A training batch over ``difficulty``, spread as ``train.difficulty_weights`` says."""
+    n, (lo, hi) = cfg.train.batch_size, difficulty
+    if cfg.train.difficulty_weights == "uniform" or lo == hi:
+        return task.sample_batch(n, rng, difficulty)
+    weights = np.arange(1, hi - lo + 2, dtype=float)
+    counts = rng.multinomial(n, weights / weights.sum())
+    return Batch.concat([task.sample_batch(int(c), rng, (lo + k, lo + k)) for k, c in enumerate(counts) if c])
+
+
 class Prefetcher:
     """Generates batch ``i`` from ``(seed, i)`` in a background thread, so generation overlaps the
     training step (PyTorch releases the GIL in its kernels) and never sits inside it."""
@@ -82,8 +92,7 @@ class Prefetcher:
     def _make(self, it: int) -> tuple[Batch, int]:
         rng = iteration_rng(self.cfg.train.seed, it, self.rank)
         steps = sample_steps(self.cfg.train.steps, rng)
-        batch = self.task.sample_batch(self.cfg.train.batch_size, rng, difficulty_at(it, self.cfg))
-        return batch, steps
+        return sample_training_batch(self.task, self.cfg, rng, difficulty_at(it, self.cfg)), steps
 
     def _work(self, it: int) -> None:
         while not self.stop.is_set():

@@ -89,6 +89,22 @@ class Batch:
         """Sub-batch (rows ``idx``); padding is kept as is."""
         return Batch({k: v[idx] for k, v in self.inputs.items()}, self.labels[idx], self.difficulty[idx])
 
+    @staticmethod
+    def concat(parts: list["Batch"]) -> "Batch":
+        """One batch of ``parts`` (in order), each padded to the longest part's padded length.
+
+        Every task pads with zeros/False after the real tokens/nodes, so padding a part further
+        (in each dimension whose size is its padded length, as :meth:`trimmed` cuts) changes nothing
+        it encodes."""
+        width = max(p.padding_mask().shape[1] for p in parts)
+
+        def pad(v: torch.Tensor, n: int) -> torch.Tensor:
+            widths = [(0, width - n if ax and size == n else 0) for ax, size in enumerate(v.shape)]
+            return torch.nn.functional.pad(v, [x for w in reversed(widths) for x in w])
+
+        inputs = {k: torch.cat([pad(p.inputs[k], p.padding_mask().shape[1]) for p in parts]) for k in parts[0].inputs}
+        return Batch(inputs, torch.cat([p.labels for p in parts]), torch.cat([p.difficulty for p in parts]))
+
     def padding_mask(self) -> torch.Tensor:
         """bool (B, L): real tokens (logic, text) or nodes (graph); padding comes after them."""
         return self.inputs["mask"] if "mask" in self.inputs else self.inputs["node_mask"]
