@@ -28,6 +28,7 @@ BASELINES = (
 )  # fmt: skip
 LOGIC_BASELINES = ("logic_transformer", "logic_no_relations")
 NESTED_BASELINES = ("logic_nested_transformer",)
+TEXT_BASELINES = ("text_transformer",)
 DEFAULT_RUN = "runs/bench/graph"
 LOGIC_RUN = "runs/bench/logic"
 NESTED_RUN = "runs/bench/logic_nested"
@@ -40,7 +41,7 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
         (f"train_{task}_default", [sys.executable, "bench/train_targets.py", "--tasks", task, "--out", "runs/bench", "train.threads=1"], run)
         for task, run in (("graph", DEFAULT_RUN), ("logic", LOGIC_RUN), ("logic_nested", NESTED_RUN), ("text", TEXT_RUN))
     ]
-    for name in BASELINES + LOGIC_BASELINES + NESTED_BASELINES:
+    for name in BASELINES + LOGIC_BASELINES + NESTED_BASELINES + TEXT_BASELINES:
         run = f"runs/cmp/{name}"
         out.append((f"train_{name}", [*LOOPTHINK, "train", f"configs/baselines/{name}.yaml", "train.threads=1", "--out", run, "--no-progress"], run))
     labels = ["default"] + [b.removeprefix("graph_") for b in BASELINES]
@@ -61,6 +62,9 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
                                   "--candidates", "12,24,48", "--out", f"{figures}/compare_logic_nested"], None),
         ("frontier_text", [*LOOPTHINK, "frontier", TEXT_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..8",
                            "--n-per-cell", "200", "--out", f"{figures}/frontier_text"], None),
+        ("compare_text", [*LOOPTHINK, "compare", TEXT_RUN, *(f"runs/cmp/{b}" for b in TEXT_BASELINES),
+                          "--labels", "default,transformer", "--difficulty", "1..8", "--n", "200",
+                          "--candidates", "4,6,8,12", "--out", f"{figures}/compare_text"], None),
         ("dynamics", [*LOOPTHINK, "diagnose", DEFAULT_RUN, "--difficulty", "1..16", "--steps", "64", "--runs", "8", "--n", "1000",
                       "--threads", "1", "--out", f"{figures}/dynamics_graph"], None),
         ("halting", [*LOOPTHINK, "halt", DEFAULT_RUN, "--rule", "conformal", "--alpha", "0.01", "--max-steps", "64", "--n", "2000",
