@@ -96,13 +96,14 @@ class Batch:
         Every task pads with zeros/False after the real tokens/nodes, so padding a part further
         (in each dimension whose size is its padded length, as :meth:`trimmed` cuts) changes nothing
         it encodes."""
-        width = max(p.padding_mask().shape[1] for p in parts)
+        lengths = [p.padding_mask().shape[1] for p in parts]
+        width = max(lengths)
 
         def pad(v: torch.Tensor, n: int) -> torch.Tensor:
             widths = [(0, width - n if ax and size == n else 0) for ax, size in enumerate(v.shape)]
             return torch.nn.functional.pad(v, [x for w in reversed(widths) for x in w])
 
-        inputs = {k: torch.cat([pad(p.inputs[k], p.padding_mask().shape[1]) for p in parts]) for k in parts[0].inputs}
+        inputs = {k: torch.cat([pad(p.inputs[k], n) for p, n in zip(parts, lengths)]) for k in parts[0].inputs}
         return Batch(inputs, torch.cat([p.labels for p in parts]), torch.cat([p.difficulty for p in parts]))
 
     def padding_mask(self) -> torch.Tensor:
