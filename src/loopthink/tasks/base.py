@@ -61,6 +61,12 @@ def optional_int(record: dict, key: str, minimum: int) -> int | None:
     return value
 
 
+def _length_axes(v: torch.Tensor, padded: int) -> list[bool]:
+    """Per dimension of an input tensor: is it a token/node axis (after the batch dimension, of the
+    padded length)? The axes :meth:`Batch.trimmed` cuts and :meth:`Batch.concat` pads."""
+    return [ax > 0 and size == padded for ax, size in enumerate(v.shape)]
+
+
 @dataclass
 class Batch:
     """Encoded instances, ready for a model interface.
@@ -100,7 +106,7 @@ class Batch:
         width = max(lengths)
 
         def pad(v: torch.Tensor, n: int) -> torch.Tensor:
-            widths = [(0, width - n if ax and size == n else 0) for ax, size in enumerate(v.shape)]
+            widths = [(0, width - n if is_length else 0) for is_length in _length_axes(v, n)]
             return torch.nn.functional.pad(v, [x for w in reversed(widths) for x in w])
 
         inputs = {k: torch.cat([pad(p.inputs[k], n) for p, n in zip(parts, lengths)]) for k in parts[0].inputs}
@@ -126,7 +132,7 @@ class Batch:
             return self
 
         def cut(v: torch.Tensor) -> torch.Tensor:
-            return v[tuple(slice(keep) if ax and n == padded else slice(None) for ax, n in enumerate(v.shape))]
+            return v[tuple(slice(keep) if is_length else slice(None) for is_length in _length_axes(v, padded))]
 
         return Batch({k: cut(v) for k, v in self.inputs.items()}, self.labels, self.difficulty)
 
