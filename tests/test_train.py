@@ -172,8 +172,8 @@ def test_linear_difficulty_weights_favour_the_hardest_level():
     assert flat.min() > 150  # 200 each
 
 
-@pytest.mark.parametrize("task_name", ["logic", "graph"])
-def test_micro_batches_give_the_whole_batch_gradient(task_name):
+@pytest.mark.parametrize(("task_name", "node_loss"), [("logic", 0.0), ("graph", 0.0), ("graph", 1.0)])
+def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
     """Length-sorted, trimmed micro-batches: same loss and gradient as one padded batch."""
     from loopthink.config import config_from_dict
     from loopthink.model import build_model
@@ -185,7 +185,7 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name):
     batch = task.encode(task.generate(24, 5, (1, 5)))
     grads, losses = [], []
     for k in (1, 3):
-        cfg = config_from_dict({**data, "train": {"micro_batches": k}})
+        cfg = config_from_dict({**data, "train": {"micro_batches": k, "node_loss": node_loss}})
         torch.manual_seed(0)
         model = build_model(cfg, task)
         loss, acc = accumulate_gradients(model, batch, 4, cfg.train, np.random.default_rng(0), nullcontext())
@@ -193,3 +193,27 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name):
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_node_loss_adds_the_every_node_term_and_only_on_graph():
+    from loopthink.config import ConfigError, config_from_dict
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+    from loopthink.train import compute_loss, node_reachability_loss
+
+    task = get_task("graph")
+    batch = task.encode(task.generate(16, 2, (1, 6)))
+    cfg = tiny_config(train={"node_loss": 0.5})
+    torch.manual_seed(0)
+    model = build_model(cfg, task)
+    with torch.no_grad():
+        torch.manual_seed(7)
+        total, _ = compute_loss(model, batch, 4, cfg.train, np.random.default_rng(0))
+        torch.manual_seed(7)
+        plain, _ = compute_loss(model, batch, 4, tiny_config().train, np.random.default_rng(0))
+        torch.manual_seed(7)
+        h = model(batch.inputs, 4).final_state
+        dense = node_reachability_loss(model, h, batch)
+    assert dense > 0 and float(total) == pytest.approx(float(plain) + 0.5 * float(dense), rel=1e-5)
+    with pytest.raises(ConfigError, match="node_loss"):
+        config_from_dict({"task": {"name": "text", "train_difficulty": [1, 2]}, "train": {"node_loss": 1.0}})

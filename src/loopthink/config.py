@@ -115,6 +115,12 @@ class TrainConfig(_Strict):
     steps: StepsConfig = Field(default_factory=StepsConfig)
     loss: Literal["final", "every", "progressive"] = Field("final", description="final = silent thinking")
     every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of intermediate steps")
+    node_loss: float = Field(
+        0.0, ge=0,
+        description="graph, recurrent model: weight of an extra loss that applies the readout to every node "
+        "(reachable from the source or not) after the final step; every reachable node of a training graph "
+        "is within its query's hops, so training still sees no longer paths; 0 = off",
+    )
     curriculum: float = Field(
         0.0, ge=0, le=1,
         description="fraction of iters over which the hardest training difficulty grows from the easiest "
@@ -156,6 +162,15 @@ class RunConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     arch: Literal["recurrent", "transformer", "act", "ponder"] = "recurrent"
     baseline: dict[str, Any] = Field(default_factory=dict, description="arch-specific settings of a baseline")
+
+    @model_validator(mode="after")
+    def _node_loss_needs_graph(self) -> "RunConfig":
+        if self.train.node_loss > 0 and (self.task.name != "graph" or self.arch != "recurrent"):
+            raise ValueError(
+                f"train.node_loss needs task 'graph' and arch 'recurrent' (got task {self.task.name!r}, "
+                f"arch {self.arch!r}): only there does every token have a label of its own"
+            )
+        return self
 
 
 def _format_error(e: ValidationError) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from loopthink.checkpoint import RunError, latest_checkpoint, load_checkpoint, save_checkpoint, write_run_config
@@ -27,6 +28,7 @@ from loopthink.config import RunConfig, StepsConfig, TrainConfig
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.tasks import Batch, Task, get_task
+from loopthink.tasks.graph import reachable_nodes
 
 
 class TrainingDiverged(RuntimeError):
@@ -142,6 +144,8 @@ def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, r
     loss = cross_entropy(out.logits, batch.labels)
     if out.aux_loss is not None:
         loss = loss + out.aux_loss
+    if cfg.node_loss > 0:
+        loss = loss + cfg.node_loss * node_reachability_loss(model, out.final_state, batch)
     if cfg.loss == "progressive" and steps > 1:
         # Bansal et al. 2022: a random number of steps without gradient, then a random number with
         # gradient from that (detached) state, supervised at its end.
@@ -152,6 +156,22 @@ def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, r
         prog = model(batch.inputs, k, h0=h.detach() if h is not None else None, bptt=cfg.steps.bptt)
         loss = 0.5 * loss + 0.5 * cross_entropy(prog.logits, batch.labels)
     return loss, out.logits
+
+
+def node_reachability_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Graph: the readout applied to every node but the source, each labelled by whether the source
+    reaches it. Dense labels, as a maze solver is supervised on every cell (Schwarzschild et al. 2021),
+    not only on the queried one: the rule "a node is reached iff an in-neighbour is" then has to
+    hold at every distance the graph has, not only at the target's."""
+    core = getattr(model, "module", model)
+    inputs = batch.inputs
+    keep = inputs["node_mask"].clone()
+    keep[torch.arange(len(batch), device=keep.device), inputs["source"]] = False
+    reach = reachable_nodes(inputs["adj"], inputs["source"]).long()
+    per_node = F.cross_entropy(core.head(core.norm(h)).float().transpose(1, 2), reach, reduction="none")
+    # mean over each graph's nodes, then over graphs: every instance weighs the same, so micro-batches
+    # of any size give the whole batch's loss
+    return ((per_node * keep).sum(1) / keep.sum(1).clamp(min=1)).mean()
 
 
 def accumulate_gradients(

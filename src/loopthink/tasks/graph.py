@@ -176,6 +176,23 @@ def bfs_distances(num_nodes: int, edges: list[list[int]], source: int) -> dict[i
     return dist
 
 
+def reachable_nodes(adj: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """bool (B, N): which nodes ``source`` reaches (itself included), for encoded ``adj``/``source``.
+
+    Breadth-first over the whole batch at once: one hop per boolean matrix product, until no
+    instance's reachable set grows (at most N - 1 products)."""
+    B, N, _ = adj.shape
+    reach = torch.zeros(B, N, dtype=torch.bool, device=adj.device)
+    reach[torch.arange(B, device=adj.device), source] = True
+    a = adj.float()
+    for _ in range(N - 1):
+        grown = reach | (torch.bmm(a, reach.float()[:, :, None])[..., 0] > 0)
+        if torch.equal(grown, reach):
+            break
+        reach = grown
+    return reach
+
+
 # ---- generation (vectorised over the batch) -----------------------------------------------------
 
 
