@@ -195,25 +195,33 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
 
 
-def test_node_loss_adds_the_every_node_term_and_only_on_graph():
-    from loopthink.config import ConfigError, config_from_dict
+@pytest.mark.parametrize("arch", ["recurrent", "transformer", "act", "ponder"])
+def test_node_loss_adds_the_every_node_term(arch):
+    """loss(node_loss=w) = loss(0) + w * every-node loss, for the model and every graph baseline
+    (they train with the same term, so comparisons stay matched)."""
     from loopthink.model import build_model
     from loopthink.tasks import get_task
     from loopthink.train import compute_loss, node_reachability_loss
 
     task = get_task("graph")
     batch = task.encode(task.generate(16, 2, (1, 6)))
-    cfg = tiny_config(train={"node_loss": 0.5})
+    cfg = tiny_config(train={"node_loss": 0.5}).model_copy(update={"arch": arch})
     torch.manual_seed(0)
     model = build_model(cfg, task)
+
+    def seeded(f):  # the same random initial state for every call
+        torch.manual_seed(7)
+        return f()
+
     with torch.no_grad():
-        torch.manual_seed(7)
-        total, _ = compute_loss(model, batch, 4, cfg.train, np.random.default_rng(0))
-        torch.manual_seed(7)
-        plain, _ = compute_loss(model, batch, 4, tiny_config().train, np.random.default_rng(0))
-        torch.manual_seed(7)
-        h = model(batch.inputs, 4).final_state
-        dense = node_reachability_loss(model, h, batch)
+        total, _ = seeded(lambda: compute_loss(model, batch, 4, cfg.train, np.random.default_rng(0)))
+        plain, _ = seeded(lambda: compute_loss(model, batch, 4, tiny_config().train, np.random.default_rng(0)))
+        dense = node_reachability_loss(model, seeded(lambda: model(batch.inputs, 4)).final_state, batch)
     assert dense > 0 and float(total) == pytest.approx(float(plain) + 0.5 * float(dense), rel=1e-5)
+
+
+def test_node_loss_is_refused_off_graph():
+    from loopthink.config import ConfigError, config_from_dict
+
     with pytest.raises(ConfigError, match="node_loss"):
         config_from_dict({"task": {"name": "text", "train_difficulty": [1, 2]}, "train": {"node_loss": 1.0}})

@@ -117,7 +117,7 @@ class TrainConfig(_Strict):
     every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of intermediate steps")
     node_loss: float = Field(
         0.0, ge=0,
-        description="graph, recurrent model: weight of an extra loss that applies the readout to every node "
+        description="graph: weight of an extra loss that applies the readout to every node "
         "(reachable from the source or not) after the final step; every reachable node of a training graph "
         "is within its query's hops, so training still sees no longer paths; 0 = off",
     )
@@ -165,10 +165,10 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _node_loss_needs_graph(self) -> "RunConfig":
-        if self.train.node_loss > 0 and (self.task.name != "graph" or self.arch != "recurrent"):
+        if self.train.node_loss > 0 and self.task.name != "graph":
             raise ValueError(
-                f"train.node_loss needs task 'graph' and arch 'recurrent' (got task {self.task.name!r}, "
-                f"arch {self.arch!r}): only there does every token have a label of its own"
+                f"train.node_loss needs task 'graph' (got {self.task.name!r}): only there does every "
+                "token have a label of its own (reachable from the source or not)"
             )
         return self
 

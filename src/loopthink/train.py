@@ -131,21 +131,27 @@ def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
 
 # ---- one step --------------------------------------------------------------------------------
 def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss and final logits. ``final`` is silent thinking: only the last step is supervised."""
+    """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss (graph)."""
+    out, loss = query_loss(model, batch, steps, cfg, rng)
+    if cfg.node_loss > 0:
+        loss = loss + cfg.node_loss * node_reachability_loss(model, out.final_state, batch)
+    return loss, out.logits
+
+
+def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator) -> tuple[Any, torch.Tensor]:
+    """(model output, loss on the query). ``final`` is silent thinking: only the last step is supervised."""
     if cfg.loss == "every":
         out = model(batch.inputs, steps, bptt=cfg.steps.bptt, return_step_logits=True)
         per_step = torch.stack([cross_entropy(lg, batch.labels) for lg in out.step_logits])
         intermediate = per_step[:-1].mean() if steps > 1 else per_step.new_zeros(())
-        return per_step[-1] + cfg.every_step_weight * intermediate, out.logits
+        return out, per_step[-1] + cfg.every_step_weight * intermediate
     out = model(batch.inputs, steps, bptt=cfg.steps.bptt)
     objective = getattr(getattr(model, "module", model), "training_loss", None)  # baselines bring their own
     if objective is not None:
-        return objective(out, batch.labels), out.logits
+        return out, objective(out, batch.labels)
     loss = cross_entropy(out.logits, batch.labels)
     if out.aux_loss is not None:
         loss = loss + out.aux_loss
-    if cfg.node_loss > 0:
-        loss = loss + cfg.node_loss * node_reachability_loss(model, out.final_state, batch)
     if cfg.loss == "progressive" and steps > 1:
         # Bansal et al. 2022: a random number of steps without gradient, then a random number with
         # gradient from that (detached) state, supervised at its end.
@@ -155,7 +161,7 @@ def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, r
             h = model(batch.inputs, n).final_state if n > 0 else None
         prog = model(batch.inputs, k, h0=h.detach() if h is not None else None, bptt=cfg.steps.bptt)
         loss = 0.5 * loss + 0.5 * cross_entropy(prog.logits, batch.labels)
-    return loss, out.logits
+    return out, loss
 
 
 def node_reachability_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Tensor:
