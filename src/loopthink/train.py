@@ -174,7 +174,7 @@ def node_reachability_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> t
     keep = inputs["node_mask"].clone()
     keep[torch.arange(len(batch), device=keep.device), inputs["source"]] = False
     reach = reachable_nodes(inputs["adj"], inputs["source"]).long()
-    per_node = F.cross_entropy(core.head(core.norm(h)).float().transpose(1, 2), reach, reduction="none")
+    per_node = F.cross_entropy(core.classify(h).float().transpose(1, 2), reach, reduction="none")
     # mean over each graph's nodes, then over graphs: every instance weighs the same, so micro-batches
     # of any size give the whole batch's loss
     return ((per_node * keep).sum(1) / keep.sum(1).clamp(min=1)).mean()

@@ -196,6 +196,7 @@ class FixedDepthTransformer(nn.Module):
     # the same readout as the recurrent model (reads self.norm and self.head)
     pool = LoopModel.pool
     readout = LoopModel.readout
+    classify = LoopModel.classify
 
     def forward(
         self,

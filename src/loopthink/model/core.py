@@ -123,7 +123,11 @@ class LoopModel(nn.Module):
         return h[torch.arange(h.shape[0], device=h.device), ctx.readout_index]
 
     def readout(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
-        return self.head(self.norm(self.pool(h, ctx)))
+        return self.classify(self.pool(h, ctx))
+
+    def classify(self, states: torch.Tensor) -> torch.Tensor:
+        """Logits of any states (..., d): the readout's norm and head, on the pooled token or on all."""
+        return self.head(self.norm(states))
 
     # ---- the whole rollout -------------------------------------------------------------
     def start(
