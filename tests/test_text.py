@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from loopthink.tasks import DataError, get_task
-from loopthink.tasks.text import CLASSES, TEXT_VOCAB, TextTask, tokenize_words
+from loopthink.tasks.kinship import WORDS
+from loopthink.tasks.text import CLASSES, KINDS, TEXT_VOCAB, TextTask, node_targets, relations_to, tokenize_words
 
 TASK = TextTask()
 WORDS_LOWER = {w for w in TEXT_VOCAB if not w.startswith("<")}
@@ -209,6 +210,28 @@ def test_hops_is_the_shortest_chain_of_stated_facts(difficulty):
         assert list(rec) == ["task", "text", "question", "answer", "hops"]
 
 
+KIND_OF_WORD = {w: k for k, pair in WORDS.items() for w in pair}
+
+
+@pytest.mark.parametrize("hops", [1, 2, 4, 8])
+def test_every_persons_relation_to_b_agrees_with_the_tree(hops):
+    """relations_to (layouts of family units) against the independent resolver on the true tree,
+    for every person the stated facts link to B, not only A; people with no word are left out."""
+    labelled = 0
+    for rec, inst, names in TASK._generate_with_tree(60, seed=50 + hops, difficulty=(hops, hops)):
+        facts, _, name_b = read_record(rec)
+        got = relations_to(facts, name_b)
+        world, person = tree_world(inst.family), {v: k for k, v in names.items()}
+        for name in {p for x, _, y, _ in facts for p in (x, y)} - {name_b}:
+            words = world.relations(person[name], inst.chain[-1])
+            want = {KIND_OF_WORD[w] for w in words}
+            assert len(want) <= 1, (rec, name, words)
+            linked = bfs_hops(facts, name, name_b) is not None
+            assert got.get(name) == (want.pop() if want and linked else None), (rec, name, words)
+        labelled += len(got)
+    assert labelled >= 60 * 2  # B's relatives beyond A are labelled too
+
+
 def test_seeded_and_deterministic():
     one = TASK.generate(50, seed=3, difficulty=(1, 6), distractors=(1, 3))
     assert json.dumps(one) == json.dumps(TASK.generate(50, seed=3, difficulty=(1, 6), distractors=(1, 3)))
@@ -266,7 +289,7 @@ def test_encode_format():
     records = TASK.generate(40, seed=9, difficulty=(1, 6))
     batch = TASK.encode(records)
     inp = batch.inputs
-    assert set(inp) == {"tokens", "entity", "position", "segment", "sentence", "mask"}
+    assert set(inp) == {"tokens", "entity", "position", "segment", "sentence", "relation", "mask"}
     B, L = inp["tokens"].shape
     assert B == 40 and all(v.shape == (B, L) for v in inp.values())
     assert inp["mask"].dtype == torch.bool
@@ -296,6 +319,30 @@ def test_encode_format():
         assert sent[-1] == rec["text"].count(".") + 1  # the question is the last sentence
         q_names = [w for w in tokenize_words(rec["question"]) if w in slot_of]
         assert len(q_names) == 2 and all(w in rec["text"] for w in q_names)  # question shares text's slots
+
+
+def test_relation_labels_and_node_targets():
+    """``relation`` marks every name token of a person with their relation to B (A's = the answer's
+    kind), nothing else; node_targets allows both gendered words of it; text outside the templates
+    gets no labels."""
+    records = TASK.generate(30, seed=11, difficulty=(1, 5))
+    inp = TASK.encode(records).inputs
+    rel = inp["relation"]
+    assert ((rel == 0) | (inp["entity"] > 0)).all()
+    for i, rec in enumerate(records):
+        facts, a, b = read_record(rec)
+        want = relations_to(facts, b)
+        words = ["<cls>"] + tokenize_words(rec["text"]) + tokenize_words(rec["question"])
+        for j, w in enumerate(words):
+            assert rel[i, j] == (1 + KINDS.index(want[w]) if w in want else 0)
+        assert want[a] == KIND_OF_WORD[rec["answer"]]
+    allowed = node_targets(inp)
+    assert allowed.shape == (*rel.shape, len(CLASSES))
+    assert (allowed.sum(-1) == torch.where(rel > 0, 2, 0)).all()
+    i, j = (rel == 1 + KINDS.index("aunt")).nonzero()[0].tolist()
+    assert {CLASSES[c] for c in allowed[i, j].nonzero()[:, 0].tolist()} == {"aunt", "uncle"}
+    prose = {**GOOD, "text": "Ann adores her brother Tom.", "hops": 1}
+    assert (TASK.encode([prose]).inputs["relation"] == 0).all()
 
 
 def test_encode_unknown_words_unseen_names_and_longer_texts():

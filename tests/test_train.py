@@ -1,6 +1,7 @@
 """Training loop: learning happens, resume is exact, divergence stops cleanly, runs reload."""
 
 import json
+import math
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def test_linear_difficulty_weights_favour_the_hardest_level():
     assert flat.min() > 150  # 200 each
 
 
-@pytest.mark.parametrize(("task_name", "node_loss"), [("logic", 0.0), ("graph", 0.0), ("graph", 1.0)])
+@pytest.mark.parametrize(("task_name", "node_loss"), [("logic", 0.0), ("graph", 0.0), ("graph", 1.0), ("text", 1.0)])
 def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
     """Length-sorted, trimmed micro-batches: same loss and gradient as one padded batch."""
     from loopthink.config import config_from_dict
@@ -188,6 +189,7 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
         cfg = config_from_dict({**data, "train": {"micro_batches": k, "node_loss": node_loss}})
         torch.manual_seed(0)
         model = build_model(cfg, task)
+        model.train(task_name != "text")  # text training draws random entity slots per call
         loss, acc = accumulate_gradients(model, batch, 4, cfg.train, np.random.default_rng(0), nullcontext())
         losses.append(loss)
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
@@ -195,19 +197,22 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["recurrent", "transformer", "act", "ponder"])
-def test_node_loss_adds_the_every_node_term(arch):
-    """loss(node_loss=w) = loss(0) + w * every-node loss, for the model and every graph baseline
+@pytest.mark.parametrize(
+    ("task_name", "arch"), [("graph", "recurrent"), ("graph", "transformer"), ("graph", "act"), ("graph", "ponder"), ("text", "recurrent"), ("text", "transformer")]
+)
+def test_node_loss_adds_the_every_node_term(task_name, arch):
+    """loss(node_loss=w) = loss(0) + w * every-node loss, for the model and every baseline
     (they train with the same term, so comparisons stay matched)."""
     from loopthink.model import build_model
     from loopthink.tasks import get_task
-    from loopthink.train import compute_loss, node_reachability_loss
+    from loopthink.train import compute_loss, every_node_loss
 
-    task = get_task("graph")
+    task = get_task(task_name)
     batch = task.encode(task.generate(16, 2, (1, 6)))
-    cfg = tiny_config(train={"node_loss": 0.5}).model_copy(update={"arch": arch})
+    task_cfg = {"name": task_name, "train_difficulty": [1, 4]}
+    cfg = tiny_config(task=task_cfg, train={"node_loss": 0.5}).model_copy(update={"arch": arch})
     torch.manual_seed(0)
-    model = build_model(cfg, task)
+    model = build_model(cfg, task).eval()  # eval: text's entity slots are not re-drawn per call
 
     def seeded(f):  # the same random initial state for every call
         torch.manual_seed(7)
@@ -215,13 +220,48 @@ def test_node_loss_adds_the_every_node_term(arch):
 
     with torch.no_grad():
         total, _ = seeded(lambda: compute_loss(model, batch, 4, cfg.train, np.random.default_rng(0)))
-        plain, _ = seeded(lambda: compute_loss(model, batch, 4, tiny_config().train, np.random.default_rng(0)))
-        dense = node_reachability_loss(model, seeded(lambda: model(batch.inputs, 4)).final_state, batch)
+        plain, _ = seeded(lambda: compute_loss(model, batch, 4, tiny_config(task=task_cfg).train, np.random.default_rng(0)))
+        dense = every_node_loss(model, seeded(lambda: model(batch.inputs, 4)).final_state, batch)
     assert dense > 0 and float(total) == pytest.approx(float(plain) + 0.5 * float(dense), rel=1e-5)
 
 
-def test_node_loss_is_refused_off_graph():
+class _FixedLogits(torch.nn.Module):
+    """A stand-in model whose readout gives the same logits on every token."""
+
+    def __init__(self, logits: list[float]):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(*h.shape[:-1], -1)
+
+
+def test_every_node_loss_on_known_cases():
+    """Uniform logits: -log(1/2) per graph node, -log(2/22) per labelled person (either gendered
+    word); logits favouring 'reachable' by ln 3: the mean of -log(3/4) and -log(1/4) over the
+    graph's nodes as labelled by BFS."""
+    from loopthink.tasks import get_task
+    from loopthink.tasks.graph import reachable_nodes
+    from loopthink.train import every_node_loss
+
+    graph = get_task("graph").encode(get_task("graph").generate(8, 3, (1, 4)))
+    h = torch.zeros(*graph.inputs["node_mask"].shape, 4)
+    assert float(every_node_loss(_FixedLogits([0.0, 0.0]), h, graph)) == pytest.approx(math.log(2))
+    keep = graph.inputs["node_mask"].clone()
+    keep[torch.arange(8), graph.inputs["source"]] = False
+    reach = reachable_nodes(graph.inputs["adj"], graph.inputs["source"])
+    per = torch.where(reach, -math.log(0.75), -math.log(0.25))
+    want = ((per * keep).sum(1) / keep.sum(1)).mean()
+    assert float(every_node_loss(_FixedLogits([0.0, math.log(3)]), h, graph)) == pytest.approx(float(want), rel=1e-5)
+
+    text = get_task("text").encode(get_task("text").generate(8, 3, (1, 4)))
+    h = torch.zeros(*text.inputs["tokens"].shape, 4)
+    assert float(every_node_loss(_FixedLogits([0.0] * 22), h, text)) == pytest.approx(math.log(11))
+
+
+def test_node_loss_is_refused_where_nodes_have_no_labels():
     from loopthink.config import ConfigError, config_from_dict
 
     with pytest.raises(ConfigError, match="node_loss"):
-        config_from_dict({"task": {"name": "text", "train_difficulty": [1, 2]}, "train": {"node_loss": 1.0}})
+        config_from_dict({"task": {"name": "logic", "train_difficulty": [1, 2]}, "train": {"node_loss": 1.0}})
+    config_from_dict({"task": {"name": "text", "train_difficulty": [1, 2]}, "train": {"node_loss": 1.0}})

@@ -28,7 +28,7 @@ from loopthink.config import RunConfig, StepsConfig, TrainConfig
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.tasks import Batch, Task, get_task
-from loopthink.tasks.graph import reachable_nodes
+from loopthink.tasks import graph, text
 
 
 class TrainingDiverged(RuntimeError):
@@ -131,10 +131,10 @@ def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
 
 # ---- one step --------------------------------------------------------------------------------
 def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss (graph)."""
+    """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss."""
     out, loss = query_loss(model, batch, steps, cfg, rng)
     if cfg.node_loss > 0:
-        loss = loss + cfg.node_loss * node_reachability_loss(model, out.final_state, batch)
+        loss = loss + cfg.node_loss * every_node_loss(model, out.final_state, batch)
     return loss, out.logits
 
 
@@ -164,20 +164,22 @@ def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng
     return out, loss
 
 
-def node_reachability_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Graph: the readout applied to every node but the source, each labelled by whether the source
-    reaches it. Dense labels, as a maze solver is supervised on every cell (Schwarzschild et al. 2021),
-    not only on the queried one: the rule "a node is reached iff an in-neighbour is" then has to
-    hold at every distance the graph has, not only at the target's."""
+def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """The readout applied to every token that has a label of its own, not only the queried one —
+    graph: every node but the source, reachable from it or not; text: every person the facts link to
+    B, as their relation to B (either gendered word counts: a person's gender need not be stated).
+    Dense labels, as a maze solver is supervised on every cell (Schwarzschild et al. 2021): the rule
+    "a node is reached iff an in-neighbour is" (or "my relation to B composes my link with my
+    neighbour's") then has to hold at every distance the instance has, not only at the query's."""
     core = getattr(model, "module", model)
-    inputs = batch.inputs
-    keep = inputs["node_mask"].clone()
-    keep[torch.arange(len(batch), device=keep.device), inputs["source"]] = False
-    reach = reachable_nodes(inputs["adj"], inputs["source"]).long()
-    per_node = F.cross_entropy(core.classify(h).float().transpose(1, 2), reach, reduction="none")
-    # mean over each graph's nodes, then over graphs: every instance weighs the same, so micro-batches
-    # of any size give the whole batch's loss
-    return ((per_node * keep).sum(1) / keep.sum(1).clamp(min=1)).mean()
+    allowed = (graph if "adj" in batch.inputs else text).node_targets(batch.inputs)
+    labelled = allowed.any(-1)
+    logp = F.log_softmax(core.classify(h).float(), dim=-1)
+    # -log P(an allowed class); unlabelled tokens allow every class, so their term is exactly 0
+    per_node = -torch.logsumexp(logp.masked_fill(~(allowed | ~labelled[..., None]), float("-inf")), dim=-1)
+    # mean over each instance's labelled tokens, then over instances: every instance weighs the same,
+    # so micro-batches of any size give the whole batch's loss
+    return ((per_node * labelled).sum(1) / labelled.sum(1).clamp(min=1)).mean()
 
 
 def accumulate_gradients(

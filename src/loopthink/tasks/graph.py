@@ -193,6 +193,15 @@ def reachable_nodes(adj: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     return reach
 
 
+def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """bool (B, N, 2): the class each node's state should read as, for the every-node loss —
+    reachable from the source or not; none on the source itself and on padding."""
+    keep = inputs["node_mask"].clone()
+    keep[torch.arange(keep.shape[0], device=keep.device), inputs["source"]] = False
+    reach = reachable_nodes(inputs["adj"], inputs["source"])
+    return torch.stack([~reach, reach], dim=-1) & keep[..., None]
+
+
 # ---- generation (vectorised over the batch) -----------------------------------------------------
 
 

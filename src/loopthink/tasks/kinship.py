@@ -66,6 +66,19 @@ PATTERNS: dict[str, tuple[Layout, ...]] = {
     "sibling-in-law": (((C, C), (P, P)), ((P, P), (C, C))),  # spouse's sibling; sibling's spouse
 }
 MIN_HOPS: dict[str, int] = {kind: min(len(layout) for layout in ways) for kind, ways in PATTERNS.items()}
+KIND_OF_LAYOUT: dict[Layout, str] = {layout: kind for kind, ways in PATTERNS.items() for layout in ways}
+# "X is the <kind> of Y" -> (X's role, Y's role) in the unit they share
+ROLES: dict[str, tuple[str, str]] = {PARENT: (P, C), CHILD: (C, P), SIBLING: (C, C), SPOUSE: (P, P)}
+
+
+def extend_layout(roles: tuple[str, str], layout: Layout) -> Layout:
+    """The layout from X to B, given X's link to the next person Y (``roles`` = (X's, Y's) in their
+    unit) and the layout from Y to B. Y keeps one role per unit (a kid where born, one of the couple
+    where married), so Y having the same role in both means the link lies in Y's first unit."""
+    x_role, y_role = roles
+    if layout and layout[0][0] == y_role:
+        return ((x_role, layout[0][1]),) + layout[1:]
+    return ((x_role, y_role),) + layout
 
 # Chance that a detour step or a distractor picks an existing person of the unit over a new child.
 _EXISTING = 0.5

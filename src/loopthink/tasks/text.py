@@ -28,7 +28,11 @@ Encoded inputs (``Batch.inputs``), all long ``(B, L)`` except ``mask``; ``L`` = 
 * ``segment``: 0 pad, 1 ``<cls>``, 2 text, 3 question;
 * ``sentence``: sentence number ``1..S`` in text order, the question last; 0 for ``<cls>``/pad.
   Sentences end at ``.``, ``?`` or ``!``; sentence order carries no signal in generated data;
-* ``mask``: bool, True on real tokens.
+* ``mask``: bool, True on real tokens;
+* ``relation``: on every name token, 1 + the index in :data:`KINDS` of that person's relation to
+  B (the question's second name) when the facts link them and the relation has a word; else 0.
+  Read from text in the generator's templates (:func:`relations_to`), all 0 for other text. Only
+  the every-node training loss (``train.node_loss``) uses it; the model never sees it.
 """
 
 from __future__ import annotations
@@ -46,12 +50,16 @@ from loopthink.tasks.kinship import (
     BASIC_KINDS,
     CHILD,
     FEMALE,
+    KIND_OF_LAYOUT,
     MALE,
     PARENT,
+    ROLES,
     SIBLING,
     SPOUSE,
     WORDS,
     Instance,
+    Layout,
+    extend_layout,
     pick,
     sample_instance,
     shuffle,
@@ -63,6 +71,9 @@ CLASSES: tuple[str, ...] = (
     "granddaughter", "grandson", "daughter-in-law", "son-in-law", "sister-in-law", "brother-in-law",
 )  # fmt: skip
 assert sorted(CLASSES) == sorted(w for pair in WORDS.values() for w in pair)
+KINDS: tuple[str, ...] = tuple(WORDS)  # ``relation`` input: 0 = no label, 1 + index here
+# per kind: the class indices of its (female, male) words
+KIND_CLASSES = torch.tensor([[CLASSES.index(w) for w in WORDS[k]] for k in KINDS])
 
 # Fixed forever: checkpoints index their embeddings by it. New words go at the end.
 TEXT_VOCAB: tuple[str, ...] = (
@@ -216,12 +227,12 @@ class TextTask(Task):
         for rec in records:
             self.validate(rec)
         max_entities = int(self.options.get("max_entities", 64))
-        rows = [_encode_one(rec["text"], rec["question"], max_entities) for rec in records]
+        rows = [_encode_one(rec["text"], rec["question"], max_entities, _relation_ids(rec)) for rec in records]
         width = max(len(r[0]) for r in rows)
-        arrays = np.zeros((5, len(rows), width), dtype=np.int64)  # rows as in _encode_one
+        arrays = np.zeros((6, len(rows), width), dtype=np.int64)  # rows as in _encode_one
         for i, row in enumerate(rows):
             arrays[:, i, : len(row[0])] = row
-        names = ("tokens", "entity", "position", "segment", "sentence")
+        names = ("tokens", "entity", "position", "segment", "sentence", "relation")
         inputs = {k: torch.from_numpy(arrays[j]) for j, k in enumerate(names)}
         inputs["mask"] = inputs["segment"] > 0
         labels = torch.tensor([CLASSES.index(rec["answer"]) for rec in records], dtype=torch.long)
@@ -316,9 +327,9 @@ def _gender_word(kind: str, gender: str) -> str:
 # ---- encoding -----------------------------------------------------------------------------------
 
 
-def _encode_one(text: str, question: str, max_entities: int) -> list[list[int]]:
-    """Rows ``[tokens, entity, position, segment, sentence]`` of one instance."""
-    tokens, entity, position, segment, sentence = [CLS], [0], [0], [_SEG_CLS], [0]
+def _encode_one(text: str, question: str, max_entities: int, relation_of: dict[str, int]) -> list[list[int]]:
+    """Rows ``[tokens, entity, position, segment, sentence, relation]`` of one instance."""
+    tokens, entity, position, segment, sentence, relation = [CLS], [0], [0], [_SEG_CLS], [0], [0]
     slots: dict[str, int] = {}
     n_sent = 0
     for seg, string in ((_SEG_TEXT, text), (_SEG_QUESTION, question)):
@@ -337,8 +348,20 @@ def _encode_one(text: str, question: str, max_entities: int) -> list[list[int]]:
             position.append(pos)
             segment.append(seg)
             sentence.append(n_sent)
+            relation.append(relation_of.get(tok, 0) if slot else 0)
             pos = 0 if tok in _SENTENCE_END else pos + 1
-    return [tokens, entity, position, segment, sentence]
+    return [tokens, entity, position, segment, sentence, relation]
+
+
+def _relation_ids(record: dict) -> dict[str, int]:
+    """Name -> 1 + index in KINDS of that person's relation to B; {} when the text is not in the
+    generator's templates (the every-node loss then has nothing to supervise in this instance)."""
+    try:
+        _, b = parse_question(record["question"])
+        facts = parse_facts(record["text"])
+    except DataError:
+        return {}
+    return {name: 1 + KINDS.index(kind) for name, kind in relations_to(facts, b).items()}
 
 
 # ---- parsing back (for difficulty_of) -----------------------------------------------------------
@@ -402,6 +425,39 @@ def parse_question(question: str) -> tuple[str, str]:
     raise DataError(
         f"cannot read the question {question!r}; 'hops' is required for questions not in the generator's templates"
     )
+
+
+def relations_to(facts: list[Fact], b: str) -> dict[str, str]:
+    """Each person the facts link to ``b`` -> the kind of their relation to ``b`` (a key of WORDS),
+    leaving out ``b`` and people whose relation has no word here (cousins, great-aunts, ...).
+
+    Breadth-first from ``b``: a person's layout (the family units on the way to ``b``, with the
+    roles entering and leaving each) extends the layout of the neighbour they were reached from,
+    and the layout names the relation (``kinship.PATTERNS``)."""
+    links: dict[str, list[tuple[str, tuple[str, str]]]] = {}  # person -> (other, (other's role, own role))
+    for x, kind, y, _ in facts:
+        rx, ry = ROLES[kind]
+        links.setdefault(x, []).append((y, (ry, rx)))
+        links.setdefault(y, []).append((x, (rx, ry)))
+    layouts: dict[str, Layout] = {b: ()}
+    queue = deque([b])
+    while queue:
+        u = queue.popleft()
+        for v, roles in links.get(u, ()):
+            if v not in layouts:
+                layouts[v] = extend_layout(roles, layouts[u])
+                queue.append(v)
+    return {p: KIND_OF_LAYOUT[lay] for p, lay in layouts.items() if lay in KIND_OF_LAYOUT}
+
+
+def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """bool (B, L, classes): the words each token's state should read as, for the every-node loss —
+    both of a labelled person's kind (their gender need not be stated); none on other tokens."""
+    rel = inputs["relation"]
+    allowed = torch.zeros(*rel.shape, len(CLASSES), dtype=torch.bool, device=rel.device)
+    pairs = KIND_CLASSES.to(rel.device)[(rel - 1).clamp(min=0)]  # (B, L, 2)
+    allowed.scatter_(-1, pairs, (rel > 0)[..., None].expand_as(pairs))
+    return allowed
 
 
 def _shortest_chain(edges: list[tuple[str, str]], a: str, b: str) -> int | None:
