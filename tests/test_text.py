@@ -331,7 +331,8 @@ def test_relation_labels_and_node_targets():
     assert ((rel == 0) | (inp["entity"] > 0)).all()
     for i, rec in enumerate(records):
         facts, a, b = read_record(rec)
-        want = relations_to(facts, b)
+        want = relations_to(facts, b, rec["hops"])
+        assert all(bfs_hops(facts, p, b) <= rec["hops"] for p in want)
         words = ["<cls>"] + tokenize_words(rec["text"]) + tokenize_words(rec["question"])
         for j, w in enumerate(words):
             assert rel[i, j] == (1 + KINDS.index(want[w]) if w in want else 0)

@@ -30,7 +30,8 @@ Encoded inputs (``Batch.inputs``), all long ``(B, L)`` except ``mask``; ``L`` = 
   Sentences end at ``.``, ``?`` or ``!``; sentence order carries no signal in generated data;
 * ``mask``: bool, True on real tokens;
 * ``relation``: on every name token, 1 + the index in :data:`KINDS` of that person's relation to
-  B (the question's second name) when the facts link them and the relation has a word; else 0.
+  B (the question's second name) when the facts link them by at most as many facts as link A to B
+  and the relation has a word; else 0.
   Read from text in the generator's templates (:func:`relations_to`), all 0 for other text. Only
   the every-node training loss (``train.node_loss``) uses it; the model never sees it.
 """
@@ -354,14 +355,18 @@ def _encode_one(text: str, question: str, max_entities: int, relation_of: dict[s
 
 
 def _relation_ids(record: dict) -> dict[str, int]:
-    """Name -> 1 + index in KINDS of that person's relation to B; {} when the text is not in the
-    generator's templates (the every-node loss then has nothing to supervise in this instance)."""
+    """Name -> 1 + index in KINDS of that person's relation to B, for people at most as far from B as
+    A is (so a model trained on hops <= 4 is never supervised on a longer chain); {} when the text is
+    not in the generator's templates (the every-node loss then has nothing to supervise here)."""
     try:
-        _, b = parse_question(record["question"])
+        a, b = parse_question(record["question"])
         facts = parse_facts(record["text"])
     except DataError:
         return {}
-    return {name: 1 + KINDS.index(kind) for name, kind in relations_to(facts, b).items()}
+    hops = _shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
+    if hops is None:
+        return {}
+    return {name: 1 + KINDS.index(kind) for name, kind in relations_to(facts, b, hops).items()}
 
 
 # ---- parsing back (for difficulty_of) -----------------------------------------------------------
@@ -427,9 +432,10 @@ def parse_question(question: str) -> tuple[str, str]:
     )
 
 
-def relations_to(facts: list[Fact], b: str) -> dict[str, str]:
-    """Each person the facts link to ``b`` -> the kind of their relation to ``b`` (a key of WORDS),
-    leaving out ``b`` and people whose relation has no word here (cousins, great-aunts, ...).
+def relations_to(facts: list[Fact], b: str, max_hops: int | None = None) -> dict[str, str]:
+    """Each person the facts link to ``b`` by at most ``max_hops`` facts -> the kind of their
+    relation to ``b`` (a key of WORDS), leaving out ``b`` and people whose relation has no word here
+    (cousins, great-aunts, ...).
 
     Breadth-first from ``b``: a person's layout (the family units on the way to ``b``, with the
     roles entering and leaving each) extends the layout of the neighbour they were reached from,
@@ -440,12 +446,16 @@ def relations_to(facts: list[Fact], b: str) -> dict[str, str]:
         links.setdefault(x, []).append((y, (ry, rx)))
         links.setdefault(y, []).append((x, (rx, ry)))
     layouts: dict[str, Layout] = {b: ()}
+    hops = {b: 0}
     queue = deque([b])
     while queue:
         u = queue.popleft()
+        if max_hops is not None and hops[u] >= max_hops:
+            continue
         for v, roles in links.get(u, ()):
             if v not in layouts:
                 layouts[v] = extend_layout(roles, layouts[u])
+                hops[v] = hops[u] + 1
                 queue.append(v)
     return {p: KIND_OF_LAYOUT[lay] for p, lay in layouts.items() if lay in KIND_OF_LAYOUT}
 
