@@ -22,6 +22,8 @@ from loopthink.tasks.logic import (
     Not,
     depth,
     evaluate,
+    node_targets,
+    operator_values,
     paren_groups,
     parse,
     to_string,
@@ -50,6 +52,48 @@ def ast_depth(expr: str) -> int:
         return d
 
     return walk(ast.parse(" ".join(expr.split()), mode="eval").body)
+
+
+def ast_operator_values(expr: str) -> dict[int, bool]:
+    """Independent labels: character offset of each not/and/or -> the value of what it applies,
+    from Python's ast (``not`` starts its UnaryOp; the i-th operator of a flattened BoolOp follows
+    ``values[i - 1]`` and applies to the left-assoc prefix ``values[:i + 1]``)."""
+    expr = " ".join(expr.split())
+    out: dict[int, bool] = {}
+    for node in ast.walk(ast.parse(expr, mode="eval")):
+        if isinstance(node, ast.UnaryOp):
+            out[node.col_offset] = py_value(ast.get_source_segment(expr, node))
+        elif isinstance(node, ast.BoolOp):
+            values = [py_value(ast.get_source_segment(expr, v)) for v in node.values]
+            for i in range(1, len(values)):
+                at = re.compile(r"\b(and|or)\b").search(expr, node.values[i - 1].end_col_offset).start()
+                out[at] = all(values[: i + 1]) if isinstance(node.op, ast.And) else any(values[: i + 1])
+    return out
+
+
+@pytest.mark.parametrize("options", [{}, {"full_parens": True, "pass_prob": 0.9}])
+def test_operator_values_agree_with_python(options):
+    for rec in LogicTask().generate(200, seed=4, difficulty=(0, 9), **options):
+        expr = rec["expression"]
+        starts = [m.start() for m in re.finditer(r"\S+", expr)]  # generated: one space between tokens
+        ours = {starts[i]: v for i, v in enumerate(operator_values(expr)) if v is not None}
+        assert ours == ast_operator_values(expr), expr
+
+
+def test_value_input_and_node_targets():
+    records = LogicTask().generate(20, seed=2, difficulty=(1, 6), full_parens=True)
+    for batch in (LogicTask().encode(records), get_task("logic", full_parens=True).sample_batch(20, np.random.default_rng(2), (1, 6))):
+        inp = batch.inputs
+        for i in range(len(batch)):
+            n = int(inp["mask"][i].sum())
+            toks = [LOGIC_VOCAB[t] for t in inp["tokens"][i, 1:n].tolist()]
+            want = [0] + [0 if v is None else 1 + v for v in operator_values(" ".join(toks))]
+            assert inp["value"][i, :n].tolist() == want
+            assert (inp["value"][i, n:] == 0).all()
+        allowed = node_targets(inp)
+        is_op = (inp["tokens"] >= LOGIC_VOCAB.index("not")) & (inp["tokens"] <= LOGIC_VOCAB.index("or"))
+        assert torch.equal(allowed.sum(-1), is_op.long())
+        assert torch.equal(allowed[..., 1], inp["value"] == 2)
 
 
 # ---- parser -------------------------------------------------------------------------------------

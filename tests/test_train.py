@@ -173,7 +173,7 @@ def test_linear_difficulty_weights_favour_the_hardest_level():
     assert flat.min() > 150  # 200 each
 
 
-@pytest.mark.parametrize(("task_name", "node_loss"), [("logic", 0.0), ("graph", 0.0), ("graph", 1.0), ("text", 1.0)])
+@pytest.mark.parametrize(("task_name", "node_loss"), [("logic", 0.0), ("logic", 1.0), ("graph", 0.0), ("graph", 1.0), ("text", 1.0)])
 def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
     """Length-sorted, trimmed micro-batches: same loss and gradient as one padded batch."""
     from loopthink.config import config_from_dict
@@ -198,7 +198,7 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
 
 
 @pytest.mark.parametrize(
-    ("task_name", "arch"), [("graph", "recurrent"), ("graph", "transformer"), ("graph", "act"), ("graph", "ponder"), ("text", "recurrent"), ("text", "transformer")]
+    ("task_name", "arch"), [("graph", "recurrent"), ("graph", "transformer"), ("graph", "act"), ("graph", "ponder"), ("text", "recurrent"), ("text", "transformer"), ("logic", "recurrent")]
 )
 def test_node_loss_adds_the_every_node_term(task_name, arch):
     """loss(node_loss=w) = loss(0) + w * every-node loss, for the model and every baseline
@@ -237,8 +237,8 @@ class _FixedLogits(torch.nn.Module):
 
 
 def test_every_node_loss_on_known_cases():
-    """Uniform logits: -log(1/2) per graph node, -log(2/22) per labelled person (either gendered
-    word); logits favouring 'reachable' by ln 3: the mean of -log(3/4) and -log(1/4) over the
+    """Uniform logits: -log(1/2) per graph node and logic operator, -log(2/22) per labelled person
+    (either gendered word); logits favouring 'reachable' by ln 3: the mean of -log(3/4) and -log(1/4) over the
     graph's nodes as labelled by BFS."""
     from loopthink.tasks import get_task
     from loopthink.tasks.graph import reachable_nodes
@@ -257,11 +257,6 @@ def test_every_node_loss_on_known_cases():
     text = get_task("text").encode(get_task("text").generate(8, 3, (1, 4)))
     h = torch.zeros(*text.inputs["tokens"].shape, 4)
     assert float(every_node_loss(_FixedLogits([0.0] * 22), h, text)) == pytest.approx(math.log(11))
-
-
-def test_node_loss_is_refused_where_nodes_have_no_labels():
-    from loopthink.config import ConfigError, config_from_dict
-
-    with pytest.raises(ConfigError, match="node_loss"):
-        config_from_dict({"task": {"name": "logic", "train_difficulty": [1, 2]}, "train": {"node_loss": 1.0}})
-    config_from_dict({"task": {"name": "text", "train_difficulty": [1, 2]}, "train": {"node_loss": 1.0}})
+    logic = get_task("logic").encode(get_task("logic").generate(8, 3, (1, 4)))
+    h = torch.zeros(*logic.inputs["tokens"].shape, 4)
+    assert float(every_node_loss(_FixedLogits([0.0, 0.0]), h, logic)) == pytest.approx(math.log(2))

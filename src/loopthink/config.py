@@ -117,10 +117,10 @@ class TrainConfig(_Strict):
     every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of intermediate steps")
     node_loss: float = Field(
         0.0, ge=0,
-        description="graph and text: weight of an extra loss that applies the readout to every node or "
-        "person after the final step (graph: reachable from the source or not; text: their relation to "
-        "B); a training instance's labelled nodes are all within its query's hops, so training still "
-        "sees no longer chains; 0 = off",
+        description="weight of an extra loss that applies the readout to every token with a label of its "
+        "own after the final step (graph: each node, reachable from the source or not; text: each person "
+        "within A's distance of B, their relation to B; logic: each operator, its subexpression's value); "
+        "the labels come from the training instance, so training still sees no longer chains; 0 = off",
     )
     curriculum: float = Field(
         0.0, ge=0, le=1,
@@ -163,15 +163,6 @@ class RunConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     arch: Literal["recurrent", "transformer", "act", "ponder"] = "recurrent"
     baseline: dict[str, Any] = Field(default_factory=dict, description="arch-specific settings of a baseline")
-
-    @model_validator(mode="after")
-    def _node_loss_needs_nodes(self) -> "RunConfig":
-        if self.train.node_loss > 0 and self.task.name not in ("graph", "text"):
-            raise ValueError(
-                f"train.node_loss needs task 'graph' or 'text' (got {self.task.name!r}): only there does every "
-                "node (person) have a label of its own (reachable from the source; relation to B)"
-            )
-        return self
 
 
 def _format_error(e: ValidationError) -> str:

@@ -28,7 +28,7 @@ from loopthink.config import RunConfig, StepsConfig, TrainConfig
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.tasks import Batch, Task, get_task
-from loopthink.tasks import graph, text
+from loopthink.tasks import graph, logic, text
 
 
 class TrainingDiverged(RuntimeError):
@@ -167,12 +167,14 @@ def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng
 def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Tensor:
     """The readout applied to every token that has a label of its own, not only the queried one —
     graph: every node but the source, reachable from it or not; text: every person the facts link to
-    B, as their relation to B (either gendered word counts: a person's gender need not be stated).
+    B, as their relation to B (either gendered word counts: a person's gender need not be stated);
+    logic: every operator, as the value of the subexpression it applies.
     Dense labels, as a maze solver is supervised on every cell (Schwarzschild et al. 2021): the rule
     "a node is reached iff an in-neighbour is" (or "my relation to B composes my link with my
     neighbour's") then has to hold at every distance the instance has, not only at the query's."""
     core = getattr(model, "module", model)
-    allowed = (graph if "adj" in batch.inputs else text).node_targets(batch.inputs)
+    task = graph if "adj" in batch.inputs else text if "relation" in batch.inputs else logic
+    allowed = task.node_targets(batch.inputs)
     labelled = allowed.any(-1)
     logp = F.log_softmax(core.classify(h).float(), dim=-1)
     # -log P(an allowed class); unlabelled tokens allow every class, so their term is exactly 0

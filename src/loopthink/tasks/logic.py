@@ -21,7 +21,10 @@ Encoded inputs (``Batch.inputs``), vocabulary :data:`LOGIC_VOCAB`:
 * ``group``: long ``(B, L)``, which pair of parentheses a token sits directly inside, numbered
   ``1, 2, ...`` per instance (1 = top level, which holds ``<cls>``); a ``(`` or ``)`` belongs to the
   group around it, not the one it delimits; 0 on padding;
-* ``inner``: long ``(B, L)``, on ``(`` and ``)`` the group they delimit, 0 elsewhere.
+* ``inner``: long ``(B, L)``, on ``(`` and ``)`` the group they delimit, 0 elsewhere;
+* ``value``: long ``(B, L)``, on each ``not``/``and``/``or`` 1 + the value (0 False, 1 True) of the
+  subexpression it applies (:func:`operator_values`), 0 elsewhere. Only the every-node training loss
+  (``train.node_loss``) uses it; the model never sees it.
 
 ``not ( True )`` gives ``group = [1, 1, 1, 2, 1]`` (``<cls>`` first) and ``inner = [0, 0, 2, 0, 2]``.
 
@@ -103,29 +106,47 @@ def tokenize(expr: str) -> list[str]:
     return [tok for tok, _ in _scan(expr)]
 
 
-def parse(expr: str) -> Node:
-    """Parse ``expr`` into a tree (shunting-yard: iterative, so nesting depth is unlimited)."""
+class Builder:
+    """What the parser builds from each piece, told the piece's token index (so labels can be
+    placed on tokens); :data:`TREE` builds :class:`Node` trees."""
+
+    def const(self, value: bool, at: int) -> Any:
+        return Const(value)
+
+    def neg(self, child: Any, at: int) -> Any:
+        return Not(child)
+
+    def binop(self, op: str, left: Any, right: Any, at: int) -> Any:
+        return BinOp(op, left, right)
+
+
+TREE = Builder()
+
+
+def parse(expr: str, builder: Builder = TREE) -> Any:
+    """Parse ``expr`` into a tree, or whatever ``builder`` builds (shunting-yard: iterative, so
+    nesting depth is unlimited)."""
     tokens = _scan(expr)
     if not tokens:
         raise DataError("empty expression")
-    values: list[Node] = []
-    ops: list[tuple[str, int]] = []  # pending operators and "(" with their positions
+    values: list[Any] = []
+    ops: list[tuple[str, int, int]] = []  # pending operators and "(" with character and token positions
     want_operand = True
-    for tok, pos in tokens:
+    for i, (tok, pos) in enumerate(tokens):
         if want_operand:
             if tok in ("True", "False"):
-                values.append(Const(tok == "True"))
+                values.append(builder.const(tok == "True", i))
                 want_operand = False
             elif tok in ("not", "("):
-                ops.append((tok, pos))
+                ops.append((tok, pos, i))
             else:
                 raise DataError(f"unexpected {tok!r} at position {pos}: expected an operand")
         elif tok in ("and", "or"):
-            _reduce(ops, values, _PREC[tok])  # >= : and/or are left-associative
-            ops.append((tok, pos))
+            _reduce(ops, values, _PREC[tok], builder)  # >= : and/or are left-associative
+            ops.append((tok, pos, i))
             want_operand = True
         elif tok == ")":
-            _reduce(ops, values, 0)
+            _reduce(ops, values, 0, builder)
             if not ops:
                 raise DataError(f"unexpected ')' at position {pos}: no matching '('")
             ops.pop()
@@ -133,21 +154,48 @@ def parse(expr: str) -> Node:
             raise DataError(f"unexpected {tok!r} at position {pos}: expected 'and', 'or' or ')'")
     if want_operand:
         raise DataError(f"missing operand at position {len(expr)}: expression ends after {tokens[-1][0]!r}")
-    _reduce(ops, values, 0)
+    _reduce(ops, values, 0, builder)
     if ops:
         raise DataError(f"unclosed '(' at position {ops[-1][1]}")
     return values[0]
 
 
-def _reduce(ops: list[tuple[str, int]], values: list[Node], min_prec: int) -> None:
+def _reduce(ops: list[tuple[str, int, int]], values: list[Any], min_prec: int, builder: Builder) -> None:
     """Apply pending operators binding at least as tightly as ``min_prec``, down to a ``(``."""
     while ops and ops[-1][0] != "(" and _PREC[ops[-1][0]] >= min_prec:
-        op = ops.pop()[0]
+        op, _, at = ops.pop()
         if op == "not":
-            values.append(Not(values.pop()))
+            values.append(builder.neg(values.pop(), at))
         else:
             right = values.pop()
-            values.append(BinOp(op, values.pop(), right))
+            values.append(builder.binop(op, values.pop(), right, at))
+
+
+class OperatorValues(Builder):
+    """Evaluates while parsing and records, at each ``not``/``and``/``or`` token, the value of the
+    subexpression that operator applies (the labels of the every-node loss)."""
+
+    def __init__(self, n_tokens: int):
+        self.at: list[bool | None] = [None] * n_tokens
+
+    def const(self, value: bool, at: int) -> bool:
+        return value
+
+    def neg(self, child: bool, at: int) -> bool:
+        self.at[at] = not child
+        return not child
+
+    def binop(self, op: str, left: bool, right: bool, at: int) -> bool:
+        self.at[at] = (left and right) if op == "and" else (left or right)
+        return self.at[at]
+
+
+def operator_values(expr: str) -> list[bool | None]:
+    """Per token of ``expr``: the value of the subexpression its operator applies, None on
+    constants and parentheses. ``not ( True and False )`` -> ``[True, None, None, False, None, None]``."""
+    builder = OperatorValues(len(_scan(expr)))
+    parse(expr, builder)
+    return builder.at
 
 
 # ---- tree functions (iterative post-order folds) ------------------------------------------------
@@ -373,11 +421,12 @@ def paren_groups(tokens: list[str]) -> tuple[list[int], list[int]]:
 
 def _batch(records: list[dict], tokens: list[list[str]], difficulty: list[int]) -> Batch:
     shape = (len(tokens), 1 + max(map(len, tokens)))
-    ids, group, inner = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+    ids, group, inner, value = (np.zeros(shape, dtype=np.int64) for _ in range(4))
     ids[:, 0] = _TOKEN_ID["<cls>"]
     for i, toks in enumerate(tokens):
         ids[i, 1 : 1 + len(toks)] = [_TOKEN_ID[t] for t in toks]
         group[i, : 1 + len(toks)], inner[i, : 1 + len(toks)] = paren_groups(toks)
+        value[i, 1 : 1 + len(toks)] = [0 if v is None else 1 + v for v in operator_values(" ".join(toks))]
     ids_t = torch.from_numpy(ids)
     labels = torch.tensor([int(rec["label"]) for rec in records], dtype=torch.long)
     inputs = {
@@ -385,5 +434,13 @@ def _batch(records: list[dict], tokens: list[list[str]], difficulty: list[int]) 
         "mask": ids_t != _TOKEN_ID["<pad>"],
         "group": torch.from_numpy(group),
         "inner": torch.from_numpy(inner),
+        "value": torch.from_numpy(value),
     }
     return Batch(inputs, labels, torch.tensor(difficulty, dtype=torch.long))
+
+
+def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """bool (B, L, 2): the class each operator token's state should read as, for the every-node
+    loss — the value of the subexpression it applies; none on constants, parentheses, ``<cls>``."""
+    value = inputs["value"]
+    return torch.stack([value == 1, value == 2], dim=-1)
