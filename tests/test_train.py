@@ -41,6 +41,20 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         assert torch.equal(v, w), k
 
 
+@pytest.mark.parametrize("flag", ["amp", pytest.param("compile", marks=pytest.mark.slow)])
+def test_gpu_speed_paths_train_on_the_cpu(tmp_path, flag):
+    """bf16 autocast and torch.compile (GPU paths) run here too: same losses up to their rounding, not bit-equal."""
+    cfg = {"iters": 20, "checkpoint_every": 20, "eval_every": 20, "log_every": 5, "threads": 1}
+    train(tiny_config(train=cfg), tmp_path / "fp32", progress=False)
+    train(tiny_config(train={**cfg, flag: True}), tmp_path / flag, progress=False)
+    ref, got = ([r["loss"] for r in metrics(tmp_path / name) if "loss" in r] for name in ("fp32", flag))
+    assert len(got) == len(ref) == 4 and all(math.isfinite(x) for x in got)
+    assert max(abs(a - b) for a, b in zip(ref, got)) < 0.05 * max(ref), (ref, got)
+    if flag == "amp":  # bf16 rounding shows in the losses: autocast really was on
+        assert ref != got
+    load_run(tmp_path / flag)
+
+
 def test_existing_run_needs_resume(tmp_path, tiny_graph_run):
     with pytest.raises(RunError, match="--resume"):
         train(tiny_config(), tiny_graph_run, progress=False)

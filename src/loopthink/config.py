@@ -145,7 +145,7 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(250, ge=1)
     log_every: int = Field(10, ge=1)
     device: str = "cpu"
-    amp: bool = Field(False, description="bf16 autocast (GPU)")
+    amp: bool = Field(False, description="bf16 autocast (for CUDA; also runs, slower, on the CPU)")
     compile: bool = False
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default all cores")
 

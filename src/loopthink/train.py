@@ -279,7 +279,8 @@ def train(
         net = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
     if tc.compile:
         model.step = torch.compile(model.step, dynamic=True)  # the hot loop body
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if tc.amp and device.startswith("cuda") else nullcontext()
+    # bf16 autocast is meant for CUDA; it runs on the CPU too (slower there), which is how tests cover it.
+    amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
     eval_steps = tc.eval_steps or tc.steps.max
     data = Prefetcher(task, cfg, start, rank)
