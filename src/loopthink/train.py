@@ -164,6 +164,18 @@ def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng
     return out, loss
 
 
+# Each task's batches carry one input that only it has; its module turns the batch into per-token labels.
+_NODE_LABELS = (("adj", graph), ("relation", text), ("value", logic))
+
+
+def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, L, C) bool: the classes each token may take under the every-node loss (none = unlabelled)."""
+    for key, task in _NODE_LABELS:
+        if key in inputs:
+            return task.node_targets(inputs)
+    raise KeyError(f"train.node_loss: the batch has none of the inputs {[k for k, _ in _NODE_LABELS]} that carry node labels")
+
+
 def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Tensor:
     """The readout applied to every token that has a label of its own, not only the queried one —
     graph: every node but the source, reachable from it or not; text: every person the facts link to
@@ -173,8 +185,7 @@ def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Te
     "a node is reached iff an in-neighbour is" (or "my relation to B composes my link with my
     neighbour's") then has to hold at every distance the instance has, not only at the query's."""
     core = getattr(model, "module", model)
-    task = graph if "adj" in batch.inputs else text if "relation" in batch.inputs else logic
-    allowed = task.node_targets(batch.inputs)
+    allowed = node_targets(batch.inputs)
     labelled = allowed.any(-1)
     logp = F.log_softmax(core.classify(h).float(), dim=-1)
     # -log P(an allowed class); unlabelled tokens allow every class, so their term is exactly 0
