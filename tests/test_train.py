@@ -55,6 +55,17 @@ def test_gpu_speed_paths_train_on_the_cpu(tmp_path, flag):
     load_run(tmp_path / flag)
 
 
+def test_data_workers_give_the_same_run(tmp_path):
+    """Batches made in worker processes (train.data_workers, for GPUs) are the thread's batches, so
+    the run is the same: equal metrics, equal weights."""
+    cfg = {"iters": 12, "checkpoint_every": 12, "eval_every": 12, "log_every": 4, "threads": 1}
+    train(tiny_config(train=cfg), tmp_path / "thread", progress=False)
+    train(tiny_config(train={**cfg, "data_workers": 2}), tmp_path / "workers", progress=False)
+    assert metrics(tmp_path / "thread") == metrics(tmp_path / "workers")
+    a, b = load_run(tmp_path / "thread")[1], load_run(tmp_path / "workers")[1]
+    assert all(torch.equal(v, w) for v, w in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def test_existing_run_needs_resume(tmp_path, tiny_graph_run):
     with pytest.raises(RunError, match="--resume"):
         train(tiny_config(), tiny_graph_run, progress=False)

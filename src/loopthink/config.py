@@ -148,6 +148,11 @@ class TrainConfig(_Strict):
     amp: bool = Field(False, description="bf16 autocast (for CUDA; also runs, slower, on the CPU)")
     compile: bool = False
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default all cores")
+    data_workers: int = Field(
+        0, ge=0,
+        description="processes generating training batches ahead (for a GPU, where one background "
+        "thread cannot keep up); 0 = one background thread. The batches are the same either way",
+    )
 
 
 class EvalConfig(_Strict):

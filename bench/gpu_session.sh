@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One prepared command for a lent GPU machine (the device tool), run in the repository root:
+#   bash bench/gpu_session.sh            # results under $OUT
+# 1. The seed paper's logic and text settings (issue 8) with loopthink's model (no depth embedding,
+#    input injection), trained side by side in the background on the one GPU: each process is bound
+#    by kernel launches, not by the GPU, and batches come from worker processes (train.data_workers).
+# 2. Meanwhile the GPU speed paths, fp32 / bf16 autocast / autocast + torch.compile (bench/gpu_paths.py).
+# 3. At DEADLINE seconds a run still training is stopped; its last checkpoint (every 500 iterations)
+#    comes back in its tar, so `loopthink train --resume` can finish it elsewhere.
+# Needs PyTorch with CUDA there; pydantic & co. travel as wheels in .whl/ (see /work/.library/device).
+set -u
+T0=$(date +%s)
+DEADLINE=${DEADLINE:-480}
+TASKS=${TASKS:-logic text}
+OUT=${OUT:-/tmp/gpu_session}
+mkdir -p "$OUT"
+if [ -d .whl ] && [ -z "${NO_WHEELS:-}" ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
+python3 -c "import torch, pydantic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+
+pids=()
+for task in $TASKS; do
+  python3 -m loopthink.cli train configs/paper/$task.yaml model.depth_embedding=0 model.injection=add \
+    train.device=cuda train.amp=true train.data_workers=3 ${EXTRA:-} --no-progress \
+    --out runs/paper/${task}_loopthink > "$OUT/train_$task.log" 2>&1 &
+  pids+=($!)
+done
+python3 bench/gpu_paths.py --iters ${PATH_ITERS:-60} --json "$OUT/gpu_paths.json" ${PATH_EXTRA:-} > "$OUT/gpu_paths.log" 2>&1
+echo "gpu_paths rc=$? at $(( $(date +%s) - T0 )) s"; tail -c 1500 "$OUT/gpu_paths.log"
+
+while :; do
+  alive=0
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [ $alive = 0 ] && break
+  if [ $(( $(date +%s) - T0 )) -ge "$DEADLINE" ]; then echo "deadline: stopping the runs still training"; kill "${pids[@]}" 2>/dev/null; sleep 5; break; fi
+  sleep 20
+  for task in $TASKS; do echo "$(( $(date +%s) - T0 )) s $task: $(tail -n 1 runs/paper/${task}_loopthink/metrics.jsonl 2>/dev/null | cut -c 1-150)"; done
+done
+for task in $TASKS; do
+  tail -n 3 "$OUT/train_$task.log"
+  # the checkpoint, not the top-level copy of its weights: the tar stays under the 16 MiB a file may have
+  tar -C runs/paper -cf "$OUT/${task}_loopthink.tar" ${task}_loopthink/{checkpoint,metrics.jsonl,config.yaml}
+done
+echo "done at $(( $(date +%s) - T0 )) s"
