@@ -69,16 +69,27 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
         acc = {s: v["accuracy"] for s, v in res["steps"].items()}
         best = max(acc, key=lambda s: acc[s])
         ranges[f"{lo}..{hi}"] = {"accuracy_by_steps": acc, "best_steps": int(best), "best_accuracy": acc[best]}
-    return {"train_seconds": seconds, "timed": timed, "iters": trained.train.iters, "ranges": ranges}  # what the run did
+    return {"train_seconds": seconds, "timed": timed, "iters": iterations_done(run, trained.train.iters), "ranges": ranges}
+
+
+def iterations_done(run: Path, planned: int) -> int:
+    """The iterations a run's last checkpoint holds (a run stopped early has fewer than planned)."""
+    from loopthink.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(run)
+    return json.loads((ckpt / "trainer.json").read_text())["iter"] if ckpt else planned
 
 
 def logged_train_seconds(run: Path) -> float | None:
-    """The last ``time`` a run's metrics.jsonl logged (seconds since its training started)."""
+    """Training seconds a run's metrics.jsonl logged: each ``time`` counts from the start of its
+    segment (a resumed run starts again at 0), so the total is the sum of each segment's last."""
     path = run / "metrics.jsonl"
     if not path.exists():
         return None
     times = [row["time"] for row in map(json.loads, path.read_text().splitlines()) if "time" in row]
-    return times[-1] if times else None
+    if not times:
+        return None
+    return sum(a for a, b in zip(times, times[1:]) if b < a) + times[-1]
 
 
 def train_time_text(result: dict) -> str:

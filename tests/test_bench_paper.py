@@ -1,6 +1,7 @@
 """Bench scripts without training: paper_comparison's table and doc writer, reproduce_figures' plan."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -28,20 +29,27 @@ def result(acc_paper, acc_ours):
 
 def test_table_compares_each_bucket_with_the_paper(tmp_path):
     pc = load()
-    md = pc.markdown([result(0.52, 0.97)], "python bench/paper_comparison.py --tasks graph")
+    md = pc.markdown(result(0.52, 0.97), "python bench/paper_comparison.py --tasks graph")
     assert "| 10..10 | 0.50 | 0.520 (T=16) | 0.970 (T=16) | yes |" in md
     assert "| 12..12 | 0.50 | — | — | — |" in md  # a bucket not measured is said so, not invented
-    assert "**no**" in pc.markdown([result(0.52, 0.40)], "cmd")
+    assert "**no**" in pc.markdown(result(0.52, 0.40), "cmd")
+    one = result(0.52, 0.97)
+    del one["variants"]["paper"]  # --variants loopthink: the other column is empty, not invented
+    assert "| 10..10 | 0.50 | — | 0.970 (T=16) | yes |" in pc.markdown(one, "cmd")
 
 
 def test_doc_results_section_is_replaced_in_place(tmp_path):
+    """Each task's section is replaced in place; other tasks' sections stay; a new task's is appended."""
     pc = load()
     doc = tmp_path / "doc.md"
-    doc.write_text(f"# head\nintro\n{pc.BEGIN}\nold\n{pc.END}\ntail\n")
-    pc.write_doc(doc, "new table")
+    graph = "<!-- results:graph:begin -->\nold graph\n<!-- results:graph:end -->"
+    logic = "<!-- results:logic:begin -->\nold logic\n<!-- results:logic:end -->"
+    doc.write_text(f"# head\nintro\n{graph}\nmiddle\n{logic}\ntail\n")
+    pc.write_doc(doc, "logic", "new logic")
+    pc.write_doc(doc, "text", "new text")
     text = doc.read_text()
-    assert text.startswith("# head\nintro\n") and text.endswith("tail\n")
-    assert "new table" in text and "old" not in text
+    assert text.startswith(f"# head\nintro\n{graph}\nmiddle\n") and "tail\n\n<!-- results:text:begin -->" in text
+    assert "new logic" in text and "old logic" not in text and "new text" in text
 
 
 def test_figure_plan_commands_parse_with_the_real_cli():
@@ -59,3 +67,16 @@ def test_figure_plan_commands_parse_with_the_real_cli():
             if args.command == "train":
                 assert (root / args.config).exists(), args.config
     assert {"frontier", "compare", "dynamics", "halting"} <= names
+
+
+def test_logged_time_sums_resumed_segments(tmp_path):
+    """A resumed run logs time from 0 again: the training time is the sum of each segment's last."""
+    pc = load("_common")
+    rows = [{"iter": 10, "time": 5.0}, {"iter": 20, "time": 9.0}, {"iter": 20, "val": {}},
+            {"iter": 30, "time": 2.0}, {"iter": 40, "time": 4.5}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert pc.logged_train_seconds(tmp_path) == 13.5
+    assert pc.iterations_done(tmp_path, planned=50) == 50  # no checkpoint: the plan
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "trainer.json").write_text(json.dumps({"iter": 40}))
+    assert pc.iterations_done(tmp_path, planned=50) == 40  # stopped early: what it holds
