@@ -33,6 +33,7 @@ DEFAULT_RUN = "runs/bench/graph"
 LOGIC_RUN = "runs/bench/logic"
 NESTED_RUN = "runs/bench/logic_nested"
 TEXT_RUN = "runs/bench/text"
+TEXT_RECIPE_RUN = "runs/paper/text_recipe"  # configs/paper/text_recipe.yaml: text trained one hop further
 
 
 def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
@@ -44,6 +45,8 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
     for name in BASELINES + LOGIC_BASELINES + NESTED_BASELINES + TEXT_BASELINES:
         run = f"runs/cmp/{name}"
         out.append((f"train_{name}", [*LOOPTHINK, "train", f"configs/baselines/{name}.yaml", "train.threads=1", "--out", run, "--no-progress"], run))
+    out.append(("train_text_recipe", [*LOOPTHINK, "train", "configs/paper/text_recipe.yaml", "train.threads=1", "--out", TEXT_RECIPE_RUN,
+                                      "--no-progress"], TEXT_RECIPE_RUN))
     labels = ["default"] + [b.removeprefix("graph_") for b in BASELINES]
     out += [
         ("frontier", [*LOOPTHINK, "frontier", DEFAULT_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty", "1..32",
@@ -62,6 +65,8 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
                                   "--candidates", "12,24,48", "--out", f"{figures}/compare_logic_nested"], None),
         ("frontier_text", [*LOOPTHINK, "frontier", TEXT_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..8",
                            "--n-per-cell", "200", "--out", f"{figures}/frontier_text"], None),
+        ("frontier_text_recipe", [*LOOPTHINK, "frontier", TEXT_RECIPE_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..10",
+                                  "--n-per-cell", "200", "--out", f"{figures}/frontier_text_recipe"], None),
         ("compare_text", [*LOOPTHINK, "compare", TEXT_RUN, *(f"runs/cmp/{b}" for b in TEXT_BASELINES),
                           "--labels", "default,transformer", "--difficulty", "1..8", "--n", "200",
                           "--candidates", "4,6,8,12", "--out", f"{figures}/compare_text"], None),
