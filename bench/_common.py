@@ -74,10 +74,10 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
 
 def iterations_done(run: Path, planned: int) -> int:
     """The iterations a run's last checkpoint holds (a run stopped early has fewer than planned)."""
-    from loopthink.checkpoint import latest_checkpoint
+    from loopthink.checkpoint import checkpointed_iteration
 
-    ckpt = latest_checkpoint(run)
-    return json.loads((ckpt / "trainer.json").read_text())["iter"] if ckpt else planned
+    done = checkpointed_iteration(run)
+    return planned if done is None else done
 
 
 def logged_train_seconds(run: Path) -> float | None:

@@ -95,6 +95,12 @@ def latest_checkpoint(run: Path) -> Path | None:
     return None
 
 
+def checkpointed_iteration(run: Path) -> int | None:
+    """The iteration the newest complete checkpoint holds; None without one."""
+    ckpt = latest_checkpoint(run)
+    return None if ckpt is None else json.loads((ckpt / "trainer.json").read_text())["iter"]
+
+
 def load_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
     ckpt = latest_checkpoint(run)
     if ckpt is None:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from loopthink.checkpoint import latest_checkpoint, load_run
+from loopthink.checkpoint import checkpointed_iteration, load_run
 from loopthink.config import load_config
 from loopthink.evaluate import evaluate_records
 from loopthink.train import train
@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     cfg = load_config(args.config)
-    ckpt = latest_checkpoint(out)
-    finished = ckpt is not None and json.loads((ckpt / "trainer.json").read_text())["iter"] >= cfg.train.iters
+    done = checkpointed_iteration(out)
+    finished = done is not None and done >= cfg.train.iters
     if args.retrain and out.exists():
         import shutil
 

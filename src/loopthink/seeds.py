@@ -97,14 +97,13 @@ def run_finished(run: str | Path, iters: int | None = None) -> bool:
     """The run's newest complete checkpoint is at ``iters`` (default: the run's own train.iters)."""
     import yaml
 
-    from loopthink.checkpoint import latest_checkpoint
+    from loopthink.checkpoint import checkpointed_iteration
 
     run = Path(run)
-    ckpt = latest_checkpoint(run)
-    if ckpt is None:
-        return False
     try:
-        done = json.loads((ckpt / "trainer.json").read_text())["iter"]
+        done = checkpointed_iteration(run)
+        if done is None:
+            return False
         if iters is None:
             iters = yaml.safe_load((run / "config.yaml").read_text())["train"]["iters"]
     except (OSError, ValueError, KeyError, TypeError):
