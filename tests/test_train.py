@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from loopthink.checkpoint import RunError, load_run, load_weights, save_checkpoint
+from loopthink.checkpoint import RunError, load_run, load_weights
 from loopthink.train import TrainingDiverged, difficulty_at, lr_at, sample_steps, train
 from tests.conftest import tiny_config
 

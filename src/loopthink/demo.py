@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.retrain or not finished:
         t0 = time.time()
         print(f"training {args.config} into {out} (CPU, {cfg.train.iters} iterations) ...", file=sys.stderr)
-        train(cfg, out, resume=ckpt is not None and not args.retrain)
+        train(cfg, out, resume=done is not None and not args.retrain)
         print(f"trained in {time.time() - t0:.0f} s", file=sys.stderr)
     else:
         print(f"reusing the trained run in {out} (pass --retrain to train again)", file=sys.stderr)

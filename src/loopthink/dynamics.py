@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from loopthink.evaluate import bucket_order
-from loopthink.probe import LogisticModel, fit_logistic
+from loopthink.probe import fit_logistic
 from loopthink.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
 
 FEATURES = ("commitment", "log_rel_change", "entropy", "max_prob", "log_kl")

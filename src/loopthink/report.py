@@ -22,9 +22,8 @@ import json
 import math
 import shlex
 import struct
-import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 ARTEFACTS = {
     # kind: (json file, default subfolder, pictures in display order (others in the folder follow))
@@ -679,7 +678,7 @@ def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = No
         body.append(compare_section(page, found, infos, "comparison", 2))
     for i, r in enumerate(infos):
         a = f"run{i}"
-        parts = [f'<section class="run">', page.heading(2, a, f"Run: {r.label}"), f'<p class="meta">{esc(r.path)}</p>']
+        parts = ['<section class="run">', page.heading(2, a, f"Run: {r.label}"), f'<p class="meta">{esc(r.path)}</p>']
         parts.append(config_section(page, r, f"{a}-config"))
         parts.append(training_section(page, r, f"{a}-training"))
         parts.append(frontier_section(page, r, f"{a}-frontier"))
