@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     from loopthink import dynamics
+    from loopthink.commands import diagnose
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(args.run) if args.run else untrained_run(Path(tmp) / "untrained_graph")
@@ -69,12 +70,12 @@ def main(argv: list[str] | None = None) -> dict:
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         parser = argparse.ArgumentParser()
-        dynamics.add_arguments(parser)
+        diagnose.add_arguments(parser)
         parsed = parser.parse_args(cmd)
         buf = io.StringIO()
         start = time.perf_counter()
         with contextlib.redirect_stdout(buf):
-            dynamics.run(parsed)
+            diagnose.run(parsed)
         seconds = time.perf_counter() - start
         data = json.loads((out / "dynamics.json").read_text())
     print(dynamics.summary_text(data))

@@ -124,12 +124,12 @@ def _diagnose(capsys, *args: str) -> tuple[int, str]:
     """``loopthink diagnose ARGS`` through the module's own parser (the CLI registers exactly these)."""
     import argparse
 
-    from loopthink import dynamics
+    from loopthink.commands import diagnose
 
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(prog="loopthink diagnose")
-    dynamics.add_arguments(parser)
-    rc = dynamics.run(parser.parse_args(list(args)))
+    diagnose.add_arguments(parser)
+    rc = diagnose.run(parser.parse_args(list(args)))
     return rc, capsys.readouterr().out
 
 

@@ -12,7 +12,8 @@ import yaml
 from loopthink.cli import main
 from loopthink.config import load_config
 from loopthink.seeds import is_sweep, mean_ci, run_finished, sweep_runs, t_quantile_975
-from loopthink.sweep import grid_points, parse_grid, parse_seeds, resolve_devices, split_values
+from loopthink.commands.arguments import parse_seeds
+from loopthink.sweep import grid_points, parse_grid, resolve_devices, split_values
 from tests.conftest import TINY
 
 ITERS = 16

@@ -1,3 +1,5 @@
 """loopthink: depth-recurrent transformers that think deeper, not longer."""
 
-__version__ = "0.1.0"
+from loopthink.version import __version__
+
+__all__ = ["__version__"]

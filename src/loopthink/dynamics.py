@@ -27,10 +27,8 @@ for ``T`` steps. Only compact per-example summaries are kept (:class:`Summaries`
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -38,9 +36,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
-from loopthink.evaluate import bucket_order
+from loopthink.checkpoint import RunError, load_run
+from loopthink.evaluate import bucket_order, difficulty_keys
 from loopthink.probe import fit_logistic
+from loopthink.tasks import DataError
+from loopthink.tasks.formats import read_jsonl
 from loopthink.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
 
 FEATURES = ("commitment", "log_rel_change", "entropy", "max_prob", "log_kl")
@@ -161,8 +163,6 @@ class Summaries:
 def _check_model(model: Any) -> None:
     for name in ("encode", "init_state", "step", "readout", "pool"):
         if not hasattr(model, name):
-            from loopthink.checkpoint import RunError
-
             raise RunError(f"diagnose needs the recurrent model (encode/init_state/step/readout); this run's model has no {name!r}")
 
 
@@ -232,20 +232,14 @@ def summarise(
     Records are batched by size (similar paddings together); the initial states are drawn from
     one generator in batch order, so they are reproducible for the same records, seed and batch
     size."""
-    from loopthink.evaluate import difficulty_keys
-
     _check_model(model)
     if not records:
-        from loopthink.tasks import DataError
-
         raise DataError("no examples to diagnose")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     identical = deterministic_init(model)
     order = sorted(range(len(records)), key=lambda i: len(str(records[i])))
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if progress:
-        from tqdm import tqdm
-
         chunks = tqdm(chunks, desc="diagnose", leave=False)
     N, T, K = len(records), steps, runs
     arrays = {
@@ -475,118 +469,114 @@ def summary_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# ---- CLI ---------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_range
-
-    p.add_argument("run", help="run directory")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--data", help="JSONL file to diagnose (the monitor is fitted on generated examples of --seed)")
-    src.add_argument("--difficulty", type=parse_range, help="generate examples with hops/depth LO..HI (default: the training range)")
-    p.add_argument("--steps", type=int, default=64, help="recurrence steps T (default 64)")
-    p.add_argument("--runs", type=int, default=8, help="runs K from different random initial states (default 8)")
-    p.add_argument("--n", type=int, default=None, help="examples (default 1000 generated; with --data: the whole file)")
-    p.add_argument("--seed", type=int, default=1234, help="seed of generated examples and initial states")
-    p.add_argument("--t0", type=int, default=None, help="headline monitor step (default: one below the median decision step)")
-    p.add_argument("--batch-size", type=int, default=32, help="examples per batch (x K rows; small batches stay in cache on CPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True, help="output directory (dynamics.json + PNG/SVG pictures)")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+# ---- the whole diagnosis of a run ----------------------------------------------------------------
+DEFINITIONS = {
+    "convergence": "||h_t - h_{t-1}|| / ||h_{t-1}|| over real tokens at step t, mean over runs, then examples",
+    "kl": "KL(p_t || p_{t-1}) of successive readouts (step 1 vs uniform), mean over runs, then examples",
+    "commitment": "mean pairwise cosine similarity of the K runs' token-averaged states (Trajectory.mean_state) at step t (0 = initial state); identical states count 1",
+    "consistency": "fraction of the K runs whose answer equals the majority answer (ties -> lowest class index)",
+    "decision_step": "per run, the first step after which the prediction never changes within T; example = mean over runs",
+    "lens_accuracy": "accuracy of the readout applied after step t, over examples x runs",
+    "correct": "the majority answer of the K runs at T equals the label",
+    "monitor_target": TARGET,
+}
 
 
-def _split_seeds(seed: int) -> tuple[int, int]:
+def split_seeds(seed: int) -> tuple[int, int]:
     """Seeds of the monitor's fit examples and of its held-out examples."""
     return seed, seed + 1_000_003
 
 
-def run(args: argparse.Namespace) -> int:
-    from loopthink.checkpoint import load_run
-    from loopthink.tasks import DataError
+def check_settings(steps: int, runs: int, n: int | None, t0: int | None, batch_size: int) -> None:
+    """DataError naming the option for a setting :func:`diagnose_run` cannot use."""
+    if steps < 1:
+        raise DataError(f"--steps must be at least 1, got {steps}")
+    if runs < 1:
+        raise DataError(f"--runs must be at least 1, got {runs}")
+    if n is not None and n < 2:
+        raise DataError(f"--n must be at least 2, got {n}")
+    if t0 is not None and not 1 <= t0 < steps:
+        raise DataError(f"--t0 must be in 1..{steps - 1} (below --steps), got {t0}")
+    if batch_size < 1:
+        raise DataError(f"--batch-size must be at least 1, got {batch_size}")
 
-    if args.steps < 1:
-        raise DataError(f"--steps must be at least 1, got {args.steps}")
-    if args.runs < 1:
-        raise DataError(f"--runs must be at least 1, got {args.runs}")
-    if args.n is not None and args.n < 2:
-        raise DataError(f"--n must be at least 2, got {args.n}")
-    if args.t0 is not None and not 1 <= args.t0 < args.steps:
-        raise DataError(f"--t0 must be in 1..{args.steps - 1} (below --steps), got {args.t0}")
-    if args.batch_size < 1:
-        raise DataError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise DataError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    cfg, model, task = load_run(args.run, args.device)
+
+def _generate(task: Any, n: int, seed: int, rng: tuple[int, int], opts: dict[str, Any], what: str) -> list[dict]:
+    try:
+        return task.generate(n, seed, rng, **opts)
+    except ValueError as e:
+        raise DataError(f"cannot generate {what} over {task.difficulty_name} {rng[0]}..{rng[1]}: {e}") from None
+
+
+def _summaries_of_file(model: Any, task: Any, cfg: Any, path: str, n: int | None, seed: int, kw: dict[str, Any], run: Any) -> tuple[Summaries, Summaries, Summaries, dict[str, Any]]:
+    """(all, fit, held-out, source): the file is held out; the monitor is fitted on generated examples."""
+    fit_seed, held_seed = split_seeds(seed)
+    name, records = read_jsonl(path)
+    if name != task.name:
+        raise DataError(f"{path} holds {name} instances but {run} was trained on {task.name}")
+    records = records[:n] if n else records
+    if len(records) < 2:
+        raise DataError(f"{path}: need at least 2 examples")
+    d = [int(v) for v in task.encode(records).difficulty.tolist() if v >= 1]
+    rng = (min(d), max(d)) if d else tuple(cfg.task.train_difficulty)
     opts = {**cfg.task.options, **cfg.eval.options}
-    fit_seed, held_seed = _split_seeds(args.seed)
-    progress = sys.stderr.isatty()
-    kw = dict(steps=args.steps, runs=args.runs, batch_size=args.batch_size, device=args.device, progress=progress)
-    if args.data:
-        from loopthink.tasks.formats import read_jsonl
+    fit_records = _generate(task, len(records), fit_seed, rng, opts, "the monitor's fit examples")
+    held = summarise(model, task, records, seed=held_seed, **kw)
+    fit = summarise(model, task, fit_records, seed=fit_seed, **kw)
+    what = f"{len(fit_records)} generated examples, {task.difficulty_name} {rng[0]}..{rng[1]}, seed {fit_seed}"
+    return held, fit, held, {"data": str(path), "monitor_fit": what, "monitor_heldout": "the data file"}
 
-        name, records = read_jsonl(args.data)
-        if name != task.name:
-            raise DataError(f"{args.data} holds {name} instances but {args.run} was trained on {task.name}")
-        records = records[: args.n] if args.n else records
-        if len(records) < 2:
-            raise DataError(f"{args.data}: need at least 2 examples")
-        d = [int(v) for v in task.encode(records).difficulty.tolist() if v >= 1]
-        rng = (min(d), max(d)) if d else tuple(cfg.task.train_difficulty)
-        try:
-            fit_records = task.generate(len(records), fit_seed, rng, **opts)
-        except ValueError as e:
-            raise DataError(f"cannot generate the monitor's fit examples over {task.difficulty_name} {rng[0]}..{rng[1]}: {e}") from None
-        held = summarise(model, task, records, seed=held_seed, **kw)
-        fit = summarise(model, task, fit_records, seed=fit_seed, **kw)
-        all_ = held
-        source = {"data": str(args.data), "monitor_fit": f"{len(fit_records)} generated examples, {task.difficulty_name} {rng[0]}..{rng[1]}, seed {fit_seed}", "monitor_heldout": "the data file"}
+
+def _summaries_generated(model: Any, task: Any, cfg: Any, rng: tuple[int, int], n: int, seed: int, kw: dict[str, Any]) -> tuple[Summaries, Summaries, Summaries, dict[str, Any]]:
+    """(all, fit, held-out, source) on two generated halves with seeds of their own."""
+    fit_seed, held_seed = split_seeds(seed)
+    opts = {**cfg.task.options, **cfg.eval.options}
+    fit_records = _generate(task, n // 2, fit_seed, rng, opts, f"{task.name} examples")
+    held_records = _generate(task, n - n // 2, held_seed, rng, opts, f"{task.name} examples")
+    fit = summarise(model, task, fit_records, seed=fit_seed, **kw)
+    held = summarise(model, task, held_records, seed=held_seed, **kw)
+    source = {"difficulty": list(rng), "monitor_fit": f"{len(fit_records)} examples generated with seed {fit_seed}",
+              "monitor_heldout": f"{len(held_records)} examples generated with seed {held_seed}"}
+    return Summaries.concat([fit, held]), fit, held, source
+
+
+def diagnose_run(
+    run: str | Path,
+    data: str | None = None,
+    difficulty: tuple[int, int] | None = None,
+    steps: int = 64,
+    runs: int = 8,
+    n: int | None = None,
+    seed: int = 1234,
+    t0: int | None = None,
+    batch_size: int = 32,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """``dynamics.json``'s content: the run's dynamics on a JSONL file or on generated examples
+    (``difficulty``, default the training range; ``n`` default 1000)."""
+    check_settings(steps, runs, n, t0, batch_size)
+    cfg, model, task = load_run(run, device)
+    kw = dict(steps=steps, runs=runs, batch_size=batch_size, device=device, progress=progress)
+    if data:
+        all_, fit, held, source = _summaries_of_file(model, task, cfg, data, n, seed, kw, run)
     else:
-        lo, hi = args.difficulty or tuple(cfg.task.train_difficulty)
-        n = args.n or 1000
-        try:
-            fit_records = task.generate(n // 2, fit_seed, (lo, hi), **opts)
-            held_records = task.generate(n - n // 2, held_seed, (lo, hi), **opts)
-        except ValueError as e:
-            raise DataError(f"cannot generate {task.name} examples over {task.difficulty_name} {lo}..{hi}: {e}") from None
-        fit = summarise(model, task, fit_records, seed=fit_seed, **kw)
-        held = summarise(model, task, held_records, seed=held_seed, **kw)
-        all_ = Summaries.concat([fit, held])
-        rng = (lo, hi)
-        source = {"difficulty": [lo, hi], "monitor_fit": f"{len(fit_records)} examples generated with seed {fit_seed}", "monitor_heldout": f"{len(held_records)} examples generated with seed {held_seed}"}
-    data = analyse(all_, fit, held, args.t0)
+        rng = difficulty or tuple(cfg.task.train_difficulty)
+        all_, fit, held, source = _summaries_generated(model, task, cfg, rng, n or 1000, seed, kw)
     zeros = deterministic_init(model)
     note = None
     if zeros:
         note = "init_state is zeros: the K runs start from the same state and are identical (commitment = 1, consistency = 1); computed anyway"
-    elif args.runs == 1:
+    elif runs == 1:
         note = "--runs 1: commitment and consistency are 1 by definition"
     meta = {
-        "run": str(args.run), "task": task.name, "difficulty_name": task.difficulty_name, "seed": args.seed,
-        "init_state": cfg.model.init_state, "init_scale": cfg.model.init_scale, "identical_runs": bool(zeros or args.runs == 1),
-        "note": note, **source,
-        "definitions": {
-            "convergence": "||h_t - h_{t-1}|| / ||h_{t-1}|| over real tokens at step t, mean over runs, then examples",
-            "kl": "KL(p_t || p_{t-1}) of successive readouts (step 1 vs uniform), mean over runs, then examples",
-            "commitment": "mean pairwise cosine similarity of the K runs' token-averaged states (Trajectory.mean_state) at step t (0 = initial state); identical states count 1",
-            "consistency": "fraction of the K runs whose answer equals the majority answer (ties -> lowest class index)",
-            "decision_step": "per run, the first step after which the prediction never changes within T; example = mean over runs",
-            "lens_accuracy": "accuracy of the readout applied after step t, over examples x runs",
-            "correct": "the majority answer of the K runs at T equals the label",
-            "monitor_target": TARGET,
-        },
+        "run": str(run), "task": task.name, "difficulty_name": task.difficulty_name, "seed": seed,
+        "init_state": cfg.model.init_state, "init_scale": cfg.model.init_scale, "identical_runs": bool(zeros or runs == 1),
+        "note": note, **source, "definitions": DEFINITIONS,
     }
-    data = clean_json({**meta, **data})
-    out = Path(args.out)
+    return clean_json({**meta, **analyse(all_, fit, held, t0)})
+
+
+def write_outputs(data: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "dynamics.json").write_text(json.dumps(data, indent=1))
-    from loopthink.plots.dynamics import plot_all
-
-    written = plot_all(data, out)
-    if args.json:
-        print(json.dumps(summary_json(data)))
-    else:
-        print(summary_text(data))
-        print(f"\nwrote {out}/dynamics.json, " + ", ".join(p.name for p in written if p.suffix == ".png"))
-    return 0

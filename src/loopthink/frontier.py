@@ -7,16 +7,17 @@ smallest step count whose accuracy reaches the threshold (95% by default).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from loopthink.checkpoint import load_run
 from loopthink.evaluate import labels_of, predict_over_steps, wilson_interval
+from loopthink.seeds import INTERVAL_METHOD, is_sweep, mean_ci, single_point_runs
 
 THRESHOLD = 0.95
 
@@ -33,8 +34,6 @@ def frontier_grid(
     progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows ``{steps, difficulty, accuracy, n, ci_low, ci_high}`` for every grid cell."""
-    from tqdm import tqdm
-
     rows = []
     for d in tqdm(difficulties, desc="frontier", disable=not progress):
         records = task.generate(n_per_cell, seed * 1_000_003 + d, (d, d), **(options or {}))
@@ -50,8 +49,6 @@ def frontier_grid(
 def mean_over_seeds(grids: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Per cell, the mean accuracy over seeds' grids with its Student-t 95% interval across seeds
     (:func:`loopthink.seeds.mean_ci`); ``n`` stays the instances per cell, ``per_seed`` is added."""
-    from loopthink.seeds import mean_ci
-
     rows = []
     for cells in zip(*grids):
         ci = mean_ci([c["accuracy"] for c in cells], (0.0, 1.0))
@@ -68,16 +65,14 @@ def frontier_line(rows: list[dict[str, Any]], threshold: float = THRESHOLD) -> d
     return out
 
 
-def write_outputs(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> dict[str, Any]:
+def write_outputs(data: dict[str, Any], out: Path) -> None:
+    """``frontier.csv`` (one row per cell) and ``frontier.json`` (everything) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "frontier.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["steps", "difficulty", "accuracy", "n", "ci_low", "ci_high"], extrasaction="ignore")
         w.writeheader()
-        w.writerows(rows)
-    line = frontier_line(rows, meta.get("threshold", THRESHOLD))
-    data = {**meta, "rows": rows, "frontier": {str(d): s for d, s in line.items()}}
+        w.writerows(data["rows"])
     (out / "frontier.json").write_text(json.dumps(data, indent=1))
-    return data
 
 
 def summary_text(data: dict[str, Any]) -> str:
@@ -92,56 +87,39 @@ def summary_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# ---- CLI -------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_int_list, parse_range
+def measure_frontier(
+    run: str | Path,
+    steps: list[int],
+    difficulty: tuple[int, int] | None = None,
+    n_per_cell: int = 500,
+    seed: int = 1234,
+    threshold: float = THRESHOLD,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """``frontier.json``'s content for a run, or for a sweep (mean over seeds, interval across seeds).
 
-    p.add_argument("run", help="run directory, or a sweep directory (mean over seeds, 95%% interval across seeds)")
-    p.add_argument("--steps", type=parse_int_list, default=[1, 2, 4, 8, 16, 32, 64])
-    p.add_argument("--difficulty", type=parse_range, default=None, help="LO..HI (default: 1..4x the training max)")
-    p.add_argument("--n-per-cell", type=int, default=500)
-    p.add_argument("--seed", type=int, default=1234, help="seed of the test instances (disjoint from training's)")
-    p.add_argument("--threshold", type=float, default=THRESHOLD)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True)
-    p.add_argument("--json", action="store_true", help="print frontier.json's summary as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    from loopthink.checkpoint import load_run
-    from loopthink.plots.frontier import plot_frontier
-    from loopthink.seeds import INTERVAL_METHOD, is_sweep, single_point_runs
-
-    sweep = is_sweep(args.run)
-    run_dirs = single_point_runs(args.run) if sweep else [args.run]
-    cfg, model, task = load_run(run_dirs[0], args.device)
+    ``difficulty`` defaults to 1..4x the training maximum; every seed sees the same instances."""
+    sweep = is_sweep(run)
+    run_dirs = single_point_runs(run) if sweep else [run]
+    cfg, model, task = load_run(run_dirs[0], device)
     lo_t, hi_t = cfg.task.train_difficulty
-    lo, hi = args.difficulty or (max(1, lo_t), 4 * hi_t)
-    loaded = [(cfg, model)] + [load_run(r, args.device)[:2] for r in run_dirs[1:]]
-    seeds = [c.train.seed for c, _ in loaded]
-    grids = [  # every seed on the same instances
-        frontier_grid(
-            m, task, args.steps, list(range(lo, hi + 1)), args.n_per_cell, args.seed,
-            {**cfg.task.options, **cfg.eval.options}, args.device, progress=sys.stderr.isatty(),
-        )
-        for _, m in loaded
-    ]
-    rows = mean_over_seeds(grids) if sweep else grids[0]
-    meta = {"run": str(args.run), "task": task.name, "difficulty_name": task.difficulty_name, "train_difficulty": [lo_t, hi_t], "threshold": args.threshold, "seed": args.seed}
+    lo, hi = difficulty or (max(1, lo_t), 4 * hi_t)
+    loaded = [(cfg, model)] + [load_run(r, device)[:2] for r in run_dirs[1:]]
+    options = {**cfg.task.options, **cfg.eval.options}
+    diffs = list(range(lo, hi + 1))
+    grids = [frontier_grid(m, task, steps, diffs, n_per_cell, seed, options, device, progress=progress) for _, m in loaded]
+    meta: dict[str, Any] = {
+        "run": str(run), "task": task.name, "difficulty_name": task.difficulty_name, "train_difficulty": [lo_t, hi_t],
+        "threshold": threshold, "seed": seed,
+    }
     if sweep:  # accuracy = mean over seeds; ci_low/ci_high across seeds; the frontier is the mean's
-        meta.update(runs=[str(r) for r in run_dirs], seeds=seeds, interval=INTERVAL_METHOD)
+        meta.update(runs=[str(r) for r in run_dirs], seeds=[c.train.seed for c, _ in loaded], interval=INTERVAL_METHOD)
     else:
         meta["interval"] = "Wilson score 95% interval over the cell's instances"
-    data = write_outputs(rows, Path(args.out), meta)
-    plot_frontier(data, Path(args.out) / "frontier.png")
-    if args.json:
-        print(json.dumps({"frontier": data["frontier"], "train_difficulty": [lo_t, hi_t]}))
-    else:
-        if sweep:
-            print(f"mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}); per-cell 95% interval across seeds in frontier.csv")
-        print(summary_text(data))
-        print(f"\nwrote {args.out}/frontier.csv, frontier.json, frontier.png, frontier.svg")
-    return 0
+    rows = mean_over_seeds(grids) if sweep else grids[0]
+    line = frontier_line(rows, threshold)
+    return {**meta, "rows": rows, "frontier": {str(d): s for d, s in line.items()}}
 
 
 def accuracy_matrix(rows: list[dict[str, Any]]) -> tuple[list[int], list[int], np.ndarray]:

@@ -25,14 +25,13 @@ on a fixed grid (:data:`LAMBDA_GRID`, probe logits, plus +inf = never exit early
 (n * mean_i L_i(lambda) + 1) / (n + 1) <= alpha; then E[premature exit on a fresh exchangeable
 example] <= alpha. The probe is fitted on a split disjoint from the calibration split.
 
-CLI: ``loopthink halt RUN --rule {kl,convergence,conformal} ...`` (see :func:`add_arguments`).
+CLI: ``loopthink halt RUN --rule {kl,convergence,conformal} ...`` (see :mod:`loopthink.commands.halt`).
 Splits: test instances use ``--seed``; the probe's training split ``seed + PROBE_SEED_OFFSET`` and
 the calibration split ``seed + CALIB_SEED_OFFSET``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -45,9 +44,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from loopthink.evaluate import bucket_order, size_sorted_chunks
+from loopthink.checkpoint import RunError, load_run
+from loopthink.evaluate import bucket_order, difficulty_keys, labels_of, size_sorted_chunks, wilson_interval
 from loopthink.probe import fit_logistic
 from loopthink.tasks import DataError
+from loopthink.tasks.formats import read_jsonl
 from loopthink.trajectory import (
     decision_step,
     entropy_of,
@@ -546,8 +547,6 @@ def halt_records(
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
-    from loopthink.evaluate import wilson_interval
-
     lo, hi = wilson_interval(k, n)
     return {"rate": k / n if n else 0.0, "k": k, "n": n, "ci_low": lo, "ci_high": hi}
 
@@ -610,55 +609,41 @@ def by_difficulty(keys: list[str], steps: torch.Tensor, preds: torch.Tensor, fin
     return out
 
 
-# ---- CLI -------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_range
+# ---- the whole evaluation of a run ----------------------------------------------------------
+@dataclass
+class HaltingEvaluation:
+    """:func:`evaluate_halting`'s result: ``halting.json``'s content, the one-line summary and the
+    per-example arrays behind ``halting_examples.csv`` and the steps-by-difficulty picture."""
 
-    p.add_argument("run", help="run directory")
-    p.add_argument("--rule", choices=("kl", "convergence", "conformal"), default="conformal",
-                   help="exit rule (default conformal: learned probe with a calibrated premature-exit guarantee)")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=f"conformal: allowed premature-exit rate (default {DEFAULT_ALPHA})")
-    p.add_argument("--threshold", type=float, default=None,
-                   help=f"kl/convergence threshold (defaults: kl {KL_THRESHOLD:g} nats, convergence {CONVERGENCE_THRESHOLD:g})")
-    p.add_argument("--max-steps", type=int, default=64, help="T_max (default 64)")
-    p.add_argument("--min-steps", type=int, default=1, help="no exit before this step (default 1)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--difficulty", type=parse_range, default=None,
-                     help="test hops/depth LO..HI (default: training LO .. 2x training HI)")
-    src.add_argument("--data", help="test instances from a JSONL file instead of generated ones")
-    p.add_argument("--calib-data", help="conformal: JSONL file split in half for probe training / calibration "
-                   "(default: generated with seeds disjoint from the test seed)")
-    p.add_argument("--n", type=int, default=1000, help="test instances (generated; default 1000)")
-    p.add_argument("--n-calib", type=int, default=1000, help="conformal: calibration instances (default 1000)")
-    p.add_argument("--n-probe", type=int, default=500, help="conformal: probe-training instances (default 500)")
-    p.add_argument("--seed", type=int, default=1234, help="test seed; probe/calibration use seed+%d / seed+%d" % (PROBE_SEED_OFFSET, CALIB_SEED_OFFSET))
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True, help="output directory (halting.json, pareto.png, steps_by_difficulty.png)")
-    p.add_argument("--json", action="store_true", help="print a one-line JSON summary")
+    data: dict[str, Any]
+    summary: dict[str, Any]
+    keys: list[str]
+    labels: torch.Tensor
+    predictions: torch.Tensor
+    final: torch.Tensor
+    steps: torch.Tensor
+    conformal: bool
 
 
-def _validate(args: argparse.Namespace) -> None:
-
-    if args.max_steps < 1:
-        raise DataError(f"--max-steps must be >= 1, got {args.max_steps}")
-    if not 1 <= args.min_steps <= args.max_steps:
-        raise DataError(f"--min-steps must be in 1..{args.max_steps}, got {args.min_steps}")
-    if not 0 < args.alpha < 1:
-        raise DataError(f"--alpha must be in (0, 1), got {args.alpha}")
-    if args.threshold is not None and args.rule == "conformal":
+def check_settings(rule: str, alpha: float, threshold: float | None, max_steps: int, min_steps: int, **counts: int) -> None:
+    """DataError naming the option for a setting :func:`evaluate_halting` cannot use."""
+    if max_steps < 1:
+        raise DataError(f"--max-steps must be >= 1, got {max_steps}")
+    if not 1 <= min_steps <= max_steps:
+        raise DataError(f"--min-steps must be in 1..{max_steps}, got {min_steps}")
+    if not 0 < alpha < 1:
+        raise DataError(f"--alpha must be in (0, 1), got {alpha}")
+    if threshold is not None and rule == "conformal":
         raise DataError("--threshold applies to kl/convergence; the conformal rule picks its threshold from --alpha")
-    if args.threshold is not None and args.threshold <= 0:
-        raise DataError(f"--threshold must be > 0, got {args.threshold}")
-    for name in ("n", "n_calib", "n_probe", "batch_size"):
-        if getattr(args, name) < 1:
+    if threshold is not None and threshold <= 0:
+        raise DataError(f"--threshold must be > 0, got {threshold}")
+    for name, value in counts.items():
+        if value < 1:
             raise DataError(f"--{name.replace('_', '-')} must be >= 1")
 
 
-def _read(path: str, task: Any) -> list[dict]:
-    from loopthink.tasks import DataError
-    from loopthink.tasks.formats import read_jsonl
-
+def read_records(path: str, task: Any) -> list[dict]:
+    """The instances of a JSONL file, which must be of the run's task and not empty."""
     name, records = read_jsonl(path)
     if name != task.name:
         raise DataError(f"{path} holds {name} instances but the run was trained on {task.name}")
@@ -667,78 +652,103 @@ def _read(path: str, task: Any) -> list[dict]:
     return records
 
 
-def run(args: argparse.Namespace) -> int:
-    from loopthink.checkpoint import RunError, load_run
-    from loopthink.evaluate import difficulty_keys, labels_of
-    from loopthink.plots.halting import plot_calibration, plot_pareto, plot_steps_by_difficulty
-    from loopthink.tasks import DataError
+def _probe_and_calibration(task: Any, calib_data: str | None, rng: tuple[int, int], n_probe: int, n_calib: int, seed: int, opts: dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """(probe-training records, calibration records, their source): a file split in half, or two
+    generated sets with seeds disjoint from the test seed."""
+    if calib_data:
+        pool = read_records(calib_data, task)
+        if len(pool) < 4:
+            raise DataError(f"{calib_data}: need at least 4 instances to split into probe/calibration")
+        perm = np.random.default_rng(seed).permutation(len(pool))
+        half = len(pool) // 2
+        return [pool[i] for i in perm[:half]], [pool[i] for i in perm[half:]], {"calib_data": calib_data}
+    probe_records = task.generate(n_probe, seed + PROBE_SEED_OFFSET, rng, **opts)
+    calib_records = task.generate(n_calib, seed + CALIB_SEED_OFFSET, rng, **opts)
+    source = {"difficulty": list(rng), "probe_seed": seed + PROBE_SEED_OFFSET, "calib_seed": seed + CALIB_SEED_OFFSET}
+    return probe_records, calib_records, source
 
-    _validate(args)
-    cfg, model, task = load_run(args.run, args.device)
+
+def conformal_rules_for(
+    model: nn.Module, task: Any, probe_records: list[dict], calib_records: list[dict], alphas: Sequence[float], max_steps: int,
+    min_steps: int, seed: int, batch_size: int, device: str, say: Any = None,
+) -> list[ConformalRule]:
+    """One calibrated :class:`ConformalRule` per alpha, all from one probe (fitted on ``probe_records``)."""
+    say = say or (lambda msg: None)
+    say(f"probe: recording {len(probe_records)} rollouts of {max_steps} steps")
+    probe_feats, _ = record_records(model, task, probe_records, max_steps, seed + PROBE_SEED_OFFSET, batch_size, device)
+    probe = fit_probe(probe_feats, min_steps)
+    say(f"calibration: recording {len(calib_records)} rollouts")
+    calib_feats, _ = record_records(model, task, calib_records, max_steps, seed + CALIB_SEED_OFFSET, batch_size, device)
+    return [calibrate_conformal(probe, calib_feats, a, min_steps) for a in alphas]
+
+
+def evaluate_halting(
+    run: str | Path,
+    rule: str = "conformal",
+    alpha: float = DEFAULT_ALPHA,
+    threshold: float | None = None,
+    max_steps: int = 64,
+    min_steps: int = 1,
+    difficulty: tuple[int, int] | None = None,
+    data: str | None = None,
+    calib_data: str | None = None,
+    n: int = 1000,
+    n_calib: int = 1000,
+    n_probe: int = 500,
+    seed: int = 1234,
+    batch_size: int = 512,
+    device: str = "cpu",
+    progress: bool = False,
+) -> HaltingEvaluation:
+    """Halt a run's test instances (a JSONL file, or generated over ``difficulty``, default training
+    LO .. 2x training HI) with an exit rule, against full ``max_steps`` rollouts of the same states."""
+    check_settings(rule, alpha, threshold, max_steps, min_steps, n=n, n_calib=n_calib, n_probe=n_probe, batch_size=batch_size)
+    cfg, model, task = load_run(run, device)
     if not all(hasattr(model, m) for m in ("encode", "init_state", "step", "readout")):
-        raise RunError(f"{args.run}: model {type(model).__name__} has no step-wise interface to halt")
+        raise RunError(f"{run}: model {type(model).__name__} has no step-wise interface to halt")
     opts = {**cfg.task.options, **cfg.eval.options}
     lo_t, hi_t = cfg.task.train_difficulty
-    T, m = args.max_steps, args.min_steps
-    progress = sys.stderr.isatty() and not args.json
+    T, m = max_steps, min_steps
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
-
-    if args.data:
-        test_records = _read(args.data, task)
+    if data:
+        test_records = read_records(data, task)
         diffs = [task.difficulty_of(r) for r in test_records]
         rng = (max(1, min(diffs)), max(1, max(diffs)))
-        test_source: dict[str, Any] = {"data": args.data}
+        test_source: dict[str, Any] = {"data": data}
     else:
-        rng = args.difficulty or (max(1, lo_t), 2 * hi_t)
-        test_records = task.generate(args.n, args.seed, rng, **opts)
-        test_source = {"difficulty": list(rng), "n": args.n, "seed": args.seed}
+        rng = difficulty or (max(1, lo_t), 2 * hi_t)
+        test_records = task.generate(n, seed, rng, **opts)
+        test_source = {"difficulty": list(rng), "n": n, "seed": seed}
 
-    # ---- the rule (conformal: probe on one split, calibration on another, both disjoint from test)
     conformal_rules: list[ConformalRule] = []
     calib_info: dict[str, Any] = {}
-    if args.rule == "conformal":
-        if args.calib_data:
-            pool = _read(args.calib_data, task)
-            if len(pool) < 4:
-                raise DataError(f"{args.calib_data}: need at least 4 instances to split into probe/calibration")
-            perm = np.random.default_rng(args.seed).permutation(len(pool))
-            half = len(pool) // 2
-            probe_records, calib_records = [pool[i] for i in perm[:half]], [pool[i] for i in perm[half:]]
-            calib_info["source"] = {"calib_data": args.calib_data}
-        else:
-            probe_records = task.generate(args.n_probe, args.seed + PROBE_SEED_OFFSET, rng, **opts)
-            calib_records = task.generate(args.n_calib, args.seed + CALIB_SEED_OFFSET, rng, **opts)
-            calib_info["source"] = {"difficulty": list(rng), "probe_seed": args.seed + PROBE_SEED_OFFSET, "calib_seed": args.seed + CALIB_SEED_OFFSET}
-        say(f"probe: recording {len(probe_records)} rollouts of {T} steps")
-        probe_feats, _ = record_records(model, task, probe_records, T, args.seed + PROBE_SEED_OFFSET, args.batch_size, args.device)
-        probe = fit_probe(probe_feats, m)
-        say(f"calibration: recording {len(calib_records)} rollouts")
-        calib_feats, _ = record_records(model, task, calib_records, T, args.seed + CALIB_SEED_OFFSET, args.batch_size, args.device)
+    if rule == "conformal":  # probe on one split, calibration on another, both disjoint from test
+        probe_records, calib_records, calib_info["source"] = _probe_and_calibration(task, calib_data, rng, n_probe, n_calib, seed, opts)
         calib_info.update({"n_probe": len(probe_records), "n_calib": len(calib_records)})
-        alphas = sorted(set(ALPHA_SWEEP) | {args.alpha})
-        conformal_rules = [calibrate_conformal(probe, calib_feats, a, m) for a in alphas]
-        rule: ExitRule = conformal_rules[alphas.index(args.alpha)]
-        if not math.isfinite(rule.lam):  # type: ignore[attr-defined]
-            print(f"warning: alpha={args.alpha} cannot be certified with {len(calib_records)} calibration instances "
+        alphas = sorted(set(ALPHA_SWEEP) | {alpha})
+        conformal_rules = conformal_rules_for(model, task, probe_records, calib_records, alphas, T, m, seed, batch_size, device, say)
+        exit_rule: ExitRule = conformal_rules[alphas.index(alpha)]
+        if not math.isfinite(exit_rule.lam):  # type: ignore[attr-defined]
+            print(f"warning: alpha={alpha} cannot be certified with {len(calib_records)} calibration instances "
                   f"(needs n >= 1/alpha - 1); every example runs {T} steps", file=sys.stderr)
     else:
-        rule = make_rule(args.rule, args.threshold)
+        exit_rule = make_rule(rule, threshold)
 
-    # ---- test: full rollouts (reference, Pareto curves) and the halted run on the same initial states
+    # test: full rollouts (reference, Pareto curves) and the halted run on the same initial states
     say(f"test: recording {len(test_records)} full rollouts")
-    test_feats, full_wall = record_records(model, task, test_records, T, args.seed, args.batch_size, args.device)
+    test_feats, full_wall = record_records(model, task, test_records, T, seed, batch_size, device)
     say("test: halted run")
-    preds, steps, halted_wall = halt_records(model, task, test_records, rule, T, m, args.seed, args.batch_size, args.device)
+    preds, steps, halted_wall = halt_records(model, task, test_records, exit_rule, T, m, seed, batch_size, device)
     labels = torch.as_tensor(labels_of(task, test_records))
     final = test_feats.prediction[-1].cpu()
     keys = difficulty_keys(task, test_records)
-    sim_steps, _ = simulate(rule, test_feats, m)
+    sim_steps, _ = simulate(exit_rule, test_feats, m)
 
     point = _point(steps, preds, final, labels, T)
     summary = {
-        "rule": args.rule,
-        "alpha": args.alpha if args.rule == "conformal" else None,
-        "threshold": rule.describe().get("threshold", rule.describe().get("lambda")),
+        "rule": rule,
+        "alpha": alpha if rule == "conformal" else None,
+        "threshold": exit_rule.describe().get("threshold", exit_rule.describe().get("lambda")),
         "accuracy": point["accuracy"],
         "accuracy_at_max": float((final == labels).double().mean()),
         "mean_steps": point["mean_steps"],
@@ -751,11 +761,11 @@ def run(args: argparse.Namespace) -> int:
         "by_difficulty": by_difficulty(keys, steps, preds, final, labels),
     }
     curves = pareto_curves(test_feats, labels, m, conformal_rules)
-    data = {
+    out = {
         **summary,
-        "run": str(args.run), "task": task.name, "difficulty_name": task.difficulty_name,
+        "run": str(run), "task": task.name, "difficulty_name": task.difficulty_name,
         "train_difficulty": [lo_t, hi_t], "test": test_source,
-        "rule_spec": rule.describe(), "calibration": calib_info or None,
+        "rule_spec": exit_rule.describe(), "calibration": calib_info or None,
         "premature_exit": point["premature_exit"],
         "wall_time": {"full_rollout_s": full_wall, "halted_s": halted_wall, "speedup": full_wall / max(halted_wall, 1e-9),
                       "note": "full rollout = T_max steps with per-step readouts (recording); halted = halt() on the same batches"},
@@ -765,28 +775,21 @@ def run(args: argparse.Namespace) -> int:
         "defaults": {"kl_threshold": KL_THRESHOLD, "convergence_threshold": CONVERGENCE_THRESHOLD},
     }
     if conformal_rules:
-        data["alpha_sweep"] = [
+        out["alpha_sweep"] = [
             {"alpha": r.alpha, "lambda": _num(r.lam), "calibration_risk": r.calibration["empirical_risk"], **pt}
             for r, pt in zip(conformal_rules, curves["conformal"])
         ]
-    out = Path(args.out)
+    return HaltingEvaluation(out, summary, keys, labels, preds, final, steps, bool(conformal_rules))
+
+
+def write_outputs(ev: HaltingEvaluation, out: Path) -> None:
+    """``halting.json`` and ``halting_examples.csv`` (one row per test instance) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "halting.json").write_text(json.dumps(data, indent=1))
+    (out / "halting.json").write_text(json.dumps(ev.data, indent=1))
     with open(out / "halting_examples.csv", "w") as f:
         f.write("index,difficulty,label,prediction,prediction_at_max,steps_used\n")
-        for i in range(len(test_records)):
-            f.write(f"{i},{keys[i]},{int(labels[i])},{int(preds[i])},{int(final[i])},{int(steps[i])}\n")
-    plot_pareto(data, out / "pareto.png")
-    plot_steps_by_difficulty(data, keys, steps.numpy(), out / "steps_by_difficulty.png")
-    if conformal_rules:
-        plot_calibration(data, out / "calibration.png")
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(summary_text(data))
-        print(f"\nwrote {out}/halting.json, halting_examples.csv, pareto.png, steps_by_difficulty.png"
-              + (", calibration.png" if conformal_rules else ""))
-    return 0
+        for i in range(len(ev.keys)):
+            f.write(f"{i},{ev.keys[i]},{int(ev.labels[i])},{int(ev.predictions[i])},{int(ev.final[i])},{int(ev.steps[i])}\n")
 
 
 def summary_text(data: dict[str, Any]) -> str:
@@ -847,8 +850,6 @@ def halting_summary(
     model: nn.Module, task: Any, records: list[dict], rule: ExitRule, max_steps: int, seed: int = 0, device: str = "cpu"
 ) -> dict[str, Any]:
     """Accuracy, mean steps and compute saved with per-example halting, overall and per difficulty."""
-    from loopthink.evaluate import difficulty_keys, labels_of
-
     preds, steps, _ = halt_records(model, task, records, rule, max_steps, 1, seed, device=device)
     correct = (preds == torch.as_tensor(labels_of(task, records))).double()
     keys = np.array(difficulty_keys(task, records))

@@ -14,7 +14,6 @@ subfolders ``frontier/``, ``compare/``, ``dynamics/``, ``halting/`` of each run 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as _dt
 import html
@@ -24,6 +23,12 @@ import shlex
 import struct
 from pathlib import Path
 from typing import Any, Sequence
+
+from loopthink.checkpoint import atomic_write_text, latest_checkpoint, read_run_config
+from loopthink.frontier import frontier_line
+from loopthink.plots.training import figure_png_bytes, mean_val, training_figure, val_keys, val_overlay_figure
+from loopthink.tasks import DataError, get_task
+from loopthink.version import __version__
 
 ARTEFACTS = {
     # kind: (json file, default subfolder, pictures in display order (others in the folder follow))
@@ -332,13 +337,9 @@ def config_section(page: Page, r: RunInfo, anchor: str) -> str:
 
 
 def training_section(page: Page, r: RunInfo, anchor: str) -> str:
-    from loopthink.plots.training import figure_png_bytes, training_figure, val_keys
-
     out = page.heading(3, anchor, "Training")
     metrics = r.path / "metrics.jsonl"
     if not r.train_rows and not r.val_rows:
-        from loopthink.checkpoint import latest_checkpoint
-
         problem = f"{metrics} is missing" if not metrics.exists() else f"{metrics} has no readable rows"
         cmd = f"loopthink train {q(r.path / 'config.yaml')} --out {q(r.path)}"
         if latest_checkpoint(r.path) is not None:
@@ -377,8 +378,6 @@ def training_section(page: Page, r: RunInfo, anchor: str) -> str:
 
 
 def frontier_section(page: Page, r: RunInfo, anchor: str) -> str:
-    from loopthink.frontier import frontier_line
-
     folder, given = r.dirs["frontier"]
     out = page.heading(3, anchor, "Frontier: accuracy over steps x difficulty")
     cmd = f"loopthink frontier {q(r.path)} --out {q(folder)}"
@@ -571,8 +570,6 @@ def halting_section(page: Page, r: RunInfo, anchor: str) -> str:
 
 
 def overview_section(page: Page, runs: list[RunInfo]) -> str:
-    from loopthink.plots.training import figure_png_bytes, mean_val, val_overlay_figure
-
     out = page.heading(2, "overview", "Overview")
     rows = []
     for i, r in enumerate(runs):
@@ -600,8 +597,6 @@ def _then(given: bool, kind: str, folder: Path) -> str:
 
 def _difficulty_name(task: str) -> str:
     try:
-        from loopthink.tasks import get_task
-
         return get_task(task).difficulty_name
     except Exception:  # noqa: BLE001 - a label only
         return "difficulty"
@@ -636,8 +631,6 @@ def unique_labels(paths: Sequence[Path]) -> list[str]:
 def resolve_dirs(runs: Sequence[Path], given: dict[str, list[str] | None]) -> list[dict[str, tuple[Path, bool]]]:
     """Per run, kind -> (artefact folder, given explicitly). The i-th ``--frontier`` (etc.)
     belongs to the i-th run; runs without one use their own subfolder."""
-    from loopthink.tasks import DataError
-
     out: list[dict[str, tuple[Path, bool]]] = [{} for _ in runs]
     for kind in ("frontier", "dynamics", "halting"):
         dirs = given.get(kind) or []
@@ -653,9 +646,6 @@ def resolve_dirs(runs: Sequence[Path], given: dict[str, list[str] | None]) -> li
 def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = None, compare: Sequence[str] | None = None,
                  dynamics: Sequence[str] | None = None, halting: Sequence[str] | None = None, command: str | None = None) -> tuple[str, int]:
     """(the HTML page, number of embedded pictures). Raises RunError for a directory that is not a run."""
-    import loopthink
-    from loopthink.checkpoint import read_run_config
-
     paths = [Path(r) for r in runs]
     cfgs = [read_run_config(p) for p in paths]
     dirs = resolve_dirs(paths, {"frontier": list(frontier or []), "dynamics": list(dynamics or []), "halting": list(halting or [])})
@@ -692,7 +682,7 @@ def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = No
     title = f"loopthink report: {labels[0]}" if not many else f"loopthink report: {len(infos)} runs"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     made = f" by <code>{esc(command)}</code>" if command else ""
-    head = (f"<h1>{esc(title)}</h1><p class=\"meta\">Made{made} on {esc(stamp)} with loopthink {esc(loopthink.__version__)}. "
+    head = (f"<h1>{esc(title)}</h1><p class=\"meta\">Made{made} on {esc(stamp)} with loopthink {esc(__version__)}. "
             "Self-contained: pictures are embedded, nothing is loaded from the network.</p>")
     doc = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -704,31 +694,17 @@ def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = No
     return doc, page.images
 
 
-# ---- CLI -------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (made by `loopthink train`)")
-    p.add_argument("--out", required=True, help="output HTML file")
-    p.add_argument("--frontier", action="append", metavar="DIR", help="output of `loopthink frontier` (default: RUN/frontier); once per run, in run order")
-    p.add_argument("--compare", action="append", metavar="DIR", help="output of `loopthink compare` (default: RUN/compare); may be repeated")
-    p.add_argument("--dynamics", action="append", metavar="DIR", help="output of `loopthink diagnose` (default: RUN/dynamics); once per run")
-    p.add_argument("--halting", action="append", metavar="DIR", help="output of `loopthink halt` (default: RUN/halting); once per run")
-
-
-def run(args: argparse.Namespace) -> int:
-    from loopthink.checkpoint import atomic_write_text
-
-    words = ["loopthink", "report", *map(q, args.runs), "--out", q(args.out)]
-    for kind in ("frontier", "compare", "dynamics", "halting"):
-        for d in getattr(args, kind) or []:
+def write_report(runs: Sequence[str | Path], out: str | Path, frontier: Sequence[str] | None = None, compare: Sequence[str] | None = None,
+                 dynamics: Sequence[str] | None = None, halting: Sequence[str] | None = None) -> tuple[Path, int, int]:
+    """Build the page and write it to ``out``: (path, size in bytes, embedded pictures). The page
+    names the command that remakes it."""
+    words = ["loopthink", "report", *map(q, runs), "--out", q(out)]
+    for kind, dirs in (("frontier", frontier), ("compare", compare), ("dynamics", dynamics), ("halting", halting)):
+        for d in dirs or []:
             words += [f"--{kind}", q(d)]
-    command = " ".join(words)
-    doc, images = build_report(args.runs, args.frontier, args.compare, args.dynamics, args.halting, command)
-    out = Path(args.out)
+    doc, images = build_report(runs, frontier, compare, dynamics, halting, " ".join(words))
+    out = Path(out)
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, doc)
-    print(f"wrote {out} ({len(doc.encode()) / 1024:.0f} KiB, {images} picture(s), {len(args.runs)} run(s))")
-    return 0
-
-
-__all__ = ["add_arguments", "run", "build_report", "read_metrics"]
+    return out, len(doc.encode()), images

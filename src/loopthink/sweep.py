@@ -36,7 +36,6 @@ updates ``sweep.json``'s status.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -58,25 +57,7 @@ LOG = "train.log"
 TAIL_LINES = 20
 
 
-# ---- argument parsing ----------------------------------------------------------------------------
-def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` or ``"0..4"`` (inclusive) or a mix: ``"0..2,7"``; non-negative, no repeats."""
-    seeds: list[int] = []
-    try:
-        for part in (p.strip() for p in text.split(",")):
-            if not part:
-                continue
-            lo, sep, hi = part.partition("..")
-            seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2 or 0..4, got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected non-negative seeds, got {text!r}")
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"repeated seed in {text!r}")
-    return seeds
-
-
+# ---- the grid ------------------------------------------------------------------------------------
 def split_values(text: str) -> list[str]:
     """Split on commas outside brackets/braces: ``"1,[1,3],{a: 1}"`` -> ``["1", "[1,3]", "{a: 1}"]``."""
     out, depth, cur = [], 0, ""
@@ -372,89 +353,81 @@ def summary(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
-# ---- CLI -------------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="YAML config (see configs/)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides applied to every run (may also follow the options)")
-    p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0..4 (default 0,1,2)")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="a config key and its values; repeat for a cartesian grid")
-    p.add_argument("--jobs", type=int, default=None, help="runs at once (default CPU: all runs if <= 2x cores, else one per core; CUDA: one per GPU)")
-    p.add_argument("--device", default=None, help="cpu, cuda (every visible GPU) or cuda:0,2; default: the config's train.device")
-    p.add_argument("--out", required=True, help="sweep directory")
-    p.add_argument("--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing")
-    p.epilog = "On a cluster, use --dry-run and launch each printed command as its own job (torchrun -m loopthink.cli train ... works too)."
+# ---- the whole sweep -------------------------------------------------------------------------------
+def run_sweep(
+    config: str | Path,
+    overrides: list[str],
+    seeds: list[int],
+    grid: list[str],
+    out: str | Path,
+    jobs: int | None = None,
+    device: str | None = None,
+    dry_run: bool = False,
+    show: bool = False,
+) -> tuple[list[Run], list[list[str]]]:
+    """Train every (grid point, seed) run not yet finished in ``out``; (runs, []) when done.
 
-
-def run(args: argparse.Namespace) -> int:
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
-    config = str(Path(args.config).resolve())
-    points = grid_points(parse_grid(args.grid))
-    runs = plan_runs(config, list(args.overrides), args.seeds, points)
-    config_device = load_config(config, list(args.overrides)).train.device
-    out = Path(args.out)
+    ``grid`` holds ``key=v1,v2`` items; ``device`` overrides the config's train.device. With
+    ``dry_run`` nothing trains: sweep.json is written and the train commands still to run are returned."""
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    config_arg, config = str(config), str(Path(config).resolve())
+    points = grid_points(parse_grid(grid))
+    runs = plan_runs(config, list(overrides), seeds, points)
+    config_device = load_config(config, list(overrides)).train.device
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     try:
-        prev = _previous(out)
-        for r in runs:
-            old = prev.get(r.dir, {})
-            r.wall_s_total = float(old.get("wall_s_total") or 0.0)
-            r.attempts = int(old.get("attempts") or 0)
-            if run_finished(out / r.dir, r.iters):
-                r.status, r.action, r.val = "finished", "skipped", _val_of(out / r.dir)
-                r.wall_s, r.started, r.ended, r.device = old.get("wall_s"), old.get("started"), old.get("ended"), old.get("device")
-        todo = [r for r in runs if r.status == "pending"]
-        device = args.device or config_device
-        wanted = args.jobs if args.jobs is not None or device.startswith("cuda") else default_cpu_jobs(len(todo))
-        devices, jobs = resolve_devices(device, wanted)
+        todo = _mark_finished(runs, out)
+        dev = device or config_device
+        wanted = jobs if jobs is not None or dev.startswith("cuda") else default_cpu_jobs(len(todo))
+        devices, jobs = resolve_devices(dev, wanted)
         jobs = max(1, min(jobs, len(todo))) if todo else jobs
         devices = devices[:jobs]
-        cores = os.cpu_count() or 1
-        threads = max(1, cores // jobs)
+        threads = max(1, (os.cpu_count() or 1) // jobs)
         meta = {
-            "version": 1,
-            "config": args.config,
-            "config_path": config,
-            "overrides": list(args.overrides),
-            "seeds": args.seeds,
-            "grid": {k: v for k, v in parse_grid(args.grid)},
-            "grid_points": [{"name": n, "overrides": o} for n, o in points],
-            "jobs": jobs,
-            "threads_per_run": threads,
-            "devices": devices,
-            "config_device": config_device,
-            "device_flag": args.device,
-            "started": time.time(),
-            "wall_s": None,
+            "version": 1, "config": config_arg, "config_path": config, "overrides": list(overrides), "seeds": seeds,
+            "grid": {k: v for k, v in parse_grid(grid)}, "grid_points": [{"name": n, "overrides": o} for n, o in points],
+            "jobs": jobs, "threads_per_run": threads, "devices": devices, "config_device": config_device,
+            "device_flag": device, "started": time.time(), "wall_s": None,
         }
-        if args.dry_run:
+        if dry_run:
             write_sweep(out, meta, runs)
-            for r in todo:
-                print(shlex.join(train_command(config, r, out, [f"train.device={args.device}"] if args.device else [])))
-            print(f"{len(todo)} of {len(runs)} runs to do; wrote {out / SWEEP_FILE}", file=sys.stderr)
-            return 0
+            return runs, [train_command(config, r, out, [f"train.device={device}"] if device else []) for r in todo]
         if len(todo) < len(runs):
             print(f"sweep {out}: {len(runs) - len(todo)} of {len(runs)} runs already finished", file=sys.stderr)
         if todo:
-            print(f"sweep {out}: {len(todo)} run(s), {jobs} at a time" + (f", {threads} thread(s) each" if not devices[0].startswith("cuda") else f" on {', '.join(sorted(set(devices)))}"), file=sys.stderr)
-        old_term = signal.getsignal(signal.SIGTERM)
-
-        def on_term(signum: int, frame: Any) -> None:
-            raise _Terminated()
-
-        signal.signal(signal.SIGTERM, on_term)
-        try:
-            execute(config, runs, out, devices, threads, meta, show=sys.stderr.isatty())
-        finally:
-            signal.signal(signal.SIGTERM, old_term)
+            where = f", {threads} thread(s) each" if not devices[0].startswith("cuda") else f" on {', '.join(sorted(set(devices)))}"
+            print(f"sweep {out}: {len(todo)} run(s), {jobs} at a time" + where, file=sys.stderr)
+        _execute_until_term(config, runs, out, devices, threads, meta, show)
     finally:
         lock.close()
-    print(summary(runs))
-    failed = [r for r in runs if r.status == "failed"]
-    for r in failed:
-        print(f"\nFAILED {out / r.dir} (exit {r.returncode}); see {out / r.dir / LOG}:\n{r.error}", file=sys.stderr)
-    if failed:
-        print(f"\n{len(failed)} of {len(runs)} runs failed; run the same command again to retry them", file=sys.stderr)
-        return 1
-    return 0
+    return runs, []
+
+
+def _mark_finished(runs: list[Run], out: Path) -> list[Run]:
+    """Carry over what sweep.json knows of earlier attempts; mark finished runs; the runs still to do."""
+    prev = _previous(out)
+    for r in runs:
+        old = prev.get(r.dir, {})
+        r.wall_s_total = float(old.get("wall_s_total") or 0.0)
+        r.attempts = int(old.get("attempts") or 0)
+        if run_finished(out / r.dir, r.iters):
+            r.status, r.action, r.val = "finished", "skipped", _val_of(out / r.dir)
+            r.wall_s, r.started, r.ended, r.device = old.get("wall_s"), old.get("started"), old.get("ended"), old.get("device")
+    return [r for r in runs if r.status == "pending"]
+
+
+def _execute_until_term(config: str, runs: list[Run], out: Path, devices: list[str], threads: int, meta: dict[str, Any], show: bool) -> None:
+    """:func:`execute` with SIGTERM handled like Ctrl-C (children stopped, state recorded)."""
+    old_term = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        execute(config, runs, out, devices, threads, meta, show=show)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)

@@ -1,0 +1,49 @@
+"""``loopthink eval RUN --data FILE``: accuracy of a run (or a sweep) per step count and difficulty."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from loopthink.checkpoint import load_run
+from loopthink.commands.arguments import parse_int_list
+from loopthink.evaluate import evaluate_records, format_table
+from loopthink.halting import halting_summary, rule_from_spec
+from loopthink.seeds import format_sweep_table, is_sweep, single_point_runs, sweep_eval
+from loopthink.tasks import DataError
+from loopthink.tasks.formats import read_jsonl
+
+HELP = "accuracy of a run on a JSONL file per step count and difficulty"
+TIMED = True
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data", required=True, help="JSONL file in the documented format")
+    p.add_argument("--steps", type=parse_int_list, default=[8, 16, 32])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--halt", metavar="RULE[:X]", help="also evaluate with per-example halting: kl[:threshold], convergence[:threshold], conformal[:alpha]")
+    p.add_argument("--max-steps", type=int, default=64, help="with --halt: the most steps an example may use")
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = sys.stderr.isatty()
+    if is_sweep(args.run):  # mean over seeds with a 95% interval, per-seed values alongside
+        name, records = read_jsonl(args.data)
+        result = sweep_eval(single_point_runs(args.run), records, name, args.steps, args.device, batch_size=args.batch_size, progress=progress)
+        print(json.dumps(result) if args.json else format_sweep_table(result))
+        return 0
+    cfg, model, task = load_run(args.run, args.device)
+    name, records = read_jsonl(args.data)
+    if name != task.name:
+        raise DataError(f"{args.data} holds {name} instances but {args.run} was trained on {task.name}")
+    result = evaluate_records(model, task, records, args.steps, batch_size=args.batch_size, device=args.device, progress=progress)
+    if args.halt:
+        difficulty = tuple(cfg.task.train_difficulty)
+        rule = rule_from_spec(args.halt, model, task, difficulty, cfg.task.options, args.max_steps, device=args.device)
+        result["halting"] = halting_summary(model, task, records, rule, args.max_steps, device=args.device)
+    print(json.dumps(result) if args.json else format_table(result, task.difficulty_name))
+    return 0
