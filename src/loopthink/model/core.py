@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.config import ModelConfig
+from loopthink.config import MAX_STEPS, ModelConfig
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
 
@@ -135,8 +135,8 @@ class LoopModel(nn.Module):
     ) -> tuple[Context, torch.Tensor, int]:
         """(context, initial state, number of leading steps run without a graph) of a rollout;
         shared by every model built on this one (ACT, PonderNet)."""
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
         ctx = self.encode(inputs)
         h = self.init_state(ctx, generator) if h0 is None else h0
         return ctx, h, steps - bptt if bptt is not None and bptt < steps else 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,6 +31,7 @@ MAX_NODES = 1024  # graph: num_nodes
 MAX_EDGES = 65_536  # graph: len(edges)
 MAX_EXPRESSION_CHARS = 65_536  # logic: len(expression)
 MAX_TEXT_CHARS = 65_536  # text: len(text) + len(question)
+MAX_OPTION_NUMBER = MAX_NODES  # every number in a task's generator options (sizes, densities, probabilities)
 
 
 class DataError(ValueError):
@@ -69,6 +71,10 @@ def optional_int(record: dict, key: str, minimum: int, maximum: int | None = Non
     if maximum is not None and value > maximum:
         raise DataError(f"{key!r} must be at most {maximum}, got {value}")
     return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("NoneType", "None")
 
 
 def mismatch(key: str, stated: Any, computed: Any, how: str) -> DataError:
@@ -212,12 +218,24 @@ class Task:
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
+        """Unknown options, values of the wrong type (by the generator's annotations) and numbers
+        beyond ``MAX_OPTION_NUMBER`` fail here, naming the option."""
+        from pydantic import TypeAdapter, ValidationError
+
         allowed = cls.option_names()
-        for key in options:
+        hints = typing.get_type_hints(cls.generate)
+        for key, value in options.items():
             if key not in allowed:
                 raise DataError(
                     f"unknown option {key!r} for task {cls.name!r}; allowed: {', '.join(allowed) or 'none'}"
                 )
+            try:
+                TypeAdapter(hints[key]).validate_python(value, strict=not isinstance(value, list))
+            except ValidationError:
+                raise DataError(f"option {key!r} of task {cls.name!r}: {value!r} is not a {_type_name(hints[key])}") from None
+            for x in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(x, (int, float)) and not -MAX_OPTION_NUMBER <= x <= MAX_OPTION_NUMBER:
+                    raise DataError(f"option {key!r} of task {cls.name!r}: {x!r} is outside -{MAX_OPTION_NUMBER}..{MAX_OPTION_NUMBER}")
 
     @property
     def num_classes(self) -> int:
