@@ -26,6 +26,16 @@ class TaskConfig(_Strict):
     name: Literal["graph", "logic", "text"]
     train_difficulty: tuple[int, int] = Field(description="inclusive hops/depth range seen in training")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the generator")
+    train_data: str | None = Field(
+        None,
+        description="train on this record file instead of generated data: JSONL (docs/formats.md), .parquet, "
+        "or a Hugging Face datasets save_to_disk directory; null = generate",
+    )
+    val_data: str | None = Field(
+        None,
+        description="validate on this record file (one accuracy per difficulty found in it); null = generated "
+        "validation sets over train_difficulty",
+    )
 
     @field_validator("train_difficulty")
     @classmethod
@@ -138,6 +148,11 @@ class TrainConfig(_Strict):
         description="split each batch into this many micro-batches of similar instance size, each "
         "trimmed of padding; gradients accumulate, so the update is the whole batch's, at less cost",
     )
+    epochs: float | None = Field(
+        None, gt=0,
+        description="with task.train_data: passes over the file; sets iters = ceil(epochs * N / (batch_size * "
+        "world size)); null = train for iters",
+    )
     seed: int = 0
     eval_every: int = Field(250, ge=1)
     eval_n: int = Field(256, ge=1, description="validation instances per difficulty")
@@ -168,6 +183,16 @@ class RunConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     arch: Literal["recurrent", "transformer", "act", "ponder"] = "recurrent"
     baseline: dict[str, Any] = Field(default_factory=dict, description="arch-specific settings of a baseline")
+
+    @model_validator(mode="after")
+    def _file_data(self) -> "RunConfig":
+        if self.task.train_data is None:
+            if self.train.epochs is not None:
+                raise ValueError("train.epochs needs task.train_data (generated data has no epochs; set train.iters)")
+            return self
+        if self.train.curriculum or self.train.difficulty_weights != "uniform":
+            raise ValueError("train.curriculum and train.difficulty_weights shape generated data; with task.train_data the file's own mix is used")
+        return self
 
 
 def _format_error(e: ValidationError) -> str:
