@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from loopthink.checkpoint import RunError
 from loopthink.config import ConfigError
-from loopthink.tasks import TASK_NAMES, DataError
+from loopthink.tasks import DataError, task_names
 from loopthink.train import TrainingDiverged
 
 Handler = Callable[[argparse.Namespace, list[str]], int]
@@ -69,7 +69,7 @@ def task_options(extra: list[str]) -> dict[str, Any]:
 
 # ---- data ------------------------------------------------------------------------------------
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", choices=TASK_NAMES)
+    p.add_argument("task", choices=task_names())
     p.add_argument("--n", type=int, required=True, help="number of instances")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--difficulty", type=parse_range, required=True, help="hops/depth range LO..HI")

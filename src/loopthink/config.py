@@ -23,7 +23,7 @@ class _Strict(BaseModel):
 
 
 class TaskConfig(_Strict):
-    name: Literal["graph", "logic", "text"]
+    name: str = Field(description="a registered task: graph, logic, text, or a plug-in (docs/tasks.md)")
     train_difficulty: tuple[int, int] = Field(description="inclusive hops/depth range seen in training")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the generator")
     train_data: str | None = Field(
@@ -36,6 +36,14 @@ class TaskConfig(_Strict):
         description="validate on this record file (one accuracy per difficulty found in it); null = generated "
         "validation sets over train_difficulty",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from loopthink.tasks import task_class
+
+        task_class(v)  # unknown names fail here, listing the known ones
+        return v
 
     @field_validator("train_difficulty")
     @classmethod
