@@ -333,15 +333,15 @@ def train(
         if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
             _truncate_metrics(out / "metrics.jsonl", start)
             write_run_config(out, cfg)
-        return _loop(cfg, out, model, opt, task, device, rank, world, start, best, progress, stop_at)
+        return _loop(cfg, out, model, opt, task, file_data, device, rank, world, start, best, progress, stop_at)
     finally:
         if lock is not None:
             lock.close()
 
 
 def _loop(
-    cfg: RunConfig, out: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, device: str,
-    rank: int, world: int, start: int, best: dict, progress: bool | None, stop_at: int | None,
+    cfg: RunConfig, out: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, file_data: FileData | None,
+    device: str, rank: int, world: int, start: int, best: dict, progress: bool | None, stop_at: int | None,
 ) -> dict[str, Any]:
     tc = cfg.train
 
