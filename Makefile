@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/python -m loopthink.demo $(DEMO_ARGS)
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest
 
 test-slow: setup

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from loopthink.checkpoint import RunError, load_run
 from loopthink.evaluate import bucket_order, difficulty_keys
+from loopthink.model.core import SteppedModel
 from loopthink.probe import fit_logistic
 from loopthink.tasks import DataError
 from loopthink.tasks.formats import read_jsonl
@@ -161,15 +162,8 @@ class Summaries:
 
 
 def _check_model(model: Any) -> None:
-    for name in ("encode", "init_state", "step", "readout", "pool"):
-        if not hasattr(model, name):
-            raise RunError(f"diagnose needs the recurrent model (encode/init_state/step/readout); this run's model has no {name!r}")
-
-
-def deterministic_init(model: Any) -> bool:
-    """True when the model's initial state has no randomness (zeros init): the K runs coincide."""
-    cfg = getattr(model, "cfg", None)
-    return cfg is not None and (getattr(cfg, "init_state", "random") == "zeros" or getattr(cfg, "init_scale", 1.0) == 0)
+    if not isinstance(model, SteppedModel):
+        raise RunError(f"diagnose needs a model that runs step by step (a SteppedModel); this run's model is a {type(model).__name__}")
 
 
 @torch.no_grad()
@@ -236,7 +230,7 @@ def summarise(
     if not records:
         raise DataError("no examples to diagnose")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    identical = deterministic_init(model)
+    identical = model.deterministic_init()
     order = sorted(range(len(records)), key=lambda i: len(str(records[i])))
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if progress:
@@ -563,7 +557,7 @@ def diagnose_run(
     else:
         rng = difficulty or tuple(cfg.task.train_difficulty)
         all_, fit, held, source = _summaries_generated(model, task, cfg, rng, n or 1000, seed, kw)
-    zeros = deterministic_init(model)
+    zeros = model.deterministic_init()
     note = None
     if zeros:
         note = "init_state is zeros: the K runs start from the same state and are identical (commitment = 1, consistency = 1); computed anyway"

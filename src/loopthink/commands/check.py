@@ -1,20 +1,20 @@
-"""``loopthink check FILE``: validate a JSONL file, listing every bad line."""
+"""``loopthink check FILE``: validate a record file, listing every bad line."""
 
 from __future__ import annotations
 
 import argparse
 
-from loopthink.tasks.formats import read_jsonl
+from loopthink.tasks.files import read_records
 
-HELP = "validate a JSONL file, listing every bad line"
+HELP = "validate a record file, listing every bad line"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="JSONL file")
+    p.add_argument("file", help="record file: JSONL, .parquet, or a datasets save_to_disk directory")
     p.add_argument("--first", action="store_true", help="stop at the first bad line")
 
 
 def run(args: argparse.Namespace) -> int:
-    name, records = read_jsonl(args.file, all_errors=not args.first)
+    name, records = read_records(args.file, all_errors=not args.first)
     print(f"{args.file}: {len(records)} valid {name} instances")
     return 0

@@ -9,8 +9,8 @@ from typing import Any
 from tqdm import tqdm
 
 from loopthink.commands.arguments import parse_range, task_options
-from loopthink.tasks import TASK_NAMES, Task, get_task
-from loopthink.tasks.formats import write_jsonl
+from loopthink.tasks import Task, get_task, task_names
+from loopthink.tasks.files import write_records
 
 HELP = "generate task instances as JSONL"
 TAKES_EXTRA = True  # task options: --num-nodes 10,20 ...
@@ -18,11 +18,11 @@ CHUNK = 10_000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", choices=TASK_NAMES)
+    p.add_argument("task", choices=task_names())
     p.add_argument("--n", type=int, required=True, help="number of instances")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--difficulty", type=parse_range, required=True, help="hops/depth range LO..HI")
-    p.add_argument("--out", required=True, help="output .jsonl file")
+    p.add_argument("--out", required=True, help="output file: .jsonl, or .parquet (needs pyarrow)")
     p.epilog = "Task options are passed as --name value (see docs/formats.md), e.g. --num-nodes 10,20"
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     opts = task_options(args.extra)
     task = get_task(args.task, **opts)
     records = generate_chunked(task, args.n, args.seed, args.difficulty, opts)
-    write_jsonl(args.out, records)
+    write_records(args.out, records)
     print(f"wrote {len(records)} {args.task} instances to {args.out}", file=sys.stderr)
     return 0
 
