@@ -49,7 +49,7 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
 
     from loopthink.checkpoint import load_run
     from loopthink.config import load_config
-    from loopthink.evaluate import evaluate_records
+    from loopthink.analysis.accuracy import evaluate_records
     from loopthink.train import train
 
     cfg = load_config(config, overrides)

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from loopthink import dynamics
+    from loopthink.analysis import diagnose as dynamics
     from loopthink.commands import diagnose
 
     with tempfile.TemporaryDirectory() as tmp:

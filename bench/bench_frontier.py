@@ -17,8 +17,8 @@ from _common import emit, model_for
 
 import torch
 
-from loopthink.evaluate import predict_over_steps
-from loopthink.frontier import frontier_grid
+from loopthink.analysis.accuracy import predict_over_steps
+from loopthink.analysis.frontier import frontier_grid
 
 STEPS = [1, 2, 4, 8, 16, 32, 64]
 

@@ -30,10 +30,10 @@ from typing import Any, Callable
 import torch
 
 try:
-    from loopthink import halting as H
+    from loopthink.analysis import halting as H
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from loopthink import halting as H
+    from loopthink.analysis import halting as H
 from loopthink.checkpoint import load_run  # noqa: E402
 
 

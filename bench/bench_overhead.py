@@ -23,7 +23,8 @@ from loopthink.config import load_config
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.tasks import get_task
-from loopthink.train import Prefetcher, make_optimizer, train
+from loopthink.batches import Prefetcher
+from loopthink.train import make_optimizer, train
 
 
 def bare_loop(cfg, iters: int) -> float:

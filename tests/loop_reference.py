@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from loopthink.config import config_from_dict
-from loopthink.halting import KLRule, halt
+from loopthink.analysis.halting import KLRule, halt
 from loopthink.model import build_model
 from loopthink.tasks import get_task
 from loopthink.train import compute_loss
-from loopthink.trajectory import rollout
+from loopthink.analysis.trajectory import rollout
 
 PATH = Path(__file__).with_suffix(".json")
 ARCHS = ("recurrent", "transformer", "act", "ponder")

@@ -82,7 +82,7 @@ def test_accepts_every_loopmodel_argument(arch):
     loss = m.training_loss(out, b.labels) if hasattr(m, "training_loss") else out.logits.sum() + (out.aux_loss or 0)
     loss.backward()
     # the trajectory diagnostics drive init_state/step/readout directly
-    from loopthink.trajectory import rollout
+    from loopthink.analysis.trajectory import rollout
 
     assert rollout(m.eval(), b.inputs, 6).step_logits.shape == (6, B, 2)
 

@@ -5,20 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from loopthink.dynamics import (
+from loopthink.analysis.dynamics import (
     FEATURES,
     Summaries,
-    auroc,
-    average_ranks,
     default_t0,
-    fit_logistic,
     majority_vote,
     mean_pairwise_cosine,
     monitor_features,
     monitor_target,
-    roc_curve,
     summarise,
 )
+from loopthink.analysis.stats import auroc, average_ranks, fit_logistic, roc_curve
 
 SUMMARY_KEYS = {"per_step", "decision_step", "monitor", "commitment_correct", "commitment_wrong"}
 
@@ -216,7 +213,7 @@ def test_a_model_that_does_not_run_step_by_step_is_refused_with_its_name():
     from torch import nn
 
     from loopthink.checkpoint import RunError
-    from loopthink.dynamics import summarise
+    from loopthink.analysis.dynamics import summarise
 
     with pytest.raises(RunError, match="SteppedModel.*Linear"):
         summarise(nn.Linear(2, 2), None, [{}], steps=2, runs=1, seed=0)

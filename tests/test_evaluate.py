@@ -8,8 +8,9 @@ import pytest
 
 from loopthink.checkpoint import load_run
 from loopthink.cli import main
-from loopthink.evaluate import difficulty_keys, evaluate_records, predict_over_steps, wilson_interval
-from loopthink.frontier import frontier_line
+from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps
+from loopthink.analysis.stats import wilson_interval
+from loopthink.analysis.frontier import frontier_line
 from loopthink.tasks.formats import write_jsonl
 
 

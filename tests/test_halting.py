@@ -5,11 +5,11 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from loopthink import halting as H
+from loopthink.analysis import halting as H
 from loopthink.config import ModelConfig
 from loopthink.model.core import LoopModel
 from loopthink.tasks import get_task
-from loopthink.trajectory import rollout
+from loopthink.analysis.trajectory import rollout
 
 
 # ---- conformal risk control on hand-computed cases -------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 
 from loopthink.checkpoint import load_run
 from loopthink.config import load_config
-from loopthink.evaluate import evaluate_records
+from loopthink.analysis.accuracy import evaluate_records
 from loopthink.train import train
 
 

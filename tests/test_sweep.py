@@ -11,7 +11,8 @@ import yaml
 
 from loopthink.cli import main
 from loopthink.config import load_config
-from loopthink.seeds import is_sweep, mean_ci, run_finished, sweep_runs, t_quantile_975
+from loopthink.analysis.stats import mean_ci, t_quantile, t_quantile_975
+from loopthink.seeds import is_sweep, run_finished, sweep_runs
 from loopthink.commands.arguments import parse_seeds
 from loopthink.sweep import grid_points, parse_grid, resolve_devices, split_values
 from tests.conftest import TINY
@@ -54,16 +55,18 @@ def test_mean_ci_known_values():
     assert mean_ci([0.9, 0.95, 1.0], bounds=(0.0, 1.0))["high"] == 1.0
     assert mean_ci([4.0] * 5)["low"] == mean_ci([4.0] * 5)["high"] == 4.0
     assert t_quantile_975(10) == pytest.approx(2.228138852) and t_quantile_975(30) == pytest.approx(2.042272456)
-    assert t_quantile_975(31) == t_quantile_975(1000) == pytest.approx(1.959964)
+    # beyond the old table's df = 30 the quantile is exact too, not the normal 1.96 (3-4% narrower there)
+    assert t_quantile_975(40) == pytest.approx(2.021075390, abs=1e-8) and t_quantile_975(120) == pytest.approx(1.979930405, abs=1e-8)
+    assert t_quantile_975(1) == pytest.approx(12.706204736, abs=1e-8) and t_quantile(0.995, 7) == pytest.approx(3.499483297, abs=1e-8)
+    assert t_quantile(0.025, 5) == pytest.approx(-2.570581836, abs=1e-8)
     with pytest.raises(ValueError):
         mean_ci([])
 
 
-def test_t_table_matches_scipy():
+def test_t_quantile_matches_scipy():
     stats = pytest.importorskip("scipy.stats")
-    for df in range(1, 31):
-        assert t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-8)
-    assert t_quantile_975(100) == pytest.approx(stats.norm.ppf(0.975), abs=1e-8)
+    for df in [*range(1, 61), 100, 1000, 100_000]:
+        assert t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-9)
 
 
 # ---- argument parsing --------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from loopthink.checkpoint import RunError, load_run, load_weights
-from loopthink.train import TrainingDiverged, difficulty_at, lr_at, sample_steps, train
+from loopthink.batches import difficulty_at, sample_steps
+from loopthink.train import TrainingDiverged, lr_at, train
 from tests.conftest import tiny_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -186,7 +187,7 @@ def test_concat_equals_encoding_the_records_together(task_name):
 def test_linear_difficulty_weights_favour_the_hardest_level():
     from loopthink.config import load_config
     from loopthink.tasks import get_task
-    from loopthink.train import sample_training_batch
+    from loopthink.batches import sample_training_batch
 
     task = get_task("logic")
     cfg = load_config(CONFIGS / "logic.yaml", ["train.difficulty_weights=linear", "train.batch_size=600"])

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from loopthink.trajectory import decision_step, entropy, rollout, successive_kl
+from loopthink.analysis.trajectory import decision_step, entropy, rollout, successive_kl
 from tests.test_model import chain_graph, model
 
 

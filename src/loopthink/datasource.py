@@ -1,6 +1,6 @@
 """Training and validation data read from a file (``task.train_data``, ``task.val_data``).
 
-Without a file, training batches come from the task's generator (``train.training_item``); with
+Without a file, training batches come from the task's generator (``batches.training_item``); with
 one, :class:`FileData` serves them. Its order is a function of ``(seed, iteration)`` alone, as the
 generated data is, so a run resumed from a checkpoint sees exactly what an uninterrupted run sees.
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from loopthink.checkpoint import checkpointed_iteration, load_run
 from loopthink.config import load_config
-from loopthink.evaluate import evaluate_records
+from loopthink.analysis.accuracy import evaluate_records
 from loopthink.train import train
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -37,25 +37,19 @@ updates ``sweep.json``'s status.
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import shlex
 import signal
-import subprocess
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from loopthink.checkpoint import RunError, atomic_write_text, exclusive_lock, latest_checkpoint
+import torch
+
+from loopthink.checkpoint import RunError, exclusive_lock
 from loopthink.config import ConfigError, load_config
-from loopthink.seeds import SWEEP_FILE, mean_ci, run_finished
-
-LOG = "train.log"
-TAIL_LINES = 20
-
+from loopthink.seeds import run_finished
+from loopthink.sweep_runner import Run, Terminated, execute, previous_runs, train_command, val_of, write_sweep
 
 # ---- the grid ------------------------------------------------------------------------------------
 def split_values(text: str) -> list[str]:
@@ -102,29 +96,6 @@ def grid_points(grid: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]
 
 
 # ---- the plan ------------------------------------------------------------------------------------
-@dataclass
-class Run:
-    grid_point: str
-    seed: int
-    dir: str  # relative to OUT
-    overrides: list[str]
-    iters: int
-    status: str = "pending"  # pending | running | finished | failed | interrupted
-    action: str | None = None  # trained | resumed | skipped
-    wall_s: float | None = None  # this invocation
-    wall_s_total: float = 0.0  # summed over invocations
-    attempts: int = 0
-    returncode: int | None = None
-    started: float | None = None
-    ended: float | None = None
-    device: str | None = None
-    val: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
 def plan_runs(config: str, overrides: list[str], seeds: list[int], points: list[tuple[str, list[str]]]) -> list[Run]:
     """One validated run per (grid point, seed); a bad config fails here, before anything starts."""
     if any(o.split("=", 1)[0].strip() == "train.seed" for o in overrides):
@@ -160,8 +131,6 @@ def resolve_devices(device: str, jobs: int | None) -> tuple[list[str], int]:
             except ValueError:
                 raise ConfigError(f"device {device!r}: expected cuda, cuda:0 or cuda:0,2") from None
         else:
-            import torch
-
             gpus = list(range(torch.cuda.device_count()))
         if not gpus:
             raise ConfigError(f"device {device!r}: no CUDA device visible")
@@ -171,179 +140,12 @@ def resolve_devices(device: str, jobs: int | None) -> tuple[list[str], int]:
     return [device] * jobs, jobs
 
 
-def train_command(config: str, run: Run, out: Path, extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "loopthink.cli", "train", config, *run.overrides, *extra, "--out", str(out / run.dir), "--no-progress"]
-    return cmd + (["--resume"] if latest_checkpoint(out / run.dir) is not None else [])
-
-
-# ---- sweep.json ------------------------------------------------------------------------------------
-def write_sweep(out: Path, meta: dict[str, Any], runs: list[Run]) -> None:
-    statuses = {r.status for r in runs}
-    status = "failed" if "failed" in statuses else "interrupted" if "interrupted" in statuses else "finished" if statuses == {"finished"} else "running"
-    data = {**meta, "status": status, "runs": [r.as_json() for r in runs]}
-    atomic_write_text(out / SWEEP_FILE, json.dumps(data, indent=1))
-
-
-def _previous(out: Path) -> dict[str, dict[str, Any]]:
-    try:
-        return {r["dir"]: r for r in json.loads((out / SWEEP_FILE).read_text()).get("runs", [])}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
-def _val_of(run_dir: Path) -> dict[str, float]:
-    ckpt = latest_checkpoint(run_dir)
-    try:
-        return json.loads((ckpt / "trainer.json").read_text()).get("val", {}) if ckpt else {}
-    except (OSError, ValueError):
-        return {}
-
-
-# ---- running ---------------------------------------------------------------------------------------
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM to the sweep: stop the children and record the state, like Ctrl-C."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM when the sweep dies (even by SIGKILL), so no orphan keeps
-    writing into a run that a restarted sweep resumes."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-@dataclass
-class _Child:
-    run: Run
-    proc: subprocess.Popen
-    slot: int
-    log: TextIO
-    log_start: int
-    t0: float
-
-
-def _tail(path: Path, start: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-TAIL_LINES:])
-
-
 def _lock(out: Path) -> TextIO:
     """An exclusive lock on OUT/sweep.lock: two sweeps must not train into the same runs."""
     try:
         return exclusive_lock(out / "sweep.lock", f"{out}: another sweep is running on this directory")
     except RunError as e:
         raise ConfigError(str(e)) from None
-
-
-def execute(config: str, runs: list[Run], out: Path, devices: list[str], threads: int | None, meta: dict[str, Any], show: bool) -> None:
-    """Run every not-yet-finished run, ``len(devices)`` at a time, updating ``runs`` and sweep.json."""
-    from tqdm import tqdm
-
-    todo = deque(r for r in runs if r.status == "pending")
-    total = len(runs)
-    free = list(range(len(devices)))
-    active: list[_Child] = []
-    bar = tqdm(total=total, initial=total - len(todo), desc="sweep", unit="run", disable=not show, file=sys.stderr)
-    say = bar.write if show else (lambda s: print(s, file=sys.stderr))
-    done = total - len(todo)
-
-    def start(run: Run, slot: int) -> None:
-        dev = devices[slot]
-        extra = [] if dev == meta["config_device"] and not meta["device_flag"] else [f"train.device={dev}"]
-        if threads and not any(o.startswith("train.threads=") for o in run.overrides):
-            extra.append(f"train.threads={threads}")
-        cmd = train_command(config, run, out, extra)
-        run.action = "resumed" if "--resume" in cmd else "trained"
-        (out / run.dir).mkdir(parents=True, exist_ok=True)
-        log = open(out / run.dir / LOG, "a")
-        log.write(f"# loopthink sweep, {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(cmd)}\n")
-        log.flush()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if threads:
-            env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-        run.status, run.started, run.device, run.error = "running", time.time(), dev, None
-        run.attempts += 1
-        active.append(_Child(run, proc, slot, log, log.tell(), time.monotonic()))
-
-    def finish(child: _Child, rc: int) -> None:
-        nonlocal done
-        child.log.close()
-        run = child.run
-        run.returncode, run.ended = rc, time.time()
-        run.wall_s = round(time.monotonic() - child.t0, 3)
-        run.wall_s_total = round(run.wall_s_total + run.wall_s, 3)
-        run.val = _val_of(out / run.dir)
-        if rc == 0 and run_finished(out / run.dir, run.iters):
-            run.status = "finished"
-        else:
-            run.status = "failed"
-            run.error = _tail(out / run.dir / LOG, child.log_start) or f"exit status {rc}"
-        done += 1
-        bar.update(1)
-        say(f"[{done}/{total}] {run.dir}: {run.status} ({run.action}, {run.wall_s:.1f}s{'' if rc == 0 else f', exit {rc}'})")
-        free.append(child.slot)
-        free.sort()
-
-    write_sweep(out, meta, runs)
-    try:
-        while todo or active:
-            while todo and free:
-                start(todo.popleft(), free.pop(0))
-                write_sweep(out, meta, runs)
-            finished = [(c, c.proc.poll()) for c in active]
-            finished = [(c, rc) for c, rc in finished if rc is not None]
-            for c, rc in finished:
-                active.remove(c)
-                finish(c, rc)
-            if finished:
-                write_sweep(out, meta, runs)
-            else:
-                time.sleep(0.05)
-    except KeyboardInterrupt:
-        for c in active:
-            c.proc.terminate()
-        for c in active:
-            try:
-                c.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                c.proc.kill()
-                c.proc.wait()
-            c.log.close()
-            c.run.status, c.run.ended = "interrupted", time.time()
-            c.run.wall_s = round(time.monotonic() - c.t0, 3)
-            c.run.wall_s_total = round(c.run.wall_s_total + c.run.wall_s, 3)
-        raise
-    finally:
-        bar.close()
-        meta["wall_s"] = round(time.time() - meta["started"], 3)
-        write_sweep(out, meta, runs)
-
-
-def summary(runs: list[Run]) -> str:
-    """Per grid point: mean validation accuracy (over training difficulties) with its seed interval."""
-    lines = []
-    by_point: dict[str, list[Run]] = {}
-    for r in runs:
-        by_point.setdefault(r.grid_point, []).append(r)
-    for gp, rs in by_point.items():
-        vals = [sum(r.val.values()) / len(r.val) for r in rs if r.status == "finished" and r.val]
-        name = gp or "seeds"
-        if vals:
-            ci = mean_ci(vals, (0.0, 1.0))
-            lines.append(f"{name}: val accuracy {ci['mean']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}] over {ci['n']} seed(s)")
-        else:
-            lines.append(f"{name}: no finished run")
-    return "\n".join(lines)
 
 
 # ---- the whole sweep -------------------------------------------------------------------------------
@@ -401,13 +203,13 @@ def run_sweep(
 
 def _mark_finished(runs: list[Run], out: Path) -> list[Run]:
     """Carry over what sweep.json knows of earlier attempts; mark finished runs; the runs still to do."""
-    prev = _previous(out)
+    prev = previous_runs(out)
     for r in runs:
         old = prev.get(r.dir, {})
         r.wall_s_total = float(old.get("wall_s_total") or 0.0)
         r.attempts = int(old.get("attempts") or 0)
         if run_finished(out / r.dir, r.iters):
-            r.status, r.action, r.val = "finished", "skipped", _val_of(out / r.dir)
+            r.status, r.action, r.val = "finished", "skipped", val_of(out / r.dir)
             r.wall_s, r.started, r.ended, r.device = old.get("wall_s"), old.get("started"), old.get("ended"), old.get("device")
     return [r for r in runs if r.status == "pending"]
 
@@ -417,7 +219,7 @@ def _execute_until_term(config: str, runs: list[Run], out: Path, devices: list[s
     old_term = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
-        raise _Terminated()
+        raise Terminated()
 
     signal.signal(signal.SIGTERM, on_term)
     try:

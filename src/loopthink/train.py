@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
 import os
-import pickle
-import queue
-import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -30,8 +24,9 @@ from loopthink.checkpoint import (
     CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, exclusive_lock, latest_checkpoint, load_checkpoint,
     save_checkpoint, write_run_config,
 )
-from loopthink.config import RunConfig, StepsConfig, TrainConfig
-from loopthink.datasource import FileData, file_validation_sets, training_data, with_epochs
+from loopthink.batches import Prefetcher, iteration_rng, validation_sets
+from loopthink.config import RunConfig, TrainConfig
+from loopthink.datasource import FileData, training_data, with_epochs
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.progress import TrainProgress, accuracy_line
@@ -43,139 +38,12 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf. The last good checkpoint is kept."""
 
 
-# ---- randomness ------------------------------------------------------------------------------
-def iteration_rng(seed: int, it: int, rank: int = 0) -> np.random.Generator:
-    return np.random.default_rng([seed, it, rank])
-
-
-def sample_steps(cfg: StepsConfig, rng: np.random.Generator) -> int:
-    """Recurrence steps for one batch: fixed, uniform, or Huginn's log-normal Poisson (heavy tail)."""
-    if cfg.mode == "fixed":
-        return cfg.max
-    if cfg.mode == "uniform":
-        return int(rng.integers(cfg.min, cfg.max + 1))
-    tau = rng.normal(math.log(cfg.mean) - 0.5 * cfg.sigma**2, cfg.sigma)
-    return int(np.clip(rng.poisson(math.exp(tau)) + 1, cfg.min, cfg.max))
-
-
 def lr_at(it: int, cfg: TrainConfig) -> float:
     """Linear warmup, then cosine decay to ``min_lr_ratio * lr``."""
     if it < cfg.warmup:
         return cfg.lr * (it + 1) / cfg.warmup
     progress = (it - cfg.warmup) / max(1, cfg.iters - cfg.warmup)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def difficulty_at(it: int, cfg: RunConfig) -> tuple[int, int]:
-    """Training difficulty range at iteration ``it``. With a curriculum the upper end starts at the
-    easiest level and gains one level per equal share of the first ``curriculum * iters``
-    iterations; a function of ``it`` alone, so a resumed run sees the same data."""
-    lo, hi = cfg.task.train_difficulty
-    span = cfg.train.curriculum * cfg.train.iters
-    if span <= 0 or it >= span:
-        return lo, hi
-    return lo, lo + int((hi - lo + 1) * it / span)
-
-
-# ---- data path -------------------------------------------------------------------------------
-def sample_training_batch(task: Task, cfg: RunConfig, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
-    """A training batch over ``difficulty``, spread as ``train.difficulty_weights`` says."""
-    n, (lo, hi) = cfg.train.batch_size, difficulty
-    if cfg.train.difficulty_weights == "uniform" or lo == hi:
-        return task.sample_batch(n, rng, difficulty)
-    weights = np.arange(1, hi - lo + 2, dtype=float)
-    counts = rng.multinomial(n, weights / weights.sum())
-    return Batch.concat([task.sample_batch(int(c), rng, (lo + k, lo + k)) for k, c in enumerate(counts) if c])
-
-
-def training_item(task: Task, cfg: RunConfig, it: int, rank: int = 0, data: FileData | None = None) -> tuple[Batch, int]:
-    """Batch ``it`` and its number of recurrence steps: a function of ``(seed, it, rank)`` alone;
-    generated, or read from ``data`` (``task.train_data``)."""
-    rng = iteration_rng(cfg.train.seed, it, rank)
-    steps = sample_steps(cfg.train.steps, rng)
-    if data is not None:
-        return data.batch(it, rank), steps
-    return sample_training_batch(task, cfg, rng, difficulty_at(it, cfg)), steps
-
-
-class Prefetcher:
-    """Generates batch ``i`` from ``(seed, i)`` ahead of the training step, so generation never sits
-    inside it: in one background thread (PyTorch releases the GIL in its kernels), or with
-    ``train.data_workers`` > 0 in that many processes — for a GPU, where the step is short and a
-    thread that shares the GIL with kernel launches cannot keep up (text: ~18 ms per batch of 128)."""
-
-    def __init__(self, task: Task, cfg: RunConfig, start: int, rank: int = 0, depth: int = 2, data: FileData | None = None):
-        self.task, self.cfg, self.rank, self.next_it, self.data = task, cfg, rank, start, data
-        self.stop = threading.Event()
-        workers = cfg.train.data_workers
-        if workers:
-            ctx = mp.get_context("spawn")  # never fork a process that holds CUDA or OpenMP state
-            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, data))
-            self.pending: deque = deque(self._submit() for _ in range(workers * depth))
-            return
-        self.pool = None
-        self.q: queue.Queue = queue.Queue(maxsize=depth)
-        self.thread = threading.Thread(target=self._work, args=(start,), daemon=True)
-        self.thread.start()
-
-    def _submit(self) -> Future:
-        self.next_it += 1
-        return self.pool.submit(_worker_item, self.next_it - 1, self.rank)
-
-    def _work(self, it: int) -> None:
-        while not self.stop.is_set():
-            try:
-                item: Any = training_item(self.task, self.cfg, it, self.rank, self.data)
-            except Exception as e:  # surfaced in the main thread
-                item = e
-            while not self.stop.is_set():
-                try:
-                    self.q.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            it += 1
-
-    def __next__(self) -> tuple[Batch, int]:
-        if self.pool is not None:
-            item = pickle.loads(self.pending.popleft().result())
-            self.pending.append(self._submit())
-            return item
-        item = self.q.get()
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    def close(self) -> None:
-        # Join, not just signal: a daemon thread still inside NumPy/torch while the interpreter
-        # finalises can abort the process (SIGABRT seen on CI right after a finished run).
-        self.stop.set()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        else:
-            self.thread.join()
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(cfg: RunConfig, data: FileData | None) -> None:
-    torch.set_num_threads(1)
-    _WORKER.update(cfg=cfg, task=get_task(cfg.task.name, **cfg.task.options), data=data)
-
-
-def _worker_item(it: int, rank: int) -> bytes:
-    # plain pickle copies tensor storage by value (multiprocessing's own pickler would hand
-    # tensors over as shared-memory file descriptors, one per tensor, and can run out of them)
-    return pickle.dumps(training_item(_WORKER["task"], _WORKER["cfg"], it, rank, _WORKER["data"]))
-
-
-def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
-    """A fixed, seeded validation batch per training difficulty (or per difficulty of ``task.val_data``)."""
-    if cfg.task.val_data is not None:
-        return file_validation_sets(task, cfg.task.val_data)
-    lo, hi = cfg.task.train_difficulty
-    return {d: task.encode(task.generate(cfg.train.eval_n, 10_000 + d, (d, d), **cfg.task.options)) for d in range(lo, hi + 1)}
 
 
 # ---- one step --------------------------------------------------------------------------------
@@ -444,4 +312,3 @@ def _row_iter(line: str) -> float:
     except ValueError:
         return math.inf
     return row.get("iter", 0) if isinstance(row, dict) and type(row.get("iter", 0)) is int else math.inf
-

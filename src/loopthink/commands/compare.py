@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from loopthink.commands.arguments import parse_int_list, parse_range
-from loopthink.compare import compare_runs, legend, table, write_outputs
-from loopthink.plots.frontier import plot_curves
+from loopthink.analysis.compare import compare_runs, legend, table, write_outputs
 
 HELP = "several runs' accuracy-vs-difficulty curves on one plot"
 TIMED = True
@@ -28,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # matplotlib takes seconds to import, so only a command that draws loads it (not every start)
+    from loopthink.plots.frontier import plot_curves
+
     fixed = None if args.steps == "best" else int(args.steps)
     labels = args.labels.split(",") if args.labels else None
     result = compare_runs(args.runs, labels, fixed, args.candidates, args.difficulty, args.n, args.seed, progress=sys.stderr.isatty())

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 
 from loopthink.commands.arguments import parse_range
-from loopthink.dynamics import check_settings, diagnose_run, summary_json, summary_text, write_outputs
-from loopthink.plots.dynamics import plot_all
+from loopthink.analysis.diagnose import check_settings, diagnose_run, summary_json, summary_text, write_outputs
 from loopthink.tasks import DataError
 
 HELP = "latent dynamics: convergence, decision step, commitment, monitor"
@@ -36,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # matplotlib takes seconds to import, so only a command that draws loads it (not every start)
+    from loopthink.plots.dynamics import plot_all
+
     check_settings(args.steps, args.runs, args.n, args.t0, args.batch_size)
     if args.threads is not None:
         if args.threads < 1:

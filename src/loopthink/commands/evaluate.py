@@ -8,9 +8,10 @@ import sys
 
 from loopthink.checkpoint import load_run
 from loopthink.commands.arguments import parse_int_list
-from loopthink.evaluate import evaluate_records, format_table
-from loopthink.halting import halting_summary, rule_from_spec
-from loopthink.seeds import format_sweep_table, is_sweep, single_point_runs, sweep_eval
+from loopthink.analysis.accuracy import evaluate_records, format_table
+from loopthink.analysis.halting import halting_summary, rule_from_spec
+from loopthink.analysis.sweeps import format_sweep_table, sweep_eval
+from loopthink.seeds import is_sweep, single_point_runs
 from loopthink.tasks import DataError
 from loopthink.tasks.formats import read_jsonl
 

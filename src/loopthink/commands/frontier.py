@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from loopthink.commands.arguments import parse_int_list, parse_range
-from loopthink.frontier import THRESHOLD, measure_frontier, summary_text, write_outputs
-from loopthink.plots.frontier import plot_frontier
+from loopthink.analysis.frontier import THRESHOLD, measure_frontier, summary_text, write_outputs
 
 HELP = "accuracy over (steps x difficulty): table, CSV/JSON, heatmap"
 TIMED = True
@@ -28,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # matplotlib takes seconds to import, so only a command that draws loads it (not every start)
+    from loopthink.plots.frontier import plot_frontier
+
     data = measure_frontier(args.run, args.steps, args.difficulty, args.n_per_cell, args.seed, args.threshold, args.device, progress=sys.stderr.isatty())
     out = Path(args.out)
     write_outputs(data, out)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from loopthink.commands.arguments import parse_range
-from loopthink.halting import (
+from loopthink.analysis.halting import (
     CALIB_SEED_OFFSET,
     CONVERGENCE_THRESHOLD,
     DEFAULT_ALPHA,
@@ -18,7 +18,6 @@ from loopthink.halting import (
     summary_text,
     write_outputs,
 )
-from loopthink.plots.halting import plot_calibration, plot_pareto, plot_steps_by_difficulty
 
 HELP = "adaptive halting with calibrated exit rules"
 TIMED = True
@@ -50,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # matplotlib takes seconds to import, so only a command that draws loads it (not every start)
+    from loopthink.plots.halting import plot_calibration, plot_pareto, plot_steps_by_difficulty
+
     ev = evaluate_halting(
         args.run, args.rule, args.alpha, args.threshold, args.max_steps, args.min_steps, args.difficulty, args.data, args.calib_data,
         args.n, args.n_calib, args.n_probe, args.seed, args.batch_size, args.device, progress=sys.stderr.isatty() and not args.json,

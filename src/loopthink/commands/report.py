@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from loopthink.report import write_report
 
 HELP = "self-contained HTML report of runs"
 
@@ -19,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # matplotlib takes seconds to import, so only a command that draws loads it (not every start)
+    from loopthink.report import write_report
+
     out, size, images = write_report(args.runs, args.out, args.frontier, args.compare, args.dynamics, args.halting)
     print(f"wrote {out} ({size / 1024:.0f} KiB, {images} picture(s), {len(args.runs)} run(s))")
     return 0

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from loopthink.commands.arguments import parse_seeds
 from loopthink.seeds import SWEEP_FILE
-from loopthink.sweep import LOG, run_sweep, summary
+from loopthink.analysis.sweeps import sweep_summary
+from loopthink.sweep import run_sweep
+from loopthink.sweep_runner import LOG
 
 HELP = "train one run per seed / grid point, several at once"
 TIMED = True
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
             print(shlex.join(cmd))
         print(f"{len(commands)} of {len(runs)} runs to do; wrote {out / SWEEP_FILE}", file=sys.stderr)
         return 0
-    print(summary(runs))
+    print(sweep_summary(runs))
     failed = [r for r in runs if r.status == "failed"]
     for r in failed:
         print(f"\nFAILED {out / r.dir} (exit {r.returncode}); see {out / r.dir / LOG}:\n{r.error}", file=sys.stderr)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from loopthink.checkpoint import load_run
-from loopthink.evaluate import labels_of, predict_over_steps, wilson_interval
-from loopthink.seeds import INTERVAL_METHOD, is_sweep, mean_ci, single_point_runs
+from loopthink.analysis.accuracy import correct_counts
+from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci, wilson_interval
+from loopthink.seeds import is_sweep, single_point_runs
 
 THRESHOLD = 0.95
 
@@ -34,21 +34,20 @@ def frontier_grid(
     progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows ``{steps, difficulty, accuracy, n, ci_low, ci_high}`` for every grid cell."""
+    data = {d: task.generate(n_per_cell, seed * 1_000_003 + d, (d, d), **(options or {})) for d in difficulties}
+    counts = correct_counts(model, task, data, steps, progress=progress, desc="frontier", batch_size=n_per_cell, device=device)
     rows = []
-    for d in tqdm(difficulties, desc="frontier", disable=not progress):
-        records = task.generate(n_per_cell, seed * 1_000_003 + d, (d, d), **(options or {}))
-        preds = predict_over_steps(model, task, records, steps, batch_size=n_per_cell, device=device)
-        correct = preds == labels_of(task, records)[None, :]
+    for k, d in enumerate(sorted(data)):
+        n = len(data[d])
         for j, s in enumerate(steps):
-            k = int(correct[j].sum())
-            lo, hi = wilson_interval(k, len(records))
-            rows.append({"steps": s, "difficulty": d, "accuracy": k / len(records), "n": len(records), "ci_low": lo, "ci_high": hi})
+            lo, hi = wilson_interval(int(counts[j, k]), n)
+            rows.append({"steps": s, "difficulty": d, "accuracy": int(counts[j, k]) / n, "n": n, "ci_low": lo, "ci_high": hi})
     return rows
 
 
 def mean_over_seeds(grids: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Per cell, the mean accuracy over seeds' grids with its Student-t 95% interval across seeds
-    (:func:`loopthink.seeds.mean_ci`); ``n`` stays the instances per cell, ``per_seed`` is added."""
+    (:func:`loopthink.analysis.stats.mean_ci`); ``n`` stays the instances per cell, ``per_seed`` is added."""
     rows = []
     for cells in zip(*grids):
         ci = mean_ci([c["accuracy"] for c in cells], (0.0, 1.0))

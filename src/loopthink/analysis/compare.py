@@ -16,22 +16,23 @@ import numpy as np
 from tqdm import tqdm
 
 from loopthink.checkpoint import load_run
-from loopthink.evaluate import labels_of, predict_over_steps, wilson_interval
-from loopthink.seeds import is_sweep, mean_ci, sweep_runs
+from loopthink.analysis.accuracy import correct_counts
+from loopthink.analysis.stats import mean_ci, wilson_interval
+from loopthink.seeds import is_sweep, sweep_runs
 from loopthink.tasks import DataError
+
+BATCH_SIZE = 512
 
 
 def run_curve(model: Any, task: Any, data: dict[int, list[dict]], candidates: list[int], fixed: int | None) -> dict[str, Any]:
     """Accuracy per difficulty of one model at its chosen step count."""
     steps = [fixed] if fixed else candidates
-    acc = {}  # difficulty -> per-step correct counts
-    for d, records in data.items():
-        preds = predict_over_steps(model, task, records, steps, batch_size=512)
-        acc[d] = (preds == labels_of(task, records)[None, :]).sum(1)
-    n = {d: len(r) for d, r in data.items()}
-    mean_by_step = np.mean([acc[d] / n[d] for d in data], axis=0)
-    j = int(np.argmax(mean_by_step))
     diffs = sorted(data)
+    counts = correct_counts(model, task, data, steps, batch_size=BATCH_SIZE)  # (steps, difficulty)
+    n = {d: len(data[d]) for d in diffs}
+    acc = {d: counts[:, k] for k, d in enumerate(diffs)}
+    mean_by_step = np.mean([acc[d] / n[d] for d in diffs], axis=0)
+    j = int(np.argmax(mean_by_step))
     ci = [wilson_interval(int(acc[d][j]), n[d]) for d in diffs]
     return {
         "steps": steps[j],
@@ -45,15 +46,14 @@ def run_curve(model: Any, task: Any, data: dict[int, list[dict]], candidates: li
 
 def sweep_curve(models: list[Any], task: Any, data: dict[int, list[dict]], candidates: list[int], fixed: int | None) -> dict[str, Any]:
     """A sweep's curve: mean accuracy over seeds per difficulty, with the Student-t 95% interval
-    across seeds (:func:`loopthink.seeds.mean_ci`) as ``ci_low``/``ci_high``. With ``--steps best``
+    across seeds (:func:`loopthink.analysis.stats.mean_ci`) as ``ci_low``/``ci_high``. With ``--steps best``
     one step count for the whole sweep: the best mean (over seeds and difficulties)."""
     steps = [fixed] if fixed else candidates
     diffs = sorted(data)
     acc = np.zeros((len(models), len(steps), len(diffs)))  # seed x steps x difficulty
+    n = np.array([len(data[d]) for d in diffs])
     for i, model in enumerate(models):
-        for k, d in enumerate(diffs):
-            preds = predict_over_steps(model, task, data[d], steps, batch_size=512)
-            acc[i, :, k] = (preds == labels_of(task, data[d])[None, :]).mean(1)
+        acc[i] = correct_counts(model, task, data, steps, batch_size=BATCH_SIZE) / n[None, :]
     j = int(np.argmax(acc.mean(axis=(0, 2))))
     cis = [mean_ci(acc[:, j, k], (0.0, 1.0)) for k in range(len(diffs))]
     return {

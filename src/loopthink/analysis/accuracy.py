@@ -1,4 +1,5 @@
-"""Accuracy of a trained run over step counts and difficulties.
+"""Accuracy over (step counts x difficulty), computed once here for ``eval``, ``frontier`` and
+``compare``.
 
 Every step count is read from ONE rollout of the largest T (the per-step readouts), not one
 rollout per step count.
@@ -6,12 +7,12 @@ rollout per step count.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from loopthink.config import MAX_STEPS
 from loopthink.tasks import Task
@@ -76,11 +77,25 @@ def bucket_order(key: str) -> tuple[int, int]:
     return (1, 0) if not str(key).lstrip("-").isdigit() else (0, int(key))
 
 
+def correct_over_steps(model: nn.Module, task: Task, records: list[dict], steps: list[int], **kw: Any) -> np.ndarray:
+    """(len(steps), len(records)) bool: is the answer after each step count the label?
+    (``kw``: :func:`predict_over_steps`'s batch_size, device, progress, seed.)"""
+    return predict_over_steps(model, task, records, steps, **kw) == labels_of(task, records)[None, :]
+
+
+def correct_counts(model: nn.Module, task: Task, data: dict[int, list[dict]], steps: list[int], progress: bool = False, desc: str = "difficulty", **kw: Any) -> np.ndarray:
+    """Correct answers per (step count, difficulty): an int array (len(steps), len(data)), the
+    difficulties of ``data`` (difficulty -> records) in sorted order."""
+    diffs = sorted(data)
+    counts = np.zeros((len(steps), len(diffs)), dtype=np.int64)
+    for k, d in enumerate(tqdm(diffs, desc=desc, leave=False, disable=not progress)):
+        counts[:, k] = correct_over_steps(model, task, data[d], steps, **kw).sum(1)
+    return counts
+
+
 def evaluate_records(model: nn.Module, task: Task, records: list[dict], steps: list[int], **kw: Any) -> dict[str, Any]:
     """The ``loopthink eval --json`` object: overall and per-difficulty accuracy per step count."""
-    preds = predict_over_steps(model, task, records, steps, **kw)
-    labels = labels_of(task, records)
-    correct = preds == labels[None, :]
+    correct = correct_over_steps(model, task, records, steps, **kw)
     keys = np.array(difficulty_keys(task, records))
     by_diff: dict[str, dict[str, float]] = {}
     for k in sorted(set(keys.tolist()), key=bucket_order):
@@ -92,19 +107,6 @@ def evaluate_records(model: nn.Module, task: Task, records: list[dict], steps: l
         "by_difficulty": by_diff,
         "n_by_difficulty": {k: int((keys == k).sum()) for k in by_diff},
     }
-
-
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score 95% interval for a binomial proportion k/n."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: rounding must not leave the point outside
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return (lo, hi)
 
 
 def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") -> str:
@@ -125,8 +127,4 @@ def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") ->
 
 
 def _bar(items: Iterable, show: bool, desc: str) -> Iterable:
-    if not show:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, leave=False)
+    return tqdm(items, desc=desc, leave=False) if show else items

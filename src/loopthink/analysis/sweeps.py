@@ -1,0 +1,66 @@
+"""Numbers over a sweep's seeds: ``eval`` of every seed's run with the mean and its 95% interval
+(:func:`loopthink.analysis.stats.mean_ci`), and the validation summary ``loopthink sweep`` prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from loopthink.analysis.accuracy import evaluate_records, format_table
+from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci
+from loopthink.checkpoint import load_run
+from loopthink.sweep_runner import Run
+from loopthink.tasks import DataError
+
+
+def sweep_eval(runs: Sequence[str | Path], records: list[dict], data_name: str, steps: list[int], device: str = "cpu", **kw: Any) -> dict[str, Any]:
+    """The ``loopthink eval --json`` object of a sweep: every seed's run evaluated on the same
+    records; accuracies are means over seeds with their 95% interval, per-seed values alongside."""
+    results, seeds = [], []
+    for run in runs:
+        cfg, model, task = load_run(run, device)
+        if data_name != task.name:
+            raise DataError(f"the data holds {data_name} instances but {run} was trained on {task.name}")
+        results.append(evaluate_records(model, task, records, steps, device=device, **kw))
+        seeds.append(cfg.train.seed)
+    keys = [str(s) for s in steps]
+    out: dict[str, Any] = {"n": results[0]["n"], "seeds": seeds, "runs": [str(r) for r in runs], "interval": INTERVAL_METHOD, "steps": {}}
+    for s in keys:
+        ci = mean_ci([r["steps"][s]["accuracy"] for r in results], (0.0, 1.0))
+        out["steps"][s] = {"accuracy": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"], "per_seed": ci["values"]}
+    by_diff, per_seed, by_ci = {}, {}, {}
+    for k in results[0]["by_difficulty"]:
+        per_seed[k] = {s: [r["by_difficulty"][k][s] for r in results] for s in keys}
+        cis = {s: mean_ci(per_seed[k][s], (0.0, 1.0)) for s in keys}
+        by_diff[k] = {s: cis[s]["mean"] for s in keys}
+        by_ci[k] = {s: [cis[s]["low"], cis[s]["high"]] for s in keys}
+    out.update(by_difficulty=by_diff, by_difficulty_per_seed=per_seed, by_difficulty_ci=by_ci, n_by_difficulty=results[0]["n_by_difficulty"])
+    out["difficulty_name"] = task.difficulty_name
+    return out
+
+
+def format_sweep_table(result: dict[str, Any]) -> str:
+    """The mean table of :func:`loopthink.analysis.accuracy.format_table`, then each step count's interval."""
+    lines = [f"mean over {len(result['seeds'])} seeds ({', '.join(map(str, result['seeds']))})", format_table(result, result.get("difficulty_name", "difficulty")), "",
+             "95% interval over seeds (Student t):"]
+    for s, v in result["steps"].items():
+        per = " ".join(f"{a:.3f}" for a in v["per_seed"])
+        lines.append(f"  T={s:>4}: {v['accuracy']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]   per seed: {per}")
+    return "\n".join(lines)
+
+
+def sweep_summary(runs: list[Run]) -> str:
+    """Per grid point: mean validation accuracy (over training difficulties) with its seed interval."""
+    lines = []
+    by_point: dict[str, list[Run]] = {}
+    for r in runs:
+        by_point.setdefault(r.grid_point, []).append(r)
+    for gp, rs in by_point.items():
+        vals = [sum(r.val.values()) / len(r.val) for r in rs if r.status == "finished" and r.val]
+        name = gp or "seeds"
+        if vals:
+            ci = mean_ci(vals, (0.0, 1.0))
+            lines.append(f"{name}: val accuracy {ci['mean']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}] over {ci['n']} seed(s)")
+        else:
+            lines.append(f"{name}: no finished run")
+    return "\n".join(lines)
