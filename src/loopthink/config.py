@@ -201,11 +201,11 @@ def _format_error(e: ValidationError) -> str:
     lines = []
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"{loc}: {msg}")
-    return "invalid config:\n  " + "\n  ".join(lines)
+    return "invalid config: " + "; ".join(lines)  # one line, every problem named
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
@@ -228,7 +228,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: not a YAML value ({str(e).splitlines()[0]})") from None
+            raise ConfigError(f"override {item!r}: not a YAML value ({_yaml_problem(e)})") from None
         _set_dotted(out, key.strip(), value)
     return out
 
@@ -279,7 +279,7 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: YAML nested too deep") from None
     except OSError as e:
@@ -291,6 +291,13 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base is None:
         return data
     return deep_merge(read_yaml(_base_path(path, base, seen[0] if seen else path), seen + (path,)), data)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line: the problem and where (PyYAML's own message spans several lines)."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def _base_path(path: Path, base: Any, top: Path) -> Path:
