@@ -297,6 +297,26 @@ def test_bad_places(kind, places, capsys):
     assert not [p for p in places["tmp"].rglob("*.tmp")], "stray temp file"
 
 
+DISK_FULL = {  # the temp file each command writes first, made a link to /dev/full (writes fail: ENOSPC)
+    "data": (["data", "graph", "--n", "5", "--difficulty", "1..2", "--out", "{tmp}/full/d.jsonl"], "d.jsonl.tmp"),
+    "train": (["train", "{cfg}", "--out", "{tmp}/full", "--no-progress"], "config.yaml.tmp"),
+    "report": (["report", "{run}", "--out", "{tmp}/full/r.html"], "r.html.tmp"),
+}
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("kind", list(DISK_FULL))
+def test_disk_full_is_one_line_naming_the_file(kind, paths, capsys):
+    argv, tmp_name = DISK_FULL[kind]
+    full = paths["tmp"] / "full"
+    full.mkdir()
+    (full / tmp_name).symlink_to("/dev/full")
+    rc, err = run_cli(fill(argv, **paths), capsys)
+    assert_clean_error(rc, err)
+    assert "No space left on device" in err and str(full) in err
+    assert not (full / tmp_name).exists() and not (full / tmp_name).is_symlink()
+
+
 # ---- report on artefacts of unexpected types -----------------------------------------------------
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=4), max_leaves=10)
@@ -371,6 +391,7 @@ KINDS = {
     "overrides": len(BAD_OVERRIDES),
     "flags": len(BAD_FLAGS),
     "output paths and run directories": len(BAD_PLACES),
+    "disk full": len(DISK_FULL),
     "fuzzed report artefacts": 40,
     "former hangs (subprocess)": len(HANGS),
     "unexpected exception": 1,

@@ -50,6 +50,9 @@ def _temp_beside(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) if e.filename is None else e from None  # name the file
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
