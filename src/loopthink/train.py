@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from loopthink.checkpoint import (
-    CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, exclusive_lock, latest_checkpoint, load_checkpoint,
+    CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, check_device, exclusive_lock, latest_checkpoint, load_checkpoint,
     save_checkpoint, write_run_config,
 )
 from loopthink.config import RunConfig, StepsConfig, TrainConfig
@@ -308,6 +308,7 @@ def train(
     tc = cfg.train
     rank, world = _distributed()
     device = tc.device if world == 1 or not tc.device.startswith("cuda") else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    check_device(device)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     task = get_task(cfg.task.name, **cfg.task.options)
