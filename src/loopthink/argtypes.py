@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import math
 
-from loopthink.config import MAX_STEPS
+from loopthink.config import MAX_DIFFICULTY, MAX_STEPS
 
 MAX_COUNT = 10_000_000  # instances, batch sizes, runs: beyond this a command would run for days
 MAX_SEED = 2**62 - 1
-MAX_DIFFICULTY = 256  # hops/depth of generated instances (a graph of 256 hops needs 514 nodes)
 
 
 def _int(text: str, what: str) -> int:

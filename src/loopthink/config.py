@@ -19,6 +19,7 @@ class ConfigError(ValueError):
 
 
 MAX_STEPS = 4096  # recurrence steps, in training and evaluation (each step is a full transformer block)
+MAX_DIFFICULTY = 256  # hops/depth of generated instances (a graph of 256 hops needs 514 nodes)
 MAX_CONFIG_BYTES = 1024 * 1024  # a config file
 MAX_CONFIG_NODES = 10_000  # values in a loaded config, counted through YAML aliases (a 1 KB alias bomb is billions)
 DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps)$"
@@ -36,8 +37,8 @@ class TaskConfig(_Strict):
     @field_validator("train_difficulty")
     @classmethod
     def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 0 <= v[0] <= v[1]:
-            raise ValueError(f"need 0 <= lo <= hi, got {list(v)}")
+        if not 0 <= v[0] <= v[1] <= MAX_DIFFICULTY:
+            raise ValueError(f"need 0 <= lo <= hi <= {MAX_DIFFICULTY}, got {list(v)}")
         return v
 
     @model_validator(mode="after")
@@ -187,6 +188,13 @@ class RunConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     arch: Literal["recurrent", "transformer", "act", "ponder"] = "recurrent"
     baseline: dict[str, Any] = Field(default_factory=dict, description="arch-specific settings of a baseline")
+
+    @model_validator(mode="after")
+    def _eval_options(self) -> "RunConfig":
+        from loopthink.tasks import task_class
+
+        task_class(self.task.name).check_options(self.eval.options)
+        return self
 
     @model_validator(mode="after")
     def _depth_table(self) -> "RunConfig":

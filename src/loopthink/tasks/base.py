@@ -179,6 +179,9 @@ class Task:
     difficulty_name: ClassVar[str]  # "hops" or "depth"
     vocab: ClassVar[tuple[str, ...]] = ()  # token vocabulary of the encoded inputs (empty for graph)
     options: dict[str, Any] = field(default_factory=dict)
+    # (lo, hi) of each numeric option, so a generator is never asked for an instance it cannot
+    # build in reasonable time and memory; options not named here get +-MAX_OPTION_NUMBER
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __post_init__(self) -> None:
         self.check_options(self.options)
@@ -222,6 +225,8 @@ class Task:
         beyond ``MAX_OPTION_NUMBER`` fail here, naming the option."""
         from pydantic import TypeAdapter, ValidationError
 
+        if not options:
+            return
         allowed = cls.option_names()
         hints = typing.get_type_hints(cls.generate)
         for key, value in options.items():
@@ -233,9 +238,10 @@ class Task:
                 TypeAdapter(hints[key]).validate_python(value, strict=not isinstance(value, list))
             except ValidationError:
                 raise DataError(f"option {key!r} of task {cls.name!r}: {value!r} is not a {_type_name(hints[key])}") from None
+            lo, hi = cls.option_bounds.get(key, (-MAX_OPTION_NUMBER, MAX_OPTION_NUMBER))
             for x in value if isinstance(value, (list, tuple)) else [value]:
-                if isinstance(x, (int, float)) and not -MAX_OPTION_NUMBER <= x <= MAX_OPTION_NUMBER:
-                    raise DataError(f"option {key!r} of task {cls.name!r}: {x!r} is outside -{MAX_OPTION_NUMBER}..{MAX_OPTION_NUMBER}")
+                if isinstance(x, (int, float)) and not lo <= x <= hi:
+                    raise DataError(f"option {key!r} of task {cls.name!r}: {x!r} is outside {lo}..{hi}")
 
     @property
     def num_classes(self) -> int:

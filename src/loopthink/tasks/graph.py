@@ -78,6 +78,7 @@ class GraphTask(Task):
     name: ClassVar[str] = "graph"
     classes: ClassVar[tuple[str, ...]] = ("unreachable", "reachable")
     difficulty_name: ClassVar[str] = "hops"
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"num_nodes": (2, MAX_NODES), "distractor_density": (0, 64)}
 
     def generate(  # type: ignore[override]
         self,

@@ -323,6 +323,8 @@ class LogicTask(Task):
     classes: ClassVar[tuple[str, ...]] = ("False", "True")
     difficulty_name: ClassVar[str] = "depth"
     vocab: ClassVar[tuple[str, ...]] = LOGIC_VOCAB
+    # side trees nest: their size grows faster than any power of side_depth
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"side_depth": (0, 8), "negate_prob": (0, 1), "paren_prob": (0, 1)}
 
     def generate(  # type: ignore[override]
         self,

@@ -180,6 +180,7 @@ class TextTask(Task):
     classes: ClassVar[tuple[str, ...]] = CLASSES
     difficulty_name: ClassVar[str] = "hops"
     vocab: ClassVar[tuple[str, ...]] = TEXT_VOCAB
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"distractors": (0, 64), "max_entities": (2, 1024)}
 
     def generate(  # type: ignore[override]
         self,
