@@ -8,6 +8,7 @@ see); the ones that used to hang run as subprocesses under a timeout. ``KINDS`` 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,8 +82,11 @@ def assert_clean_error(rc: int, err: str) -> None:
     assert rc not in (0, None), err
     assert "Traceback" not in err, err
     lines = err.strip().splitlines()
-    if lines[-1].startswith("error:"):
-        assert all(x.startswith("loopthink ") for x in lines[:-1]), err
+    first = next((i for i, x in enumerate(lines) if x.startswith("error:")), None)
+    if first is not None:
+        assert all(x.startswith("loopthink ") for x in lines[:first]), err
+        # after it: only `check`'s list of further bad lines (FILE:LINE: ...) and the closing timing line
+        assert all(re.match(r"(\S+:\d+: |\.\.\.$|loopthink )", x) for x in lines[first + 1:]), err
     else:
         assert ": error: " in lines[-1] and lines[0].startswith("usage:"), err
 
@@ -133,6 +137,30 @@ def test_fuzzed_graph_records_never_crash_check(tmp_path_factory, capsys, fields
         get_task("graph").verify(rec)
     else:
         assert_clean_error(rc, err)
+
+
+LOGIC_TOKENS = ["True", "False", "not", "and", "or", "(", ")", "maybe", "1"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(LOGIC_TOKENS), max_size=12), st.booleans(), st.none() | st.integers(-2, 8))
+def test_fuzzed_logic_records_never_crash_check(tmp_path_factory, capsys, tokens, label, depth):
+    path = tmp_path_factory.mktemp("fz") / "d.jsonl"
+    path.write_text(json.dumps({"task": "logic", "expression": " ".join(tokens), "label": label, "depth": depth}) + "\n")
+    rc, err = run_cli(["check", path], capsys)
+    if rc == 0:  # then the label really is the expression's value (Python's evaluator, independently)
+        assert eval(" ".join(tokens)) is label  # noqa: S307 - tokens are only True/False/not/and/or/()
+    else:
+        assert_clean_error(rc, err)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=64))
+def test_fuzzed_bytes_never_crash_check(tmp_path_factory, capsys, data):
+    path = tmp_path_factory.mktemp("fz") / "d.jsonl"
+    path.write_bytes(data)
+    rc, err = run_cli(["check", path], capsys)
+    assert_clean_error(rc, err)  # no byte string of this size is a valid record
 
 
 # ---- bad configs (train) -----------------------------------------------------------------------
@@ -390,6 +418,8 @@ KINDS = {
     "data lines (check)": len(BAD_LINES),
     "data lines (eval)": 4,
     "fuzzed graph records": 60,
+    "fuzzed logic records": 40,
+    "fuzzed byte strings": 40,
     "configs": len(BAD_CONFIGS),
     "overrides": len(BAD_OVERRIDES),
     "flags": len(BAD_FLAGS),
