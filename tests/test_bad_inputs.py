@@ -113,7 +113,11 @@ def test_check_rejects_bad_lines(kind, tmp_path, capsys):
     assert "d.jsonl:" in err  # FILE:LINE
 
 
-@pytest.mark.parametrize("kind", ["unreachable target labelled true", "wrong hops", "num_nodes 10**18", "nested 100,000 deep"])
+EVAL_LINES = ["unreachable target labelled true", "wrong hops", "num_nodes 10**18", "nested 100,000 deep"]
+FUZZ = {"graph": 60, "logic": 40, "bytes": 40, "report": 40}  # hypothesis examples per fuzzed test
+
+
+@pytest.mark.parametrize("kind", EVAL_LINES)
 def test_eval_rejects_what_check_rejects(kind, fake_run, tmp_path, capsys):
     path = tmp_path / "d.jsonl"
     path.write_text(BAD_LINES[kind] + "\n")
@@ -121,7 +125,7 @@ def test_eval_rejects_what_check_rejects(kind, fake_run, tmp_path, capsys):
     assert_clean_error(rc, err)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=FUZZ["graph"], deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(st.sampled_from(list(G) + ["search_depth"]), st.recursive(
     st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats() | st.text(max_size=5),
     lambda kids: st.lists(kids, max_size=4), max_leaves=12)))
@@ -142,7 +146,7 @@ def test_fuzzed_graph_records_never_crash_check(tmp_path_factory, capsys, fields
 LOGIC_TOKENS = ["True", "False", "not", "and", "or", "(", ")", "maybe", "1"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=FUZZ["logic"], deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(LOGIC_TOKENS), max_size=12), st.booleans(), st.none() | st.integers(-2, 8))
 def test_fuzzed_logic_records_never_crash_check(tmp_path_factory, capsys, tokens, label, depth):
     path = tmp_path_factory.mktemp("fz") / "d.jsonl"
@@ -154,7 +158,7 @@ def test_fuzzed_logic_records_never_crash_check(tmp_path_factory, capsys, tokens
         assert_clean_error(rc, err)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=FUZZ["bytes"], deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=64))
 def test_fuzzed_bytes_never_crash_check(tmp_path_factory, capsys, data):
     path = tmp_path_factory.mktemp("fz") / "d.jsonl"
@@ -355,7 +359,7 @@ KEYS = {"frontier": ["rows", "difficulty_name", "threshold", "steps", "summary"]
         "halting": ["rules", "summary", "max_steps"], "compare": ["curves", "difficulties", "runs", "steps"]}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=FUZZ["report"], deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(sorted(KEYS)).flatmap(lambda k: st.tuples(st.just(k), st.dictionaries(st.sampled_from(KEYS[k]), JSON, max_size=4))),
        st.lists(JSON, max_size=4))
 def test_report_survives_artefacts_of_any_type(fake_run, tmp_path_factory, artefact, metrics):
@@ -414,18 +418,18 @@ def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(monke
         main(["check", str(paths["good"])])
 
 
-KINDS = {
+KINDS = {  # the bad inputs this file tries, by kind (hypothesis: at most FUZZ examples each)
     "data lines (check)": len(BAD_LINES),
-    "data lines (eval)": 4,
-    "fuzzed graph records": 60,
-    "fuzzed logic records": 40,
-    "fuzzed byte strings": 40,
+    "data lines (eval)": len(EVAL_LINES),
+    "fuzzed graph records": FUZZ["graph"],
+    "fuzzed logic records": FUZZ["logic"],
+    "fuzzed byte strings": FUZZ["bytes"],
     "configs": len(BAD_CONFIGS),
     "overrides": len(BAD_OVERRIDES),
     "flags": len(BAD_FLAGS),
     "output paths and run directories": len(BAD_PLACES),
     "disk full": len(DISK_FULL),
-    "fuzzed report artefacts": 40,
+    "fuzzed report artefacts": FUZZ["report"],
     "former hangs (subprocess)": len(HANGS),
     "unexpected exception": 1,
 }
