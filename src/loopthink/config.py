@@ -30,9 +30,27 @@ class _Strict(BaseModel):
 
 
 class TaskConfig(_Strict):
-    name: Literal["graph", "logic", "text"]
+    name: str = Field(description="a registered task: graph, logic, text, or a plug-in (docs/tasks.md)")
     train_difficulty: tuple[int, int] = Field(description="inclusive hops/depth range seen in training")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the generator")
+    train_data: str | None = Field(
+        None,
+        description="train on this record file instead of generated data: JSONL (docs/formats.md), .parquet, "
+        "or a Hugging Face datasets save_to_disk directory; null = generate",
+    )
+    val_data: str | None = Field(
+        None,
+        description="validate on this record file (one accuracy per difficulty found in it); null = generated "
+        "validation sets over train_difficulty",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from loopthink.tasks import task_class
+
+        task_class(v)  # unknown names fail here, listing the known ones
+        return v
 
     @field_validator("train_difficulty")
     @classmethod
@@ -150,6 +168,11 @@ class TrainConfig(_Strict):
         description="split each batch into this many micro-batches of similar instance size, each "
         "trimmed of padding; gradients accumulate, so the update is the whole batch's, at less cost",
     )
+    epochs: float | None = Field(
+        None, gt=0,
+        description="with task.train_data: passes over the file; sets iters = ceil(epochs * N / (batch_size * "
+        "world size)); null = train for iters",
+    )
     seed: int = 0
     eval_every: int = Field(250, ge=1)
     eval_n: int = Field(256, ge=1, description="validation instances per difficulty")
@@ -202,6 +225,16 @@ class RunConfig(_Strict):
         steps = max(self.train.steps.max, self.train.eval_steps or 0)
         if table and table < steps:
             raise ValueError(f"model.depth_embedding={table} has fewer entries than the {steps} steps training uses")
+        return self
+
+    @model_validator(mode="after")
+    def _file_data(self) -> "RunConfig":
+        if self.task.train_data is None:
+            if self.train.epochs is not None:
+                raise ValueError("train.epochs needs task.train_data (generated data has no epochs; set train.iters)")
+            return self
+        if self.train.curriculum or self.train.difficulty_weights != "uniform":
+            raise ValueError("train.curriculum and train.difficulty_weights shape generated data; with task.train_data the file's own mix is used")
         return self
 
 

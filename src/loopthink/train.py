@@ -31,6 +31,7 @@ from loopthink.checkpoint import (
     save_checkpoint, write_run_config,
 )
 from loopthink.config import RunConfig, StepsConfig, TrainConfig
+from loopthink.datasource import FileData, file_validation_sets, training_data, with_epochs
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.progress import TrainProgress, accuracy_line
@@ -87,10 +88,13 @@ def sample_training_batch(task: Task, cfg: RunConfig, rng: np.random.Generator, 
     return Batch.concat([task.sample_batch(int(c), rng, (lo + k, lo + k)) for k, c in enumerate(counts) if c])
 
 
-def training_item(task: Task, cfg: RunConfig, it: int, rank: int = 0) -> tuple[Batch, int]:
-    """Batch ``it`` and its number of recurrence steps: a function of ``(seed, it, rank)`` alone."""
+def training_item(task: Task, cfg: RunConfig, it: int, rank: int = 0, data: FileData | None = None) -> tuple[Batch, int]:
+    """Batch ``it`` and its number of recurrence steps: a function of ``(seed, it, rank)`` alone;
+    generated, or read from ``data`` (``task.train_data``)."""
     rng = iteration_rng(cfg.train.seed, it, rank)
     steps = sample_steps(cfg.train.steps, rng)
+    if data is not None:
+        return data.batch(it, rank), steps
     return sample_training_batch(task, cfg, rng, difficulty_at(it, cfg)), steps
 
 
@@ -100,13 +104,13 @@ class Prefetcher:
     ``train.data_workers`` > 0 in that many processes — for a GPU, where the step is short and a
     thread that shares the GIL with kernel launches cannot keep up (text: ~18 ms per batch of 128)."""
 
-    def __init__(self, task: Task, cfg: RunConfig, start: int, rank: int = 0, depth: int = 2):
-        self.task, self.cfg, self.rank, self.next_it = task, cfg, rank, start
+    def __init__(self, task: Task, cfg: RunConfig, start: int, rank: int = 0, depth: int = 2, data: FileData | None = None):
+        self.task, self.cfg, self.rank, self.next_it, self.data = task, cfg, rank, start, data
         self.stop = threading.Event()
         workers = cfg.train.data_workers
         if workers:
             ctx = mp.get_context("spawn")  # never fork a process that holds CUDA or OpenMP state
-            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg,))
+            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, data))
             self.pending: deque = deque(self._submit() for _ in range(workers * depth))
             return
         self.pool = None
@@ -121,7 +125,7 @@ class Prefetcher:
     def _work(self, it: int) -> None:
         while not self.stop.is_set():
             try:
-                item: Any = training_item(self.task, self.cfg, it, self.rank)
+                item: Any = training_item(self.task, self.cfg, it, self.rank, self.data)
             except Exception as e:  # surfaced in the main thread
                 item = e
             while not self.stop.is_set():
@@ -155,19 +159,21 @@ class Prefetcher:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(cfg: RunConfig) -> None:
+def _init_worker(cfg: RunConfig, data: FileData | None) -> None:
     torch.set_num_threads(1)
-    _WORKER.update(cfg=cfg, task=get_task(cfg.task.name, **cfg.task.options))
+    _WORKER.update(cfg=cfg, task=get_task(cfg.task.name, **cfg.task.options), data=data)
 
 
 def _worker_item(it: int, rank: int) -> bytes:
     # plain pickle copies tensor storage by value (multiprocessing's own pickler would hand
     # tensors over as shared-memory file descriptors, one per tensor, and can run out of them)
-    return pickle.dumps(training_item(_WORKER["task"], _WORKER["cfg"], it, rank))
+    return pickle.dumps(training_item(_WORKER["task"], _WORKER["cfg"], it, rank, _WORKER["data"]))
 
 
 def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
-    """A fixed, seeded validation batch per training difficulty."""
+    """A fixed, seeded validation batch per training difficulty (or per difficulty of ``task.val_data``)."""
+    if cfg.task.val_data is not None:
+        return file_validation_sets(task, cfg.task.val_data)
     lo, hi = cfg.task.train_difficulty
     return {d: task.encode(task.generate(cfg.train.eval_n, 10_000 + d, (d, d), **cfg.task.options)) for d in range(lo, hi + 1)}
 
@@ -312,6 +318,9 @@ def train(
     if tc.threads:
         torch.set_num_threads(tc.threads)
     task = get_task(cfg.task.name, **cfg.task.options)
+    file_data = training_data(task, cfg, world)  # None: generated; read and validated before anything runs
+    cfg = with_epochs(cfg, file_data)
+    tc = cfg.train
     torch.manual_seed(tc.seed)
     model = build_model(cfg, task).to(device)
     opt = make_optimizer(model, tc)
@@ -325,15 +334,15 @@ def train(
         if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
             _truncate_metrics(out / "metrics.jsonl", start)
             write_run_config(out, cfg)
-        return _loop(cfg, out, model, opt, task, device, rank, world, start, best, progress, stop_at)
+        return _loop(cfg, out, model, opt, task, file_data, device, rank, world, start, best, progress, stop_at)
     finally:
         if lock is not None:
             lock.close()
 
 
 def _loop(
-    cfg: RunConfig, out: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, device: str,
-    rank: int, world: int, start: int, best: dict, progress: bool | None, stop_at: int | None,
+    cfg: RunConfig, out: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, file_data: FileData | None,
+    device: str, rank: int, world: int, start: int, best: dict, progress: bool | None, stop_at: int | None,
 ) -> dict[str, Any]:
     tc = cfg.train
 
@@ -346,7 +355,7 @@ def _loop(
     amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
     eval_steps = tc.eval_steps or tc.steps.max
-    data = Prefetcher(task, cfg, start, rank)
+    data = Prefetcher(task, cfg, start, rank, data=file_data)
     bar = TrainProgress(start, tc.iters, show=progress is not False and rank == 0)
     log = open(out / "metrics.jsonl", "a") if rank == 0 else None
     t0, last = time.time(), {}
