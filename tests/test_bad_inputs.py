@@ -405,12 +405,12 @@ def test_no_hang(paths, tmp_path):
 
 
 def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(monkeypatch, paths, capsys):
-    import loopthink.tasks.formats as formats
+    import loopthink.tasks.files as files
 
     def boom(*a, **k):
         raise RuntimeError("deep inside\nsecond line")
 
-    monkeypatch.setattr(formats, "read_jsonl", boom)
+    monkeypatch.setattr(files, "read_records", boom)
     rc, err = run_cli(["check", paths["good"]], capsys)
     assert rc == 1 and err.strip().splitlines() == ["error: RuntimeError: deep inside (LOOPTHINK_DEBUG=1 shows where)"]
     monkeypatch.setenv("LOOPTHINK_DEBUG", "1")
