@@ -197,7 +197,13 @@ def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.T
     return torch.where(is_a.any(1), is_a.int().argmax(1), 0)
 
 
-def build_interface(task: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
-    """The interface of ``task``; ``d_model`` overrides ``cfg.d_model`` (parameter-matched baselines)."""
-    kinds = {"graph": GraphInterface, "logic": LogicInterface, "text": TextInterface}
-    return kinds[task](cfg, vocab_size, d_model or cfg.d_model)
+# Interface kinds by the structure they read; a task names its kind (``Task.interface``).
+INTERFACES: dict[str, type[nn.Module]] = {"nodes": GraphInterface, "expression": LogicInterface, "prose": TextInterface}
+
+
+def build_interface(kind: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
+    """The interface ``kind`` (a task's ``interface``); ``d_model`` overrides ``cfg.d_model``
+    (parameter-matched baselines)."""
+    if kind not in INTERFACES:
+        raise ValueError(f"unknown model interface {kind!r}; known: {', '.join(INTERFACES)}")
+    return INTERFACES[kind](cfg, vocab_size, d_model or cfg.d_model)

@@ -76,6 +76,8 @@ class GraphTask(Task):
     name: ClassVar[str] = "graph"
     classes: ClassVar[tuple[str, ...]] = ("unreachable", "reachable")
     difficulty_name: ClassVar[str] = "hops"
+    interface: ClassVar[str] = "nodes"
+    heatmap_floor: ClassVar[float] = 0.5  # labels are balanced yes/no: a guess scores 0.5
 
     def generate(  # type: ignore[override]
         self,
@@ -144,6 +146,13 @@ class GraphTask(Task):
         if hops is not None and not label:
             raise DataError(f"'hops' must be null when 'label' is false, got {hops}")
         optional_int(record, "search_depth", 0)
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
+
+    def difficulty_key(self, record: dict) -> str:
+        """Unreachable queries form a bucket of their own (their search depth is no hop count)."""
+        return "unreachable" if record.get("label") is False else str(self.difficulty_of(record))
 
     def difficulty_of(self, record: dict) -> int:
         """``hops`` for a reachable query, ``search_depth`` for an unreachable one (BFS if absent).

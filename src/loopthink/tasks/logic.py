@@ -322,6 +322,7 @@ class LogicTask(Task):
     name: ClassVar[str] = "logic"
     classes: ClassVar[tuple[str, ...]] = ("False", "True")
     difficulty_name: ClassVar[str] = "depth"
+    interface: ClassVar[str] = "expression"
     vocab: ClassVar[tuple[str, ...]] = LOGIC_VOCAB
 
     def generate(  # type: ignore[override]
@@ -393,6 +394,9 @@ class LogicTask(Task):
             raise DataError(f"'expression' does not parse: {e}") from None
         bool_field(record, "label")
         optional_int(record, "depth", 0)
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
 
     def difficulty_of(self, record: dict) -> int:
         d = record.get("depth")

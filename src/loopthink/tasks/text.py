@@ -179,6 +179,7 @@ class TextTask(Task):
     name: ClassVar[str] = "text"
     classes: ClassVar[tuple[str, ...]] = CLASSES
     difficulty_name: ClassVar[str] = "hops"
+    interface: ClassVar[str] = "prose"
     vocab: ClassVar[tuple[str, ...]] = TEXT_VOCAB
 
     def generate(  # type: ignore[override]
@@ -256,6 +257,9 @@ class TextTask(Task):
         hops = record.get("hops")
         if hops is not None and (type(hops) is not int or hops < 1):
             raise DataError(f"'hops' must be a positive integer or null, got {hops!r}")
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
 
     def difficulty_of(self, record: dict) -> int:
         """``hops``, or the shortest chain of stated facts when the text is in the generator's templates."""
