@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.config import ModelConfig
+from loopthink.config import MAX_STEPS, ModelConfig
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
 
@@ -146,8 +146,8 @@ class SteppedModel(nn.Module):
         frozen: bool (B,) examples whose state must not change (already halted).
         readout: compute ``logits`` (the readout) after every step, with the step's autograd mode.
         """
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
         ctx = self.encode(inputs)
         h = self.init_state(ctx, generator) if h0 is None else h0
         no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
