@@ -42,6 +42,10 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf. The last good checkpoint is kept."""
 
 
+HUGINN_SIGMA = 0.5  # log-normal spread of the lognormal_poisson step draw (Geiping et al. 2025)
+ADAM_BETAS = (0.9, 0.98)  # beta2 0.98, not 0.999: the transformer setting (Vaswani et al. 2017)
+
+
 # ---- randomness ------------------------------------------------------------------------------
 def iteration_rng(seed: int, it: int, rank: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, it, rank])
@@ -53,7 +57,7 @@ def sample_steps(cfg: StepsConfig, rng: np.random.Generator) -> int:
         return cfg.max
     if cfg.mode == "uniform":
         return int(rng.integers(cfg.min, cfg.max + 1))
-    tau = rng.normal(math.log(cfg.mean) - 0.5 * cfg.sigma**2, cfg.sigma)
+    tau = rng.normal(math.log(cfg.mean) - 0.5 * HUGINN_SIGMA**2, HUGINN_SIGMA)
     return int(np.clip(rng.poisson(math.exp(tau)) + 1, cfg.min, cfg.max))
 
 
@@ -279,7 +283,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     for name, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in name and "role" not in name else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=ADAM_BETAS)
 
 
 # ---- distributed (torchrun) --------------------------------------------------------------------
@@ -343,7 +347,7 @@ def _loop(
     # bf16 autocast is meant for CUDA; it runs on the CPU too (slower there), which is how tests cover it.
     amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
-    eval_steps = tc.eval_steps or tc.steps.max
+    eval_steps = tc.steps.max
     data = Prefetcher(task, cfg, start, rank, data=file_data)
     bar = TrainProgress(start, tc.iters, show=progress is not False and rank == 0)
     log = open(out / "metrics.jsonl", "a") if rank == 0 else None
