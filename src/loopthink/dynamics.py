@@ -47,7 +47,6 @@ from loopthink.trajectory import Trajectory, decision_step, entropy, rollout, su
 FEATURES = ("commitment", "log_rel_change", "entropy", "max_prob", "log_kl")
 TARGET = "majority prediction at t0 != majority prediction at T, or the K runs disagree at T"
 SEPARATION_MARGIN = 0.1  # |AUROC - 0.5| at least this much: commitment "separates" right from wrong
-UNREACHABLE_KEY = "unreachable"
 
 
 # ---- metrics on tensors / arrays ---------------------------------------------------------------
