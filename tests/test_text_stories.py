@@ -200,3 +200,21 @@ def test_external_families_reach_long_chains_and_cycles():
     assert np.mean([len(read_record(r)[0]) for r in rec]) > 20
     both = FAMILIES["both_parents"](40, 2, (1, 6))
     assert sum(has_cycle(read_record(r)[0]) for r in both) > 30
+
+
+def test_the_shipped_text_config_trains_on_a_mixture_of_short_and_tangled_stories():
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from loopthink.config import load_config
+    from loopthink.model import build_model
+    from loopthink.train import accumulate_gradients, sample_training_batch
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "text.yaml")
+    task = get_task("text", **cfg.task.options)
+    batch = sample_training_batch(task, cfg, np.random.default_rng(0), (1, 4))
+    facts = (batch.inputs["sentence"].amax(1) - 1).tolist()  # the question is the last sentence
+    assert sum(f > 10 for f in facts) > 0.1 * len(facts) and sum(f <= 10 for f in facts) > 0.5 * len(facts)
+    model = build_model(cfg, task)
+    loss, _ = accumulate_gradients(model, batch, 2, cfg.train, np.random.default_rng(0), nullcontext())
+    assert np.isfinite(loss) and all(p.grad is not None for p in model.parameters() if p.requires_grad)
