@@ -202,7 +202,7 @@ def test_external_families_reach_long_chains_and_cycles():
     assert sum(has_cycle(read_record(r)[0]) for r in both) > 30
 
 
-def test_the_shipped_text_config_trains_on_a_mixture_of_short_and_tangled_stories():
+def test_the_text_stories_config_trains_on_a_mixture_of_short_and_tangled_stories():
     from contextlib import nullcontext
     from pathlib import Path
 
@@ -210,7 +210,7 @@ def test_the_shipped_text_config_trains_on_a_mixture_of_short_and_tangled_storie
     from loopthink.model import build_model
     from loopthink.train import accumulate_gradients, sample_training_batch
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "text.yaml")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "text_stories.yaml")
     task = get_task("text", **cfg.task.options)
     batch = sample_training_batch(task, cfg, np.random.default_rng(0), (1, 4))
     facts = (batch.inputs["sentence"].amax(1) - 1).tolist()  # the question is the last sentence
