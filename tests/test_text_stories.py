@@ -21,7 +21,7 @@ import pytest
 
 from loopthink.tasks import get_task
 from loopthink.tasks.external.text_stories import FAMILIES, SHAPES
-from loopthink.tasks.text import TextTask
+from loopthink.tasks.text import TextTask, relations_to
 from tests.test_text import bfs_hops, fact_world, read_record, tree_world
 
 TASK = TextTask()
@@ -134,6 +134,20 @@ def test_stories_are_long_tangled_and_unambiguous(hops):
         assert len(people) >= min(20, len(facts))  # the budget of people is spent
         cyclic += has_cycle(facts)
     assert cyclic >= 0.8 * len(records)
+
+
+def test_every_persons_relation_to_b_in_a_story_agrees_with_the_tree():
+    """The every-node loss's labels (relations_to) stay right when chains to B branch and rejoin."""
+    labelled = 0
+    for rec, inst, names in TASK._generate_with_tree(20, seed=7, difficulty=(2, 6), story=STORY):
+        facts, _, name_b = read_record(rec)
+        world, person = tree_world(inst.family), {v: k for k, v in names.items()}
+        for name, kind in relations_to(facts, name_b).items():
+            words = world.relations(person[name], inst.chain[-1])
+            assert {WORD_KIND[w] for w in words} == {kind}, (rec, name, words)
+            assert chain_relations(facts, name, name_b, extra=1, limit=50) == {kind}, (rec, name)
+        labelled += len(relations_to(facts, name_b))
+    assert labelled >= 20 * 8
 
 
 def test_stories_state_both_parents_spouses_and_siblings_in_cycles():
