@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from loopthink.checkpoint import RunError
 from loopthink.config import ConfigError
-from loopthink.tasks import TASK_NAMES, DataError
+from loopthink.tasks import DataError, task_names
 from loopthink.train import TrainingDiverged
 
 Handler = Callable[[argparse.Namespace, list[str]], int]
@@ -69,23 +69,23 @@ def task_options(extra: list[str]) -> dict[str, Any]:
 
 # ---- data ------------------------------------------------------------------------------------
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", choices=TASK_NAMES)
+    p.add_argument("task", choices=task_names())
     p.add_argument("--n", type=int, required=True, help="number of instances")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--difficulty", type=parse_range, required=True, help="hops/depth range LO..HI")
-    p.add_argument("--out", required=True, help="output .jsonl file")
+    p.add_argument("--out", required=True, help="output file: .jsonl, or .parquet (needs pyarrow)")
     p.epilog = "Task options are passed as --name value (see docs/formats.md), e.g. --num-nodes 10,20"
 
 
 @command("data", "generate task instances as JSONL", _data_args)
 def cmd_data(args: argparse.Namespace, extra: list[str]) -> int:
     from loopthink.tasks import get_task
-    from loopthink.tasks.formats import write_jsonl
+    from loopthink.tasks.files import write_records
 
     opts = task_options(extra)
     task = get_task(args.task, **opts)
     records = generate_chunked(task, args.n, args.seed, args.difficulty, opts)
-    write_jsonl(args.out, records)
+    write_records(args.out, records)
     print(f"wrote {len(records)} {args.task} instances to {args.out}", file=sys.stderr)
     return 0
 
@@ -107,15 +107,15 @@ def generate_chunked(task: Any, n: int, seed: int, difficulty: tuple[int, int], 
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="JSONL file")
+    p.add_argument("file", help="record file: JSONL, .parquet, or a datasets save_to_disk directory")
     p.add_argument("--first", action="store_true", help="stop at the first bad line")
 
 
-@command("check", "validate a JSONL file, listing every bad line", _check_args)
+@command("check", "validate a record file, listing every bad line", _check_args)
 def cmd_check(args: argparse.Namespace, extra: list[str]) -> int:
-    from loopthink.tasks.formats import read_jsonl
+    from loopthink.tasks.files import read_records
 
-    name, records = read_jsonl(args.file, all_errors=not args.first)
+    name, records = read_records(args.file, all_errors=not args.first)
     print(f"{args.file}: {len(records)} valid {name} instances")
     return 0
 
