@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg, model, task = load_run(args.run, args.device)
     lo_t, hi_t = cfg.task.train_difficulty
     if args.difficulty:
-        from loopthink.commands.arguments import parse_range
+        from loopthink.commands.argtypes import parse_range
 
         rng = parse_range(args.difficulty)
     else:

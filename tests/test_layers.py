@@ -135,9 +135,9 @@ def test_the_contract_catches_an_upward_import(tmp_path):
     assert layer_of("loopthink.tasks.graph") == 1 and layer_of("loopthink") == len(LAYERS) - 1
     fake = "loopthink.analysis._fake_upward"
     MODULES[fake] = tmp_path / "_fake_upward.py"
-    MODULES[fake].write_text("def f():\n    from loopthink.commands.arguments import parse_range\n")
+    MODULES[fake].write_text("def f():\n    from loopthink.commands.argtypes import parse_range\n")
     try:
-        assert imports_of(fake) == [(2, "loopthink.commands.arguments")]
+        assert imports_of(fake) == [(2, "loopthink.commands.argtypes")]
         with pytest.raises(AssertionError, match="commands is above analysis"):
             test_imports_only_go_down(fake)
     finally:

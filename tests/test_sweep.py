@@ -13,7 +13,7 @@ from loopthink.cli import main
 from loopthink.config import load_config
 from loopthink.analysis.stats import mean_ci, t_quantile, t_quantile_975
 from loopthink.seeds import is_sweep, run_finished, sweep_runs
-from loopthink.commands.arguments import parse_seeds
+from loopthink.commands.argtypes import parse_seeds
 from loopthink.sweep import grid_points, parse_grid, resolve_devices, split_values
 from tests.conftest import TINY
 

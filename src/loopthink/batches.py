@@ -20,6 +20,8 @@ from loopthink.config import RunConfig, StepsConfig
 from loopthink.datasource import FileData, file_validation_sets
 from loopthink.tasks import Batch, Task, get_task
 
+HUGINN_SIGMA = 0.5  # log-normal spread of the lognormal_poisson step draw (Geiping et al. 2025)
+
 
 # ---- randomness ------------------------------------------------------------------------------
 def iteration_rng(seed: int, it: int, rank: int = 0) -> np.random.Generator:
@@ -32,7 +34,7 @@ def sample_steps(cfg: StepsConfig, rng: np.random.Generator) -> int:
         return cfg.max
     if cfg.mode == "uniform":
         return int(rng.integers(cfg.min, cfg.max + 1))
-    tau = rng.normal(math.log(cfg.mean) - 0.5 * cfg.sigma**2, cfg.sigma)
+    tau = rng.normal(math.log(cfg.mean) - 0.5 * HUGINN_SIGMA**2, HUGINN_SIGMA)
     return int(np.clip(rng.poisson(math.exp(tau)) + 1, cfg.min, cfg.max))
 
 

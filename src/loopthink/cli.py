@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from loopthink.checkpoint import RunError
@@ -49,6 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # anything else (OSError, torch, numpy): one line; LOOPTHINK_DEBUG=1 shows the traceback
+        if os.environ.get("LOOPTHINK_DEBUG") == "1":
+            raise
+        print(f"error: {describe(e)} (LOOPTHINK_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
+
+
+def describe(e: BaseException) -> str:
+    """One line for an unexpected exception: an OSError's file and reason, else its first line."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror}"
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 if __name__ == "__main__":

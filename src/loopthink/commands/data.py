@@ -8,7 +8,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from loopthink.commands.arguments import parse_range, task_options
+from loopthink.commands.arguments import task_options
+from loopthink.commands.argtypes import count, parse_range, seed
 from loopthink.tasks import Task, get_task, task_names
 from loopthink.tasks.files import write_records
 
@@ -19,8 +20,8 @@ CHUNK = 10_000
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", choices=task_names())
-    p.add_argument("--n", type=int, required=True, help="number of instances")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=count, required=True, help="number of instances")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--difficulty", type=parse_range, required=True, help="hops/depth range LO..HI")
     p.add_argument("--out", required=True, help="output file: .jsonl, or .parquet (needs pyarrow)")
     p.epilog = "Task options are passed as --name value (see docs/formats.md), e.g. --num-nodes 10,20"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from loopthink.commands.arguments import parse_range
+from loopthink.commands.argtypes import count, parse_range, seed, step_count
 from loopthink.analysis.diagnose import check_settings, diagnose_run, summary_json, summary_text, write_outputs
 from loopthink.tasks import DataError
 
@@ -22,13 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", help="JSONL file to diagnose (the monitor is fitted on generated examples of --seed)")
     src.add_argument("--difficulty", type=parse_range, help="generate examples with hops/depth LO..HI (default: the training range)")
-    p.add_argument("--steps", type=int, default=64, help="recurrence steps T (default 64)")
-    p.add_argument("--runs", type=int, default=8, help="runs K from different random initial states (default 8)")
-    p.add_argument("--n", type=int, default=None, help="examples (default 1000 generated; with --data: the whole file)")
-    p.add_argument("--seed", type=int, default=1234, help="seed of generated examples and initial states")
-    p.add_argument("--t0", type=int, default=None, help="headline monitor step (default: one below the median decision step)")
-    p.add_argument("--batch-size", type=int, default=32, help="examples per batch (x K rows; small batches stay in cache on CPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)")
+    p.add_argument("--steps", type=step_count, default=64, help="recurrence steps T (default 64)")
+    p.add_argument("--runs", type=count, default=8, help="runs K from different random initial states (default 8)")
+    p.add_argument("--n", type=count, default=None, help="examples (default 1000 generated; with --data: the whole file)")
+    p.add_argument("--seed", type=seed, default=1234, help="seed of generated examples and initial states")
+    p.add_argument("--t0", type=step_count, default=None, help="headline monitor step (default: one below the median decision step)")
+    p.add_argument("--batch-size", type=count, default=32, help="examples per batch (x K rows; small batches stay in cache on CPU)")
+    p.add_argument("--threads", type=count, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="output directory (dynamics.json + PNG/SVG pictures)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -7,7 +7,7 @@ import json
 import sys
 
 from loopthink.checkpoint import load_run
-from loopthink.commands.arguments import parse_int_list
+from loopthink.commands.argtypes import count, parse_int_list, step_count
 from loopthink.analysis.accuracy import evaluate_records, format_table
 from loopthink.analysis.halting import halting_summary, rule_from_spec
 from loopthink.analysis.sweeps import format_sweep_table, sweep_eval
@@ -23,11 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--data", required=True, help="JSONL file in the documented format")
     p.add_argument("--steps", type=parse_int_list, default=[8, 16, 32])
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=count, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--halt", metavar="RULE[:X]", help="also evaluate with per-example halting: kl[:threshold], convergence[:threshold], conformal[:alpha]")
-    p.add_argument("--max-steps", type=int, default=64, help="with --halt: the most steps an example may use")
+    p.add_argument("--max-steps", type=step_count, default=64, help="with --halt: the most steps an example may use")
 
 
 def run(args: argparse.Namespace) -> int:
