@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from loopthink.config import ConfigError, RunConfig, dump_config, load_config
+from loopthink.config import DEVICE_PATTERN, ConfigError, RunConfig, dump_config, load_config
+from loopthink.model import build_model
+from loopthink.tasks import get_task
 
 CKPT, TMP, OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
 LOCK_FILE = "train.lock"  # held by the one `loopthink train` writing into a run directory
@@ -227,9 +230,6 @@ def read_run_config(run: str | Path) -> RunConfig:
 
 def load_run(run: str | Path, device: str = "cpu") -> tuple[RunConfig, torch.nn.Module, Any]:
     """(config, model in eval mode, task) of a trained run directory."""
-    from loopthink.model import build_model
-    from loopthink.tasks import get_task
-
     run = Path(run)
     check_device(device)
     cfg = read_run_config(run)
@@ -241,10 +241,6 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[RunConfig, torch.nn.
 
 def check_device(device: str) -> None:
     """RunError unless ``device`` names a device this machine has (``cpu``, ``cuda[:N]``, ``mps``)."""
-    import re
-
-    from loopthink.config import DEVICE_PATTERN
-
     if not re.match(DEVICE_PATTERN, device):
         raise RunError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps")
     if device.startswith("cuda"):

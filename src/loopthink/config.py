@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loopthink.tasks import task_class
+
 
 class ConfigError(ValueError):
     """A configuration is invalid. The message names the offending key."""
@@ -47,8 +49,6 @@ class TaskConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _registered(cls, v: str) -> str:
-        from loopthink.tasks import task_class
-
         task_class(v)  # unknown names fail here, listing the known ones
         return v
 
@@ -61,8 +61,6 @@ class TaskConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_options(self) -> "TaskConfig":
-        from loopthink.tasks import task_class
-
         cls = task_class(self.name)
         cls.check_options(self.options)
         try:  # the generator's own checks (ranges, options that depend on each other), on 2 instances
@@ -263,8 +261,6 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _eval_options(self) -> "RunConfig":
-        from loopthink.tasks import task_class
-
         task_class(self.task.name).check_options(self.eval.options)
         return self
 

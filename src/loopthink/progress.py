@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 
 def is_terminal(stream: TextIO | None = None) -> bool:
     stream = stream or sys.stderr
@@ -43,8 +45,6 @@ class TrainProgress:
         self.done = start
         self.bar = None
         if self.show and (is_terminal(self.stream) if bar is None else bar):
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True, file=self.stream)
 
     def update(self, done: int, loss: float, acc: float, steps: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from loopthink.config import RunConfig
+from loopthink.model.baselines import build_baseline
 from loopthink.model.core import LoopModel, LoopOutput
 from loopthink.model.interfaces import Context
 from loopthink.tasks import Task
@@ -17,6 +18,4 @@ def build_model(cfg: RunConfig, task: Task) -> nn.Module:
     vocab = len(task.vocab)
     if cfg.arch == "recurrent":
         return LoopModel(cfg.model, task.interface, task.num_classes, vocab)
-    from loopthink.model.baselines import build_baseline
-
     return build_baseline(cfg, task, vocab)

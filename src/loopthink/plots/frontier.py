@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from loopthink.analysis.frontier import accuracy_matrix
 from loopthink.plots import plt, save_figure
 from loopthink.tasks import task_class
 
@@ -14,8 +15,6 @@ from loopthink.tasks import task_class
 def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
     """Heatmap: difficulty on x, steps on y (one row per step count), training range shaded,
     and the frontier (smallest steps reaching the threshold) drawn as a line."""
-    from loopthink.analysis.frontier import accuracy_matrix
-
     steps, diffs, acc = accuracy_matrix(data["rows"])
     floor = task_class(data["task"]).heatmap_floor
     fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(diffs) + 2.5), 0.45 * len(steps) + 2.2))

@@ -11,6 +11,7 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from loopthink.plots import plt
 
@@ -147,8 +148,6 @@ def val_overlay_figure(series: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -
 
 def _log_labels(ax: Any) -> None:
     """Plain numbers on a log axis: decades and their 2x / 5x minor ticks, nothing else."""
-    from matplotlib.ticker import FuncFormatter
-
     def label(v: float, _pos: Any) -> str:
         if v <= 0:
             return ""
