@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from loopthink.tasks.files import read_records
+from loopthink.tasks import files
 
 HELP = "validate a record file, listing every bad line"
 
@@ -15,6 +15,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    name, records = read_records(args.file, all_errors=not args.first)
+    name, records = files.read_records(args.file, all_errors=not args.first)
     print(f"{args.file}: {len(records)} valid {name} instances")
     return 0
