@@ -335,6 +335,7 @@ class LogicTask(Task):
         paren_prob: float = 0.1,
         full_parens: bool = False,
         pass_prob: float | None = None,
+        forms: str | dict[str, float] | None = None,
     ) -> list[dict]:
         """``n`` records, half true, depth uniform in ``difficulty`` (see :func:`random_tree`).
 
@@ -347,6 +348,9 @@ class LogicTask(Task):
         ``pass_prob`` (see :func:`random_tree`): with operators drawn at random half the levels
         decide the value on their own, so the outermost level or two fix the answer and deeper
         levels need not be evaluated; near 1, the answer depends on every level.
+        ``forms``: a mixture of written forms (:mod:`loopthink.tasks.logic_forms`: canonical, full,
+        bushy, chain, negated, redundant) as weights by name, or one name; None = canonical only,
+        drawn exactly as without the option.
         """
         lo, hi = (int(x) for x in difficulty)
         if not 0 <= lo <= hi:
@@ -357,6 +361,16 @@ class LogicTask(Task):
             raise ValueError(f"pass_prob must be in [0, 1] or null, got {pass_prob}")
         # random.Random.random() is guaranteed to repeat across Python versions for an int seed.
         rng = random.Random(int(seed))
+        if forms is not None:
+            from loopthink.tasks import logic_forms  # builds on this module's trees and printer
+
+            weights = logic_forms.check_forms(forms)
+            opts = dict(side_depth=side_depth, negate_prob=negate_prob, paren_prob=paren_prob,
+                        full_parens=full_parens, pass_prob=pass_prob)
+            return [
+                logic_forms.draw_record(logic_forms.pick_form(weights, rng), lo + int(rng.random() * (hi - lo + 1)), label, rng, opts)
+                for label in _balanced_labels(n, rng)
+            ]
         records = []
         for label in _balanced_labels(n, rng):
             d = lo + int(rng.random() * (hi - lo + 1))
