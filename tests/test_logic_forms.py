@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loopthink.tasks import get_task
+from loopthink.tasks import DataError, get_task
 from loopthink.tasks.external import logic_infix
 from loopthink.tasks.external.logic_infix import FAMILIES, python_depth, python_value
 from loopthink.tasks.logic import LogicTask, depth, evaluate, parse
@@ -80,6 +80,8 @@ def test_forms_mixture_option():
         check_forms({"flat": 1})
     with pytest.raises(ValueError, match="positive sum"):
         check_forms({"chain": 0})
+    with pytest.raises(DataError, match="unknown logic form 'flat'"):
+        get_task("logic", forms="flat")
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -6,8 +6,9 @@ Record (one JSONL line)::
 
 Grammar: the constants ``True``/``False``, ``not``, ``and``, ``or`` and parentheses, with Python's
 precedence (``not`` > ``and`` > ``or``) and left-associative ``and``/``or``. Whitespace is free
-(``not(True and False)or False`` is the same expression); generated expressions are in canonical
-form, tokens separated by single spaces. ``classes = ("False", "True")``.
+(``not(True and False)or False`` is the same expression); generated expressions have tokens
+separated by single spaces, in canonical form unless the ``forms`` option mixes in others
+(:mod:`loopthink.tasks.logic_forms`). ``classes = ("False", "True")``.
 
 **Depth** is the height of the parse tree counting only the binary operators ``and``/``or``: a lone
 constant has depth 0, ``not`` does not add a level, parentheses do not count, and
@@ -362,11 +363,10 @@ class LogicTask(Task):
         # random.Random.random() is guaranteed to repeat across Python versions for an int seed.
         rng = random.Random(int(seed))
         if forms is not None:
-            from loopthink.tasks import logic_forms  # builds on this module's trees and printer
+            from loopthink.tasks import logic_forms  # imported here: it builds on this module's trees
 
             weights = logic_forms.check_forms(forms)
-            opts = dict(side_depth=side_depth, negate_prob=negate_prob, paren_prob=paren_prob,
-                        full_parens=full_parens, pass_prob=pass_prob)
+            opts = dict(side_depth=side_depth, negate_prob=negate_prob, paren_prob=paren_prob, full_parens=full_parens, pass_prob=pass_prob)
             return [
                 logic_forms.draw_record(logic_forms.pick_form(weights, rng), lo + int(rng.random() * (hi - lo + 1)), label, rng, opts)
                 for label in _balanced_labels(n, rng)
@@ -381,8 +381,19 @@ class LogicTask(Task):
             records.append({"task": "logic", "expression": expr, "label": label, "depth": d})
         return records
 
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        super().check_options(options)
+        if options.get("forms") is not None:  # a typo in the mixture fails before training starts
+            from loopthink.tasks.logic_forms import check_forms
+
+            try:
+                check_forms(options["forms"])
+            except ValueError as e:
+                raise DataError(str(e)) from None
+
     def sample_batch(self, n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
-        # Generated records are canonical and carry their depth: skip re-parsing (about 2x faster).
+        # Generated records are single-spaced and carry their depth: skip re-parsing (about 2x faster).
         records = self.generate(n, int(rng.integers(2**62)), difficulty, **self.options)
         tokens = [rec["expression"].split() for rec in records]
         return _batch(records, tokens, [rec["depth"] for rec in records])

@@ -23,7 +23,7 @@ import random
 from loopthink.tasks.logic import BinOp, Const, Node, Not, _valued_tree, depth, evaluate, to_tokens
 
 FORMS = ("canonical", "full", "bushy", "chain", "negated", "redundant")
-MAX_LEAVES = 48  # bounds bushy trees: a depth-10 expression stays a few hundred tokens
+MAX_LEAVES = 24  # bounds bushy trees: training batches stay about 1.5x canonical's tokens
 
 
 def check_forms(forms: str | dict[str, float] | None) -> dict[str, float] | None:
@@ -145,7 +145,7 @@ def draw(form: str, d: int, rng: random.Random, opts: dict) -> tuple[list[str], 
         return to_tokens(tree, rng, 0.1, full_parens=rng.random() < 0.5), tree
     if form == "redundant":
         tree = bushy_tree(d, rng, 0.3, 0.1) if rng.random() < 0.5 else _valued_tree(d, rng, 2, 0.3, opts["pass_prob"])[0]
-        tokens = to_tokens(tree, rng, rng.choice((0.2, 0.4)), full_parens=rng.random() < 0.3)
+        tokens = to_tokens(tree, rng, rng.choice((0.1, 0.25)), full_parens=rng.random() < 0.3)
         return _wrap_constants(tokens, rng, 0.2), tree
     raise ValueError(f"unknown logic form {form!r}; known: {', '.join(FORMS)}")
 
