@@ -23,7 +23,7 @@ import random
 from loopthink.tasks.logic import BinOp, Const, Node, Not, _valued_tree, depth, evaluate, to_tokens
 
 FORMS = ("canonical", "full", "bushy", "chain", "negated", "redundant")
-MAX_LEAVES = 24  # bounds bushy trees: training batches stay about 1.5x canonical's tokens
+MAX_LEAVES = 16  # bounds bushy trees: long tails in a batch cost padding and O(L^2) attention
 
 
 def check_forms(forms: str | dict[str, float] | None) -> dict[str, float] | None:
