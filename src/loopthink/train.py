@@ -13,7 +13,6 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -31,6 +30,7 @@ from loopthink.checkpoint import RunError, latest_checkpoint, load_checkpoint, s
 from loopthink.config import RunConfig, StepsConfig, TrainConfig
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
+from loopthink.progress import TrainProgress, accuracy_line
 from loopthink.tasks import Batch, Task, get_task
 from loopthink.tasks import graph, logic, text
 
@@ -335,7 +335,7 @@ def train(
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
     eval_steps = tc.eval_steps or tc.steps.max
     data = Prefetcher(task, cfg, start, rank)
-    bar = _progress(start, tc.iters, progress and rank == 0)
+    bar = TrainProgress(start, tc.iters, show=progress is not False and rank == 0)
     log = open(out / "metrics.jsonl", "a") if rank == 0 else None
     t0, last = time.time(), {}
     try:
@@ -364,16 +364,16 @@ def train(
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
                 _log(log, {"iter": done, "val": best, "val_steps": eval_steps})
+                bar.write(f"iter {done}: " + accuracy_line(best, eval_steps, task.difficulty_name))
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", T=steps)
+            bar.update(done, loss, acc, steps)
     finally:
         data.close()
         bar.close()
         if log:
             log.close()
-    return {"iter": tc.iters, "val": best, "last": last, "seconds": time.time() - t0}
+    return {"iter": tc.iters, "val": best, "val_steps": eval_steps, "last": last, "seconds": time.time() - t0}
 
 
 def _log(f: Any, row: dict) -> None:
@@ -387,11 +387,3 @@ def _truncate_metrics(path: Path, upto: int) -> None:
         return
     rows = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("iter", 0) <= upto]
     path.write_text("".join(r + "\n" for r in rows))
-
-
-def _progress(start: int, total: int, show: bool | None) -> Any:
-    from tqdm import tqdm
-
-    if show is None:
-        show = sys.stderr.isatty()
-    return tqdm(total=total, initial=start, disable=not show, desc="train", dynamic_ncols=True)
