@@ -3,7 +3,7 @@
     python bench/bench_datagen.py --seconds 3 [--json-out results.json]
 
 Measures graph ``sample_batch`` (the training path, hops 1..8, batch 1024) and logic ``generate``
-(depth 1..6; canonical, and the written-forms mixture of ``configs/logic.yaml``), plus the
+(depth 1..6; canonical, and the written-forms mixture of ``configs/logic_forms.yaml``), plus the
 record/encode paths for reference. Prints a table, then one JSON line.
 """
 
@@ -40,14 +40,14 @@ def cases(batch: int) -> dict[str, tuple[Callable[[int], int], str]]:
     from loopthink.config import load_config
 
     graph, logic, text = get_task("graph"), get_task("logic"), get_task("text")
-    mixed = get_task("logic", **load_config(Path(__file__).resolve().parents[1] / "configs" / "logic.yaml").task.options)
+    mixed = get_task("logic", **load_config(Path(__file__).resolve().parents[1] / "configs" / "logic_forms.yaml").task.options)
     rng = np.random.default_rng(0)
     return {
         "graph.sample_batch": (lambda i: len(graph.sample_batch(batch, rng, (1, 8))), "hops 1..8"),
         "graph.generate": (lambda i: len(graph.generate(batch, i, (1, 8))), "hops 1..8, records"),
         "logic.generate": (lambda i: len(logic.generate(batch, i, (1, 6))), "depth 1..6, records"),
         "logic.sample_batch": (lambda i: len(logic.sample_batch(batch, rng, (1, 6))), "depth 1..6, + encode"),
-        "logic.forms_batch": (lambda i: len(mixed.sample_batch(batch, rng, (1, 6))), "logic.yaml forms, + encode"),
+        "logic.forms_batch": (lambda i: len(mixed.sample_batch(batch, rng, (1, 6))), "logic_forms.yaml, + encode"),
         "text.generate": (lambda i: len(text.generate(batch, i, (1, 4))), "hops 1..4, records"),
         "text.sample_batch": (lambda i: len(text.sample_batch(batch, rng, (1, 4))), "hops 1..4, + encode"),
     }
