@@ -40,13 +40,13 @@ import torch
 import torch.nn.functional as F
 
 from loopthink.evaluate import bucket_order
+from loopthink.model.core import SteppedModel
 from loopthink.probe import fit_logistic
 from loopthink.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
 
 FEATURES = ("commitment", "log_rel_change", "entropy", "max_prob", "log_kl")
 TARGET = "majority prediction at t0 != majority prediction at T, or the K runs disagree at T"
 SEPARATION_MARGIN = 0.1  # |AUROC - 0.5| at least this much: commitment "separates" right from wrong
-UNREACHABLE_KEY = "unreachable"
 
 
 # ---- metrics on tensors / arrays ---------------------------------------------------------------
@@ -159,17 +159,10 @@ class Summaries:
 
 
 def _check_model(model: Any) -> None:
-    for name in ("encode", "init_state", "step", "readout", "pool"):
-        if not hasattr(model, name):
-            from loopthink.checkpoint import RunError
+    if not isinstance(model, SteppedModel):
+        from loopthink.checkpoint import RunError
 
-            raise RunError(f"diagnose needs the recurrent model (encode/init_state/step/readout); this run's model has no {name!r}")
-
-
-def deterministic_init(model: Any) -> bool:
-    """True when the model's initial state has no randomness (zeros init): the K runs coincide."""
-    cfg = getattr(model, "cfg", None)
-    return cfg is not None and (getattr(cfg, "init_state", "random") == "zeros" or getattr(cfg, "init_scale", 1.0) == 0)
+        raise RunError(f"diagnose needs a model that runs step by step (a SteppedModel); this run's model is a {type(model).__name__}")
 
 
 @torch.no_grad()
@@ -240,7 +233,7 @@ def summarise(
 
         raise DataError("no examples to diagnose")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    identical = deterministic_init(model)
+    identical = model.deterministic_init()
     order = sorted(range(len(records)), key=lambda i: len(str(records[i])))
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if progress:
@@ -477,19 +470,19 @@ def summary_text(data: dict[str, Any]) -> str:
 
 # ---- CLI ---------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_range
+    from loopthink.argtypes import count, parse_range, seed, step_count
 
     p.add_argument("run", help="run directory")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", help="JSONL file to diagnose (the monitor is fitted on generated examples of --seed)")
     src.add_argument("--difficulty", type=parse_range, help="generate examples with hops/depth LO..HI (default: the training range)")
-    p.add_argument("--steps", type=int, default=64, help="recurrence steps T (default 64)")
-    p.add_argument("--runs", type=int, default=8, help="runs K from different random initial states (default 8)")
-    p.add_argument("--n", type=int, default=None, help="examples (default 1000 generated; with --data: the whole file)")
-    p.add_argument("--seed", type=int, default=1234, help="seed of generated examples and initial states")
-    p.add_argument("--t0", type=int, default=None, help="headline monitor step (default: one below the median decision step)")
-    p.add_argument("--batch-size", type=int, default=32, help="examples per batch (x K rows; small batches stay in cache on CPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)")
+    p.add_argument("--steps", type=step_count, default=64, help="recurrence steps T (default 64)")
+    p.add_argument("--runs", type=count, default=8, help="runs K from different random initial states (default 8)")
+    p.add_argument("--n", type=count, default=None, help="examples (default 1000 generated; with --data: the whole file)")
+    p.add_argument("--seed", type=seed, default=1234, help="seed of generated examples and initial states")
+    p.add_argument("--t0", type=step_count, default=None, help="headline monitor step (default: one below the median decision step)")
+    p.add_argument("--batch-size", type=count, default=32, help="examples per batch (x K rows; small batches stay in cache on CPU)")
+    p.add_argument("--threads", type=count, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="output directory (dynamics.json + PNG/SVG pictures)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -556,7 +549,7 @@ def run(args: argparse.Namespace) -> int:
         rng = (lo, hi)
         source = {"difficulty": [lo, hi], "monitor_fit": f"{len(fit_records)} examples generated with seed {fit_seed}", "monitor_heldout": f"{len(held_records)} examples generated with seed {held_seed}"}
     data = analyse(all_, fit, held, args.t0)
-    zeros = deterministic_init(model)
+    zeros = model.deterministic_init()
     note = None
     if zeros:
         note = "init_state is zeros: the K runs start from the same state and are identical (commitment = 1, consistency = 1); computed anyway"

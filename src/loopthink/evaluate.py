@@ -13,9 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from loopthink.config import MAX_STEPS
 from loopthink.tasks import Task
-
-UNREACHABLE_KEY = "unreachable"
 
 
 @torch.no_grad()
@@ -33,6 +32,10 @@ def predict_over_steps(
 
     Random initial states come from a generator seeded by ``(seed, chunk)``, so the same records
     give the same predictions every time."""
+    if not steps or not all(1 <= s <= MAX_STEPS for s in steps):
+        raise ValueError(f"step counts must be in 1..{MAX_STEPS}, got {steps}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
     t_max = max(steps)
     idx = [s - 1 for s in steps]
     preds = np.zeros((len(steps), len(records)), dtype=np.int64)
@@ -50,14 +53,8 @@ def labels_of(task: Task, records: list[dict]) -> np.ndarray:
 
 
 def difficulty_keys(task: Task, records: list[dict]) -> list[str]:
-    """Bucket key per record: hops/depth as a string; unreachable graph queries under "unreachable"."""
-    keys = []
-    for r in records:
-        if task.name == "graph" and r.get("label") is False:
-            keys.append(UNREACHABLE_KEY)
-        else:
-            keys.append(str(task.difficulty_of(r)))
-    return keys
+    """Bucket key per record (:meth:`Task.difficulty_key`): hops/depth as a string, or a named bucket."""
+    return [task.difficulty_key(r) for r in records]
 
 
 def size_sorted_chunks(records: list[dict], batch_size: int) -> list[list[int]]:

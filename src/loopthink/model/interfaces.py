@@ -197,7 +197,37 @@ def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.T
     return torch.where(is_a.any(1), is_a.int().argmax(1), 0)
 
 
-def build_interface(task: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
-    """The interface of ``task``; ``d_model`` overrides ``cfg.d_model`` (parameter-matched baselines)."""
-    kinds = {"graph": GraphInterface, "logic": LogicInterface, "text": TextInterface}
-    return kinds[task](cfg, vocab_size, d_model or cfg.d_model)
+class SequenceInterface(nn.Module):
+    """The generic interface for a plug-in task: a token sequence read at one token.
+
+    Inputs: ``tokens`` long (B, L) ids into the task's ``vocab``, ``mask`` bool (B, L) real tokens
+    (padding after them), optional ``readout`` long (B,) the token the answer is read at (default 0,
+    e.g. a ``<cls>`` token). Token embeddings with rotary (relative) positions only, so sequences
+    longer than any seen in training run; full attention over the real tokens."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, d_model: int):
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError("the sequence interface needs a task with a token vocabulary (Task.vocab)")
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.head_dim = d_model // cfg.n_heads
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
+        tokens, tmask = inputs["tokens"], inputs["mask"]
+        rot = rotary_tables(tokens.shape[1], self.head_dim, tokens.device)
+        read = inputs.get("readout", torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device))
+        return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, read)
+
+
+# Interface kinds by the structure they read; a task names its kind (``Task.interface``).
+INTERFACES: dict[str, type[nn.Module]] = {
+    "nodes": GraphInterface, "expression": LogicInterface, "prose": TextInterface, "sequence": SequenceInterface,
+}
+
+
+def build_interface(kind: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
+    """The interface ``kind`` (a task's ``interface``); ``d_model`` overrides ``cfg.d_model``
+    (parameter-matched baselines)."""
+    if kind not in INTERFACES:
+        raise ValueError(f"unknown model interface {kind!r}; known: {', '.join(INTERFACES)}")
+    return INTERFACES[kind](cfg, vocab_size, d_model or cfg.d_model)

@@ -14,6 +14,8 @@ produce the same kind of batch, so anything a model learned on the fast path app
 from __future__ import annotations
 
 import inspect
+import json
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,6 +24,14 @@ import torch
 
 # Difficulty value used for graph queries whose target is unreachable (no hop count).
 UNREACHABLE = -1
+
+# Bounds on one record (docs/formats.md): larger instances are rejected when read, before any
+# tensor is allocated (a graph's adjacency is num_nodes**2 per instance; attention is length**2).
+MAX_NODES = 1024  # graph: num_nodes
+MAX_EDGES = 65_536  # graph: len(edges)
+MAX_EXPRESSION_CHARS = 65_536  # logic: len(expression)
+MAX_TEXT_CHARS = 65_536  # text: len(text) + len(question)
+MAX_OPTION_NUMBER = MAX_NODES  # every number in a task's generator options (sizes, densities, probabilities)
 
 
 class DataError(ValueError):
@@ -49,8 +59,8 @@ def bool_field(record: dict, key: str) -> bool:
     return value
 
 
-def optional_int(record: dict, key: str, minimum: int) -> int | None:
-    """``record[key]`` if present and not null: an int >= ``minimum``."""
+def optional_int(record: dict, key: str, minimum: int, maximum: int | None = None) -> int | None:
+    """``record[key]`` if present and not null: an int >= ``minimum`` (and <= ``maximum``)."""
     value = record.get(key)
     if value is None:
         return None
@@ -58,7 +68,18 @@ def optional_int(record: dict, key: str, minimum: int) -> int | None:
         raise DataError(f"{key!r} must be an integer or null, got {value!r}")
     if value < minimum:
         raise DataError(f"{key!r} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise DataError(f"{key!r} must be at most {maximum}, got {value}")
     return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("NoneType", "None")
+
+
+def mismatch(key: str, stated: Any, computed: Any, how: str) -> DataError:
+    """The error of :meth:`Task.verify`: a stated field disagrees with the instance."""
+    return DataError(f"{key!r} is {json.dumps(stated)} but {how} gives {json.dumps(computed)}")
 
 
 def _length_axes(v: torch.Tensor, padded: int) -> list[bool]:
@@ -149,6 +170,10 @@ class Batch:
 class Task:
     """Base class of a task family. Subclasses set the class attributes and implement the methods.
 
+    Everything the rest of the library knows about a task comes from here: which model interface
+    reads its batches, its labels, its difficulty axis and buckets, its every-node labels and its
+    plot defaults. A new task is its own module plus its registration (``tasks/registry.py``).
+
     Generators take their knobs as keyword-only arguments (``options``); :meth:`check_options`
     rejects unknown ones by name so a config typo fails before training.
     """
@@ -156,8 +181,15 @@ class Task:
     name: ClassVar[str]
     classes: ClassVar[tuple[str, ...]]  # label vocabulary; labels are indices into it
     difficulty_name: ClassVar[str]  # "hops" or "depth"
+    # the model interface that reads the batches (model/interfaces.py INTERFACES); "sequence" is
+    # the generic one for a token sequence read at one token (docs/tasks.md)
+    interface: ClassVar[str] = "sequence"
     vocab: ClassVar[tuple[str, ...]] = ()  # token vocabulary of the encoded inputs (empty for graph)
+    heatmap_floor: ClassVar[float] = 0.0  # lowest accuracy on the frontier heatmap's colour scale
     options: dict[str, Any] = field(default_factory=dict)
+    # (lo, hi) of each numeric option, so a generator is never asked for an instance it cannot
+    # build in reasonable time and memory; options not named here get +-MAX_OPTION_NUMBER
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __post_init__(self) -> None:
         self.check_options(self.options)
@@ -183,6 +215,21 @@ class Task:
         """Difficulty of a record, computed from the instance when its key is missing."""
         raise NotImplementedError
 
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """bool (B, L, C): the classes each token may take under the every-node loss
+        (``train.node_loss``); a token with none is unlabelled."""
+        raise NotImplementedError(f"task {self.name!r} has no per-token labels; set train.node_loss: 0")
+
+    def difficulty_key(self, record: dict) -> str:
+        """The bucket a record is reported under in per-difficulty tables: its difficulty."""
+        return str(self.difficulty_of(record))
+
+    def verify(self, record: dict) -> None:
+        """Raise :class:`DataError` if a validated record's label or difficulty disagrees with
+        its instance, recomputed by an independent solver (BFS, the expression's value, the
+        kinship composition). A mislabelled record would otherwise score as if it were right.
+        The default checks nothing: a plug-in task without a solver of its own relies on ``validate``."""
+
     # ---- shared -------------------------------------------------------------------------
     @classmethod
     def option_names(cls) -> list[str]:
@@ -191,12 +238,27 @@ class Task:
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
+        """Unknown options, values of the wrong type (by the generator's annotations) and numbers
+        beyond ``MAX_OPTION_NUMBER`` fail here, naming the option."""
+        from pydantic import TypeAdapter, ValidationError
+
+        if not options:
+            return
         allowed = cls.option_names()
-        for key in options:
+        hints = typing.get_type_hints(cls.generate)
+        for key, value in options.items():
             if key not in allowed:
                 raise DataError(
                     f"unknown option {key!r} for task {cls.name!r}; allowed: {', '.join(allowed) or 'none'}"
                 )
+            try:
+                TypeAdapter(hints[key]).validate_python(value, strict=not isinstance(value, list))
+            except ValidationError:
+                raise DataError(f"option {key!r} of task {cls.name!r}: {value!r} is not a {_type_name(hints[key])}") from None
+            lo, hi = cls.option_bounds.get(key, (-MAX_OPTION_NUMBER, MAX_OPTION_NUMBER))
+            for x in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(x, (int, float)) and not lo <= x <= hi:
+                    raise DataError(f"option {key!r} of task {cls.name!r}: {x!r} is outside {lo}..{hi}")
 
     @property
     def num_classes(self) -> int:

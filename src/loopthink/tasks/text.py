@@ -46,7 +46,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from loopthink.tasks.base import Batch, DataError, Task
+from loopthink.tasks.base import MAX_TEXT_CHARS, Batch, DataError, Task, mismatch
 from loopthink.tasks.kinship import (
     BASIC_KINDS,
     CHILD,
@@ -63,6 +63,7 @@ from loopthink.tasks.kinship import (
     extend_layout,
     pick,
     sample_instance,
+    sample_story,
     shuffle,
 )
 
@@ -179,7 +180,9 @@ class TextTask(Task):
     name: ClassVar[str] = "text"
     classes: ClassVar[tuple[str, ...]] = CLASSES
     difficulty_name: ClassVar[str] = "hops"
+    interface: ClassVar[str] = "prose"
     vocab: ClassVar[tuple[str, ...]] = TEXT_VOCAB
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"distractors": (0, 64), "max_entities": (2, 1024)}
 
     def generate(  # type: ignore[override]
         self,
@@ -189,6 +192,7 @@ class TextTask(Task):
         *,
         distractors: int | tuple[int, int] = (2, 6),
         max_entities: int = 64,
+        story: dict | None = None,
     ) -> list[dict]:
         """``n`` records with ``hops`` uniform in ``difficulty``.
 
@@ -196,8 +200,14 @@ class TextTask(Task):
         when the instance would name more than ``max_entities`` people). ``max_entities`` also
         bounds :meth:`encode`. The answer is uniform over the relations possible at the drawn hops
         (8 at one hop, all 22 from two hops on).
+
+        ``story``: ``{"people": [lo, hi], "facts": [lo, hi], "share": s}`` (ints or ranges; defaults
+        30, 50 and 1.0) makes a share ``s`` of the instances long, tangled stories instead of a chain
+        with ``distractors``: up to that many people and facts, with redundant facts that close cycles
+        (both parents of a child, a couple, siblings), none shortening the chain
+        (``kinship.sample_story``).
         """
-        return [out[0] for out in self._generate_with_tree(n, seed, difficulty, distractors, max_entities)]
+        return [out[0] for out in self._generate_with_tree(n, seed, difficulty, distractors, max_entities, story)]
 
     def _generate_with_tree(
         self,
@@ -206,6 +216,7 @@ class TextTask(Task):
         difficulty: tuple[int, int],
         distractors: int | tuple[int, int] = (2, 6),
         max_entities: int = 64,
+        story: dict | None = None,
     ) -> list[tuple[dict, Instance, dict[int, str]]]:
         """Records with the instance behind each (tree, chain, facts) and the names of its people."""
         lo, hi = _check_range("difficulty (hops)", difficulty, 1)
@@ -214,10 +225,15 @@ class TextTask(Task):
         d_lo, d_hi = _check_range("distractors", distractors, 0)
         if max_entities < hi + 1:
             raise ValueError(f"max_entities={max_entities} is too small: {hi} hops need {hi + 1} names")
+        people, facts, share = _story_ranges(story) if story is not None else ((0, 0), (0, 0), 0.0)
         rng = random.Random(seed)
         out = []
         for _ in range(n):
-            inst = sample_instance(rng, rng.randint(lo, hi), rng.randint(d_lo, d_hi), max_entities)
+            hops = rng.randint(lo, hi)
+            if share == 0 or rng.random() >= share:
+                inst = sample_instance(rng, hops, rng.randint(d_lo, d_hi), max_entities)
+            else:
+                inst = sample_story(rng, hops, rng.randint(*people), rng.randint(*facts), max_entities)
             names = _assign_names(inst, rng)
             out.append((_to_record(inst, names, rng), inst, names))
         return out
@@ -250,12 +266,39 @@ class TextTask(Task):
                 raise DataError(f"{key!r} must be a string, got {type(record[key]).__name__} {record[key]!r}")
             if not record[key].strip():
                 raise DataError(f"{key!r} is empty")
+        if len(record["text"]) + len(record["question"]) > MAX_TEXT_CHARS:
+            raise DataError(f"'text' and 'question' have more than {MAX_TEXT_CHARS} characters together")
         if record["answer"] not in CLASSES:
             known = ", ".join(CLASSES)
             raise DataError(f"'answer' {record['answer']!r} is not a known relation; one of: {known}")
         hops = record.get("hops")
-        if hops is not None and (type(hops) is not int or hops < 1):
+        if hops is not None and (type(hops) is not int or not 1 <= hops <= MAX_TEXT_CHARS):
             raise DataError(f"'hops' must be a positive integer or null, got {hops!r}")
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
+
+    def verify(self, record: dict) -> None:
+        """``answer`` and ``hops`` against the stated facts: A's relation to B composed along the
+        family units that link them, in the word for A's stated gender. Text outside the
+        generator's templates cannot be read back and is not checked."""
+        try:
+            a, b = parse_question(record["question"])
+            facts = parse_facts(record["text"])
+        except DataError:
+            return
+        hops = _shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
+        if hops is None:
+            raise DataError(f"the stated facts do not link {a} and {b}")
+        if record.get("hops") is not None and record["hops"] != hops:
+            raise mismatch("hops", record["hops"], hops, "the shortest chain of stated facts")
+        kind = relations_to(facts, b).get(a)
+        if kind is None:
+            raise DataError(f"the stated facts make {a}'s relation to {b} one with no word here")
+        genders = {g for x, _, _, g in facts if x == a and g is not None}
+        words = [WORDS[kind][(FEMALE, MALE).index(g)] for g in genders] if len(genders) == 1 else list(WORDS[kind])
+        if record["answer"] not in words:
+            raise mismatch("answer", record["answer"], " or ".join(words), "composing the stated facts")
 
     def difficulty_of(self, record: dict) -> int:
         """``hops``, or the shortest chain of stated facts when the text is in the generator's templates."""
@@ -277,6 +320,21 @@ def _check_range(what: str, pair: tuple[int, int], least: int) -> tuple[int, int
     if not least <= lo <= hi:
         raise ValueError(f"{what} must satisfy {least} <= lo <= hi, got {tuple(pair)}")
     return lo, hi
+
+
+def _story_ranges(story: dict) -> tuple[tuple[int, int], tuple[int, int], float]:
+    """``(people, facts, share)`` of the ``story`` option."""
+    if not isinstance(story, dict) or set(story) - {"people", "facts", "share"}:
+        raise ValueError(f"story must be a mapping with keys 'people', 'facts', 'share', got {story!r}")
+    share = story.get("share", 1.0)
+    if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ValueError(f"story.share must be a number in [0, 1], got {share!r}")
+
+    def span(key: str, default: int) -> tuple[int, int]:
+        value = story.get(key, default)
+        return _check_range(f"story.{key}", (value, value) if isinstance(value, int) else value, 1)
+
+    return span("people", 30), span("facts", 50), float(share)
 
 
 def _assign_names(inst: Instance, rng: random.Random) -> dict[int, str]:
