@@ -130,3 +130,32 @@ def test_cli_writes_one_family(tmp_path):
     assert cli_main(["data", "graph", "--n", "40", "--seed", "1", "--difficulty", "2..5", "--family", "grid", "--out", str(out)]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records == get_task("graph").generate(40, 1, (2, 5), family="grid")
+
+
+@pytest.fixture(scope="module")
+def tiny_shipped_mixture_run(tmp_path_factory):
+    """The tiny test model (conftest) trained on configs/graph.yaml's training graphs."""
+    from tests.conftest import tiny_config
+
+    from loopthink.train import train
+
+    torch.set_num_threads(2)
+    options = load_config("configs/graph.yaml").task.options
+    out = tmp_path_factory.mktemp("runs") / "tiny_mixture"
+    train(tiny_config(task={"options": options}, train={"threads": 1}), out, progress=False)
+    return out
+
+
+def test_trained_model_calls_targets_without_in_edges_unreachable(tiny_shipped_mixture_run):
+    """A target with no in-edges attends to itself alone, so its state follows one map of its own
+    past in every graph; trained on the chain construction alone (every target has in-edges) that
+    map ends on "reachable" for most of them. The shipped training graphs must teach it."""
+    from loopthink.checkpoint import load_run
+
+    _, model, task = load_run(tiny_shipped_mixture_run)
+    negatives = [r for r in task.generate(400, 9, (1, 3)) if not r["label"]]
+    cut = [dict(r, edges=[e for e in r["edges"] if e[1] != r["target"]]) for r in negatives]
+    batch = task.encode(cut)
+    with torch.no_grad():
+        logits = model(batch.inputs, 8, generator=torch.Generator().manual_seed(0)).logits
+    assert float((logits.argmax(-1) == 0).float().mean()) >= 0.95

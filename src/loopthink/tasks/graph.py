@@ -36,6 +36,9 @@ cross edge whatever its side, so its in- and out-degrees look the same for both 
 hop count of a positive and the search depth of a negative are both exactly ``h``. Node ids are
 randomly permuted per instance so the id order carries no information.
 
+That construction is the ``chain`` family; the option ``families`` mixes it with graphs of other
+shapes and their natural negatives (:mod:`loopthink.tasks.graph_families`), ``family`` picks one.
+
 Generation is vectorised over the batch with numpy; :meth:`GraphTask.generate` and
 :meth:`GraphTask.sample_batch` share :func:`_sample_graphs`, so with the same seed
 ``encode(generate(n, seed, d))`` equals ``sample_batch(n, np.random.default_rng(seed), d)``.

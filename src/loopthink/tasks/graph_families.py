@@ -9,7 +9,7 @@ families here are mixed with it (``GraphTask`` option ``families``):
 * ``dag``: a banded random DAG (edges from a node to the next 1..4 in a random order);
 * ``tree``: a random deep tree, edges away from the root, 20% of them reversed;
 * ``grid``: a directed grid, each lattice edge one way (random) or, 15%, both ways;
-* ``path_star``: 2..5 paths of ``h..h+2`` edges out of one centre;
+* ``path_star``: 2..3 paths of ``h..h+2`` edges out of one centre;
 * ``pref``: preferential attachment, each new node with 1..2 edges to earlier nodes, each pointing
   back with probability 0.5 or 0.85 (per instance), else forward;
 * ``paper``: the seed paper's construction: a positive is an exact ``h``-hop path plus U[n/2, 2n]
@@ -222,7 +222,7 @@ def _grid(h: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
 
 
 def _path_star(h: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    arms = rng.integers(2, 6, size=h.shape)
+    arms = rng.integers(2, 4, size=h.shape)
     length = h + rng.integers(0, 3, size=h.shape)
     size = 1 + arms * length
     N = int(size.max())
