@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from loopthink.checkpoint import RunError
 from loopthink.config import ConfigError
-from loopthink.tasks import TASK_NAMES, DataError
+from loopthink.tasks import DataError, task_names
 from loopthink.train import TrainingDiverged
 
 Handler = Callable[[argparse.Namespace, list[str]], int]
@@ -69,23 +69,23 @@ def task_options(extra: list[str]) -> dict[str, Any]:
 
 # ---- data ------------------------------------------------------------------------------------
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", choices=TASK_NAMES)
+    p.add_argument("task", choices=task_names())
     p.add_argument("--n", type=int, required=True, help="number of instances")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--difficulty", type=parse_range, required=True, help="hops/depth range LO..HI")
-    p.add_argument("--out", required=True, help="output .jsonl file")
+    p.add_argument("--out", required=True, help="output file: .jsonl, or .parquet (needs pyarrow)")
     p.epilog = "Task options are passed as --name value (see docs/formats.md), e.g. --num-nodes 10,20"
 
 
 @command("data", "generate task instances as JSONL", _data_args)
 def cmd_data(args: argparse.Namespace, extra: list[str]) -> int:
     from loopthink.tasks import get_task
-    from loopthink.tasks.formats import write_jsonl
+    from loopthink.tasks.files import write_records
 
     opts = task_options(extra)
     task = get_task(args.task, **opts)
     records = generate_chunked(task, args.n, args.seed, args.difficulty, opts)
-    write_jsonl(args.out, records)
+    write_records(args.out, records)
     print(f"wrote {len(records)} {args.task} instances to {args.out}", file=sys.stderr)
     return 0
 
@@ -107,15 +107,15 @@ def generate_chunked(task: Any, n: int, seed: int, difficulty: tuple[int, int], 
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="JSONL file")
+    p.add_argument("file", help="record file: JSONL, .parquet, or a datasets save_to_disk directory")
     p.add_argument("--first", action="store_true", help="stop at the first bad line")
 
 
-@command("check", "validate a JSONL file, listing every bad line", _check_args)
+@command("check", "validate a record file, listing every bad line", _check_args)
 def cmd_check(args: argparse.Namespace, extra: list[str]) -> int:
-    from loopthink.tasks.formats import read_jsonl
+    from loopthink.tasks.files import read_records
 
-    name, records = read_jsonl(args.file, all_errors=not args.first)
+    name, records = read_records(args.file, all_errors=not args.first)
     print(f"{args.file}: {len(records)} valid {name} instances")
     return 0
 
@@ -133,13 +133,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", "train a run from a YAML config", _train_args)
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from loopthink.config import load_config
+    from loopthink.progress import accuracy_line
+    from loopthink.tasks import get_task
     from loopthink.train import train
 
     _no_extra(extra, args)  # key=value overrides may also come after the options
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
     cfg = load_config(args.config, overrides)
     result = train(cfg, args.out, resume=args.resume, progress=False if args.no_progress else None)
-    print(json.dumps(result["val"]))
+    name = get_task(cfg.task.name, **cfg.task.options).difficulty_name
+    print(f"{accuracy_line(result['val'], result['val_steps'], name)}; run in {args.out}")
     return 0
 
 
@@ -229,10 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that can run for minutes: a start and an end line on stderr, so a log shows what ran how long.
+TIMED_COMMANDS = ("eval", "frontier", "compare", "diagnose", "halt", "sweep")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from loopthink.progress import timed
+
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
+        if args.command in TIMED_COMMANDS:
+            with timed(f"loopthink {args.command}"):
+                return args.func(args, extra)
         return args.func(args, extra)
     except (DataError, ConfigError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)

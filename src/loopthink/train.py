@@ -13,7 +13,6 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -27,10 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.checkpoint import RunError, latest_checkpoint, load_checkpoint, save_checkpoint, write_run_config
+from loopthink.checkpoint import (
+    CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, exclusive_lock, latest_checkpoint, load_checkpoint,
+    save_checkpoint, write_run_config,
+)
 from loopthink.config import RunConfig, StepsConfig, TrainConfig
+from loopthink.datasource import FileData, file_validation_sets, training_data, with_epochs
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
+from loopthink.progress import TrainProgress, accuracy_line
 from loopthink.tasks import Batch, Task, get_task
 from loopthink.tasks import graph, logic, text
 
@@ -84,10 +88,13 @@ def sample_training_batch(task: Task, cfg: RunConfig, rng: np.random.Generator, 
     return Batch.concat([task.sample_batch(int(c), rng, (lo + k, lo + k)) for k, c in enumerate(counts) if c])
 
 
-def training_item(task: Task, cfg: RunConfig, it: int, rank: int = 0) -> tuple[Batch, int]:
-    """Batch ``it`` and its number of recurrence steps: a function of ``(seed, it, rank)`` alone."""
+def training_item(task: Task, cfg: RunConfig, it: int, rank: int = 0, data: FileData | None = None) -> tuple[Batch, int]:
+    """Batch ``it`` and its number of recurrence steps: a function of ``(seed, it, rank)`` alone;
+    generated, or read from ``data`` (``task.train_data``)."""
     rng = iteration_rng(cfg.train.seed, it, rank)
     steps = sample_steps(cfg.train.steps, rng)
+    if data is not None:
+        return data.batch(it, rank), steps
     return sample_training_batch(task, cfg, rng, difficulty_at(it, cfg)), steps
 
 
@@ -97,13 +104,13 @@ class Prefetcher:
     ``train.data_workers`` > 0 in that many processes — for a GPU, where the step is short and a
     thread that shares the GIL with kernel launches cannot keep up (text: ~18 ms per batch of 128)."""
 
-    def __init__(self, task: Task, cfg: RunConfig, start: int, rank: int = 0, depth: int = 2):
-        self.task, self.cfg, self.rank, self.next_it = task, cfg, rank, start
+    def __init__(self, task: Task, cfg: RunConfig, start: int, rank: int = 0, depth: int = 2, data: FileData | None = None):
+        self.task, self.cfg, self.rank, self.next_it, self.data = task, cfg, rank, start, data
         self.stop = threading.Event()
         workers = cfg.train.data_workers
         if workers:
             ctx = mp.get_context("spawn")  # never fork a process that holds CUDA or OpenMP state
-            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg,))
+            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, data))
             self.pending: deque = deque(self._submit() for _ in range(workers * depth))
             return
         self.pool = None
@@ -118,7 +125,7 @@ class Prefetcher:
     def _work(self, it: int) -> None:
         while not self.stop.is_set():
             try:
-                item: Any = training_item(self.task, self.cfg, it, self.rank)
+                item: Any = training_item(self.task, self.cfg, it, self.rank, self.data)
             except Exception as e:  # surfaced in the main thread
                 item = e
             while not self.stop.is_set():
@@ -152,19 +159,21 @@ class Prefetcher:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(cfg: RunConfig) -> None:
+def _init_worker(cfg: RunConfig, data: FileData | None) -> None:
     torch.set_num_threads(1)
-    _WORKER.update(cfg=cfg, task=get_task(cfg.task.name, **cfg.task.options))
+    _WORKER.update(cfg=cfg, task=get_task(cfg.task.name, **cfg.task.options), data=data)
 
 
 def _worker_item(it: int, rank: int) -> bytes:
     # plain pickle copies tensor storage by value (multiprocessing's own pickler would hand
     # tensors over as shared-memory file descriptors, one per tensor, and can run out of them)
-    return pickle.dumps(training_item(_WORKER["task"], _WORKER["cfg"], it, rank))
+    return pickle.dumps(training_item(_WORKER["task"], _WORKER["cfg"], it, rank, _WORKER["data"]))
 
 
 def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
-    """A fixed, seeded validation batch per training difficulty."""
+    """A fixed, seeded validation batch per training difficulty (or per difficulty of ``task.val_data``)."""
+    if cfg.task.val_data is not None:
+        return file_validation_sets(task, cfg.task.val_data)
     lo, hi = cfg.task.train_difficulty
     return {d: task.encode(task.generate(cfg.train.eval_n, 10_000 + d, (d, d), **cfg.task.options)) for d in range(lo, hi + 1)}
 
@@ -308,22 +317,33 @@ def train(
     if tc.threads:
         torch.set_num_threads(tc.threads)
     task = get_task(cfg.task.name, **cfg.task.options)
+    file_data = training_data(task, cfg, world)  # None: generated; read and validated before anything runs
+    cfg = with_epochs(cfg, file_data)
+    tc = cfg.train
     torch.manual_seed(tc.seed)
     model = build_model(cfg, task).to(device)
     opt = make_optimizer(model, tc)
 
-    start, best = 0, {}
-    if resume:
-        if latest_checkpoint(out) is None:
-            raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
-        trainer = load_checkpoint(out, model, opt)
-        start, best = trainer["iter"], trainer.get("val", {})
-    elif latest_checkpoint(out) is not None:
-        raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
-        _truncate_metrics(out / "metrics.jsonl", start)
-    if rank == 0:
-        write_run_config(out, cfg)
+    lock = open_run_dir(out, resume) if rank == 0 else None
+    try:
+        start, best = 0, {}
+        if resume:
+            trainer = load_checkpoint(out, model, opt)
+            start, best = trainer["iter"], trainer.get("val", {})
+        if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
+            _truncate_metrics(out / "metrics.jsonl", start)
+            write_run_config(out, cfg)
+        return _loop(cfg, out, model, opt, task, file_data, device, rank, world, start, best, progress, stop_at)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _loop(
+    cfg: RunConfig, out: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, file_data: FileData | None,
+    device: str, rank: int, world: int, start: int, best: dict, progress: bool | None, stop_at: int | None,
+) -> dict[str, Any]:
+    tc = cfg.train
 
     net: nn.Module = model
     if world > 1:
@@ -334,8 +354,8 @@ def train(
     amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
     eval_steps = tc.eval_steps or tc.steps.max
-    data = Prefetcher(task, cfg, start, rank)
-    bar = _progress(start, tc.iters, progress and rank == 0)
+    data = Prefetcher(task, cfg, start, rank, data=file_data)
+    bar = TrainProgress(start, tc.iters, show=progress is not False and rank == 0)
     log = open(out / "metrics.jsonl", "a") if rank == 0 else None
     t0, last = time.time(), {}
     try:
@@ -364,16 +384,44 @@ def train(
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
                 _log(log, {"iter": done, "val": best, "val_steps": eval_steps})
+                bar.write(f"iter {done}: " + accuracy_line(best, eval_steps, task.difficulty_name))
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", T=steps)
+            bar.update(done, loss, acc, steps)
     finally:
         data.close()
         bar.close()
         if log:
             log.close()
-    return {"iter": tc.iters, "val": best, "last": last, "seconds": time.time() - t0}
+    return {"iter": tc.iters, "val": best, "val_steps": eval_steps, "last": last, "seconds": time.time() - t0}
+
+
+# What `train` (and `sweep`, train.log) put in a run directory before its config.yaml exists.
+RUN_FILES = frozenset({"config.yaml", "metrics.jsonl", "model.safetensors", "train.log", LOCK_FILE, CKPT, TMP, OLD})
+
+
+def open_run_dir(out: Path, resume: bool) -> Any:
+    """Create ``out`` and take its lock (one ``train`` per run directory); refuse a file, a
+    directory of other things, and, without ``resume``, a run that has a checkpoint."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: is a file; --out must name a run directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"{out}: cannot create the run directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise RunError(f"{out}: the run directory is not writable")
+    others = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.endswith(".tmp"))
+    if others and not (out / "config.yaml").is_file():  # a run may hold analysis outputs; anything else may not
+        raise RunError(f"{out}: holds files that are not part of a run ({', '.join(others[:4])}); choose an empty or new --out")
+    lock = exclusive_lock(out / LOCK_FILE, f"{out}: another `loopthink train` is writing to this run directory")
+    if not resume and ((out / CKPT).exists() or (out / OLD).exists()):
+        lock.close()
+        raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if resume and latest_checkpoint(out) is None:
+        lock.close()
+        raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
+    return lock
 
 
 def _log(f: Any, row: dict) -> None:
@@ -385,13 +433,15 @@ def _truncate_metrics(path: Path, upto: int) -> None:
     """Drop rows logged after the checkpoint we resume from, so the resumed log equals an uninterrupted one."""
     if not path.exists():
         return
-    rows = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("iter", 0) <= upto]
-    path.write_text("".join(r + "\n" for r in rows))
+    rows = [ln for ln in path.read_text(errors="replace").splitlines() if _row_iter(ln) <= upto]
+    atomic_write_text(path, "".join(r + "\n" for r in rows))
 
 
-def _progress(start: int, total: int, show: bool | None) -> Any:
-    from tqdm import tqdm
+def _row_iter(line: str) -> float:
+    """A metrics row's iteration; infinite (dropped) for a torn or foreign line."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return math.inf
+    return row.get("iter", 0) if isinstance(row, dict) and type(row.get("iter", 0)) is int else math.inf
 
-    if show is None:
-        show = sys.stderr.isatty()
-    return tqdm(total=total, initial=start, disable=not show, desc="train", dynamic_ncols=True)

@@ -15,6 +15,7 @@ from torch import nn
 
 from loopthink.config import ModelConfig
 from loopthink.model.layers import rotary_tables
+from loopthink.tasks import task_class
 
 
 @dataclass
@@ -197,7 +198,33 @@ def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.T
     return torch.where(is_a.any(1), is_a.int().argmax(1), 0)
 
 
+class SequenceInterface(nn.Module):
+    """The generic interface for a plug-in task: a token sequence read at one token.
+
+    Inputs: ``tokens`` long (B, L) ids into the task's ``vocab``, ``mask`` bool (B, L) real tokens
+    (padding after them), optional ``readout`` long (B,) the token the answer is read at (default 0,
+    e.g. a ``<cls>`` token). Token embeddings with rotary (relative) positions only, so sequences
+    longer than any seen in training run; full attention over the real tokens."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, d_model: int):
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError("the sequence interface needs a task with a token vocabulary (Task.vocab)")
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.head_dim = d_model // cfg.n_heads
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
+        tokens, tmask = inputs["tokens"], inputs["mask"]
+        rot = rotary_tables(tokens.shape[1], self.head_dim, tokens.device)
+        read = inputs.get("readout", torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device))
+        return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, read)
+
+
+INTERFACES = {"graph": GraphInterface, "logic": LogicInterface, "text": TextInterface, "sequence": SequenceInterface}
+
+
 def build_interface(task: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
-    """The interface of ``task``; ``d_model`` overrides ``cfg.d_model`` (parameter-matched baselines)."""
-    kinds = {"graph": GraphInterface, "logic": LogicInterface, "text": TextInterface}
-    return kinds[task](cfg, vocab_size, d_model or cfg.d_model)
+    """The interface of ``task``: its own for a built-in task, else the one its class names in
+    ``interface`` ("sequence" unless set); ``d_model`` overrides ``cfg.d_model`` (parameter-matched baselines)."""
+    kind = task if task in INTERFACES else getattr(task_class(task), "interface", "sequence")
+    return INTERFACES[kind](cfg, vocab_size, d_model or cfg.d_model)
