@@ -109,7 +109,7 @@ def test_all_pairs_distances_match_networkx():
         ({"families": {"erdos": 1.0}}, "unknown graph family 'erdos'"),
         ({"families": {"er": -1.0}}, "must be a number >= 0"),
         ({"families": {"er": 0, "dag": 0}}, "must not all be 0"),
-        ({"families": [1, 2]}, "must be a mapping"),
+        ({"families": [1, 2]}, "families"),
         ({"family": "er", "families": {"er": 1}}, "not both"),
         ({"family": "lattice"}, "unknown graph family 'lattice'"),
     ],
