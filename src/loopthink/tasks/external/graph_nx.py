@@ -74,7 +74,7 @@ def _gnp(h: int, rng: random.Random) -> nx.DiGraph:
 
 
 def _dag(h: int, rng: random.Random) -> nx.DiGraph:
-    n = rng.randint(h + 2, 2 * h + 8)
+    n = rng.randint(h + 5, 2 * h + 8)  # the ring lattice needs n > k
     g = nx.watts_strogatz_graph(n, rng.choice([2, 4]), rng.uniform(0.05, 0.3), seed=rng.randrange(2**31))
     d = nx.DiGraph()
     d.add_nodes_from(range(n))
