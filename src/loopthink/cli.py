@@ -173,6 +173,7 @@ MODULE_COMMANDS = {
     "halt": ("loopthink.halting", "adaptive halting with calibrated exit rules"),
     "sweep": ("loopthink.sweep", "train one run per seed / grid point, several at once"),
     "report": ("loopthink.report", "self-contained HTML report of runs"),
+    "validity": ("loopthink.validity", "accuracy per external generator family x label x difficulty: table, JSON/CSV, picture"),
 }
 
 
