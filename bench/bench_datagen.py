@@ -3,7 +3,8 @@
     python bench/bench_datagen.py --seconds 3 [--json-out results.json]
 
 Measures graph ``sample_batch`` (the training path, hops 1..8, batch 1024) and logic ``generate``
-(depth 1..6), plus the record/encode paths for reference. Prints a table, then one JSON line.
+(depth 1..6; canonical, and the written-forms mixture of ``configs/logic_forms.yaml``), plus the
+record/encode paths for reference. Prints a table, then one JSON line.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def rate(step: Callable[[int], int], seconds: float) -> float:
 
 
 def cases(batch: int) -> dict[str, tuple[Callable[[int], int], str]]:
+    from loopthink.config import load_config
+
     graph, logic, text = get_task("graph"), get_task("logic"), get_task("text")
+    forms = get_task("logic", **load_config(Path(__file__).resolve().parents[1] / "configs" / "logic_forms.yaml").task.options)
     mixed = get_task("text", story={"people": [8, 20], "facts": [8, 28], "share": 0.25})
     long = get_task("text", story={"people": [20, 30], "facts": [30, 50]})
     rng = np.random.default_rng(0)
@@ -45,6 +49,7 @@ def cases(batch: int) -> dict[str, tuple[Callable[[int], int], str]]:
         "graph.generate": (lambda i: len(graph.generate(batch, i, (1, 8))), "hops 1..8, records"),
         "logic.generate": (lambda i: len(logic.generate(batch, i, (1, 6))), "depth 1..6, records"),
         "logic.sample_batch": (lambda i: len(logic.sample_batch(batch, rng, (1, 6))), "depth 1..6, + encode"),
+        "logic.forms_batch": (lambda i: len(forms.sample_batch(batch, rng, (1, 6))), "logic_forms.yaml, + encode"),
         "text.generate": (lambda i: len(text.generate(batch, i, (1, 4))), "hops 1..4, records"),
         "text.sample_batch": (lambda i: len(text.sample_batch(batch, rng, (1, 4))), "hops 1..4, + encode"),
         "text.sample_batch mix": (lambda i: len(mixed.sample_batch(batch, rng, (1, 4))), "configs/text.yaml's"),

@@ -71,7 +71,7 @@ def ast_operator_values(expr: str) -> dict[int, bool]:
     return out
 
 
-@pytest.mark.parametrize("options", [{}, {"full_parens": True, "pass_prob": 0.9}])
+@pytest.mark.parametrize("options", [{}, {"full_parens": True, "pass_prob": 0.9}, {"forms": {"bushy": 1, "negated": 1, "chain": 1}}])
 def test_operator_values_agree_with_python(options):
     for rec in LogicTask().generate(200, seed=4, difficulty=(0, 9), **options):
         expr = rec["expression"]
@@ -292,7 +292,7 @@ def test_options():
     plain = task.generate(50, seed=0, difficulty=(3, 3), paren_prob=0.0, negate_prob=0.0)
     assert all("not" not in r["expression"] for r in plain)
     assert all(r["expression"] == to_string(parse(r["expression"])) for r in plain)
-    assert set(LogicTask.option_names()) == {"side_depth", "negate_prob", "paren_prob", "full_parens", "pass_prob"}
+    assert set(LogicTask.option_names()) == {"side_depth", "negate_prob", "paren_prob", "full_parens", "pass_prob", "forms"}
 
 
 def test_full_parens_make_depth_nesting():

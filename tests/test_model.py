@@ -208,3 +208,22 @@ def test_iterate_is_the_loop_forward_reads():
             last = s
     want = m(inp, 2, h0=h0).logits.detach()[[0, 2]]
     assert torch.allclose(last.logits, want, atol=1e-6)  # a smaller batch may differ in the last bits
+
+
+def test_null_key_is_one_more_key_every_query_may_attend_to():
+    from loopthink.model.layers import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(16, 2, 0.0, null_key=True)
+    assert "null_kv" not in Attention(16, 2, 0.0).state_dict()  # off: the parameters of before
+    x = torch.randn(2, 5, 16)
+    self_only = torch.eye(5, dtype=torch.bool).expand(2, 1, 5, 5)
+    bias = torch.zeros(2, 2, 5, 5)  # a float bias mask (logic, text) gets a 0 column for the null key
+    before = [attn(x, self_only, None), attn(x, bias, None)]
+    with torch.no_grad():
+        attn.null_kv[1].fill_(1.0)  # what the null key carries reaches even a row that holds only itself
+    after = [attn(x, self_only, None), attn(x, bias, None)]
+    assert all(not torch.allclose(a, b) for a, b in zip(before, after))
+    m = model(null_key=True)
+    m(chain_graph(), 3).logits.sum().backward()
+    assert m.blocks[0].attn.null_kv.grad is not None

@@ -130,6 +130,11 @@ class ModelConfig(_Strict):
         description="attend only along the relations (and to itself), as graph attends only along edges; "
         "needs relation_bias",
     )
+    null_key: bool = Field(
+        False,
+        description="a learned key/value every query may attend to besides its mask: a graph node with no "
+        "in-neighbours then attends like one whose in-neighbours carry nothing, instead of to itself alone",
+    )
     init_std: float | None = Field(
         0.02, gt=0.0,
         description="std of Linear weights at init (0.02: GPT-2's); null = 1/sqrt(fan_in), which keeps a "

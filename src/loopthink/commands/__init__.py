@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from loopthink.commands import check, compare, data, diagnose, evaluate, frontier, halt, report, sweep, train
+from loopthink.commands import check, compare, data, diagnose, evaluate, frontier, halt, report, sweep, train, validity
 
 COMMANDS: dict[str, ModuleType] = {
     "data": data,
@@ -22,4 +22,5 @@ COMMANDS: dict[str, ModuleType] = {
     "halt": halt,
     "sweep": sweep,
     "report": report,
+    "validity": validity,
 }

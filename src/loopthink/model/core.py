@@ -179,7 +179,7 @@ class LoopModel(SteppedModel):
         d = cfg.d_model
         self.interface = build_interface(interface, cfg, vocab_size)
         self.blocks = nn.ModuleList(
-            Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(cfg.blocks_per_step)
+            Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale, cfg.null_key) for _ in range(cfg.blocks_per_step)
         )
         self.inject = nn.Linear(2 * d, d) if cfg.injection == "concat" else None
         self.gate = Gate(d, cfg.gate_bias) if cfg.gate else None

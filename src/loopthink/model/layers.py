@@ -39,12 +39,17 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class Attention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float):
+    """Multi-head attention; with ``null_key`` every query may also attend to one learned key whose
+    value is learned too (zero at init), so a row whose mask holds only the query itself still has a
+    place to put attention that carries nothing (see ``ModelConfig.null_key``)."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float, null_key: bool = False):
         super().__init__()
         self.n_heads = n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.dropout = dropout
+        self.null_kv = nn.Parameter(torch.zeros(2, n_heads, 1, d_model // n_heads)) if null_key else None
 
     def forward(
         self,
@@ -56,6 +61,12 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        if self.null_kv is not None:
+            k = torch.cat([k, self.null_kv[0].expand(B, -1, -1, -1).to(k.dtype)], dim=2)
+            v = torch.cat([v, self.null_kv[1].expand(B, -1, -1, -1).to(v.dtype)], dim=2)
+            if mask is not None:  # the null key is open to every query: True in a bool mask, 0 in a bias
+                open_ = torch.ones if mask.dtype == torch.bool else torch.zeros
+                mask = torch.cat([mask, open_(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], dim=-1)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
@@ -65,10 +76,10 @@ class Block(nn.Module):
     """Pre-norm transformer block whose branches see ``state + injected input`` but whose residual
     stream is the state alone, so re-injecting the input every step does not grow the state."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, layerscale: float | None):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, layerscale: float | None, null_key: bool = False):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
-        self.attn = Attention(d_model, n_heads, dropout)
+        self.attn = Attention(d_model, n_heads, dropout, null_key)
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout))
         make_scale = (lambda: LayerScale(d_model, layerscale)) if layerscale is not None else nn.Identity

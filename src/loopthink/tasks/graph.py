@@ -36,6 +36,9 @@ cross edge whatever its side, so its in- and out-degrees look the same for both 
 hop count of a positive and the search depth of a negative are both exactly ``h``. Node ids are
 randomly permuted per instance so the id order carries no information.
 
+That construction is the ``chain`` family; the option ``families`` mixes it with graphs of other
+shapes and their natural negatives (:mod:`loopthink.tasks.graph_families`), ``family`` picks one.
+
 Generation is vectorised over the batch with numpy; :meth:`GraphTask.generate` and
 :meth:`GraphTask.sample_batch` share :func:`_sample_graphs`, so with the same seed
 ``encode(generate(n, seed, d))`` equals ``sample_batch(n, np.random.default_rng(seed), d)``.
@@ -73,6 +76,9 @@ class _Graphs:
     label: np.ndarray  # bool (B,)
     hops: np.ndarray  # int64 (B,): hops of positives, search depth of negatives (both = h)
 
+    def index(self, rows: np.ndarray) -> "_Graphs":
+        return _Graphs(self.adj[rows], self.num_nodes[rows], self.source[rows], self.target[rows], self.label[rows], self.hops[rows])
+
 
 class GraphTask(Task):
     name: ClassVar[str] = "graph"
@@ -90,20 +96,28 @@ class GraphTask(Task):
         *,
         num_nodes: NumNodes = None,
         distractor_density: float = 1.0,
+        families: dict[str, float] | None = None,
+        family: str | None = None,
     ) -> list[dict]:
         """``n`` records, half reachable, with ``h`` uniform in ``difficulty``.
+
+        ``families``: a mixture ``{name: weight}`` of the graph families of
+        :mod:`loopthink.tasks.graph_families` (``None``: the two-chain construction alone, as
+        ``{chain: 1}``); ``family``: one family by name (``loopthink data graph --family er``).
+        ``num_nodes`` and ``distractor_density`` shape the ``chain`` family only.
 
         ``num_nodes``: ``None`` draws each instance's size uniformly in ``[2h+2, 2h+6]``; an int
         fixes it; a ``(lo, hi)`` pair draws it uniformly (``lo`` must be at least ``2*hi_hops+2``).
         ``distractor_density``: distractor edges per node (``round(density * num_nodes)`` wanted;
         the ones that would change the answer are dropped, so rarely a few fewer).
         """
-        g = _sample_graphs(n, np.random.default_rng(seed), difficulty, num_nodes, distractor_density)
-        return _to_records(g)
+        mix = _mixture(families, family)
+        return _to_records(_sample(n, np.random.default_rng(seed), difficulty, num_nodes, distractor_density, mix))
 
     def sample_batch(self, n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
-        opts = {"num_nodes": None, "distractor_density": 1.0, **self.options}
-        g = _sample_graphs(n, rng, difficulty, opts["num_nodes"], opts["distractor_density"])
+        opts = {"num_nodes": None, "distractor_density": 1.0, "families": None, "family": None, **self.options}
+        mix = _mixture(opts["families"], opts["family"])
+        g = _sample(n, rng, difficulty, opts["num_nodes"], opts["distractor_density"], mix)
         node_mask = np.arange(g.adj.shape[1])[None, :] < g.num_nodes[:, None]
         return _batch(g.adj, node_mask, g.source, g.target, g.label, g.hops)
 
@@ -126,6 +140,14 @@ class GraphTask(Task):
         label = np.array([rec["label"] for rec in records], dtype=bool)
         diff = np.array([self.difficulty_of(rec) for rec in records], dtype=np.int64)
         return _batch(adj, node_mask, source, target, label, diff)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        super().check_options(options)
+        try:
+            _mixture(options.get("families"), options.get("family"))
+        except ValueError as e:
+            raise DataError(str(e)) from None
 
     def validate(self, record: dict) -> None:
         if record.get("task", "graph") != "graph":
@@ -233,15 +255,49 @@ def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
 # ---- generation (vectorised over the batch) -----------------------------------------------------
 
 
+def _mixture(families: dict | None, family: str | None) -> dict[str, float] | None:
+    """The validated family weights of the two options (None: the chain construction alone)."""
+    from loopthink.tasks.graph_families import check_families  # it builds on this module
+
+    if family is not None:
+        if families is not None:
+            raise ValueError("give either 'family' (one family) or 'families' (a mixture), not both")
+        return check_families({family: 1.0})
+    return check_families(families)
+
+
+def _sample(n, rng, difficulty, num_nodes: NumNodes, density: float, families: dict | None) -> _Graphs:  # type: ignore[no-untyped-def]
+    if families is None or set(families) == {"chain"}:
+        return _sample_graphs(n, rng, difficulty, num_nodes, density)
+    from loopthink.tasks.graph_families import sample_mixture
+
+    lo, hi = _check_difficulty(difficulty)
+    _check_density(density)
+    return sample_mixture(families, n, rng, lo, hi, num_nodes, density)
+
+
+def _check_density(density: float) -> None:
+    if not density >= 0:
+        raise ValueError(f"distractor_density must be >= 0, got {density}")
+
+
 def _sample_graphs(
     n: int, rng: np.random.Generator, difficulty: tuple[int, int], num_nodes: NumNodes, density: float
 ) -> _Graphs:
     lo, hi = _check_difficulty(difficulty)
-    if not density >= 0:
-        raise ValueError(f"distractor_density must be >= 0, got {density}")
+    _check_density(density)
     h = rng.integers(lo, hi + 1, size=n)
     label = rng.permutation(np.arange(n) % 2).astype(bool)  # exactly balanced (n odd: one extra)
-    size = _draw_num_nodes(h, hi, num_nodes, rng)
+    return chain_graphs(h, label, rng, num_nodes, density, hi)
+
+
+def chain_graphs(
+    h: np.ndarray, label: np.ndarray, rng: np.random.Generator, num_nodes: NumNodes, density: float, hi: int | None = None
+) -> _Graphs:
+    """The two-chain construction (module docstring) for the given hops and labels (``hi``: the
+    largest hops asked for, which a fixed ``num_nodes`` must fit; default ``h.max()``)."""
+    n = len(h)
+    size = _draw_num_nodes(h, int(h.max()) if hi is None else hi, num_nodes, rng)
     width = int(size.max())
 
     # Canonical layout: slots 0..h are chain A, h+1..2h+1 chain B, the rest extra nodes.

@@ -6,8 +6,9 @@ Record (one JSONL line)::
 
 Grammar: the constants ``True``/``False``, ``not``, ``and``, ``or`` and parentheses, with Python's
 precedence (``not`` > ``and`` > ``or``) and left-associative ``and``/``or``. Whitespace is free
-(``not(True and False)or False`` is the same expression); generated expressions are in canonical
-form, tokens separated by single spaces. ``classes = ("False", "True")``.
+(``not(True and False)or False`` is the same expression); generated expressions have tokens
+separated by single spaces, in canonical form unless the ``forms`` option mixes in others
+(:mod:`loopthink.tasks.logic_forms`). ``classes = ("False", "True")``.
 
 **Depth** is the height of the parse tree counting only the binary operators ``and``/``or``: a lone
 constant has depth 0, ``not`` does not add a level, parentheses do not count, and
@@ -338,6 +339,7 @@ class LogicTask(Task):
         paren_prob: float = 0.1,
         full_parens: bool = False,
         pass_prob: float | None = None,
+        forms: str | dict[str, float] | None = None,
     ) -> list[dict]:
         """``n`` records, half true, depth uniform in ``difficulty`` (see :func:`random_tree`).
 
@@ -350,6 +352,9 @@ class LogicTask(Task):
         ``pass_prob`` (see :func:`random_tree`): with operators drawn at random half the levels
         decide the value on their own, so the outermost level or two fix the answer and deeper
         levels need not be evaluated; near 1, the answer depends on every level.
+        ``forms``: a mixture of written forms (:mod:`loopthink.tasks.logic_forms`: canonical, full,
+        bushy, chain, negated, redundant) as weights by name, or one name; None = canonical only,
+        drawn exactly as without the option.
         """
         lo, hi = (int(x) for x in difficulty)
         if not 0 <= lo <= hi:
@@ -360,6 +365,15 @@ class LogicTask(Task):
             raise ValueError(f"pass_prob must be in [0, 1] or null, got {pass_prob}")
         # random.Random.random() is guaranteed to repeat across Python versions for an int seed.
         rng = random.Random(int(seed))
+        if forms is not None:
+            from loopthink.tasks import logic_forms  # imported here: it builds on this module's trees
+
+            weights = logic_forms.check_forms(forms)
+            opts = dict(side_depth=side_depth, negate_prob=negate_prob, paren_prob=paren_prob, full_parens=full_parens, pass_prob=pass_prob)
+            return [
+                logic_forms.draw_record(logic_forms.pick_form(weights, rng), lo + int(rng.random() * (hi - lo + 1)), label, rng, opts)
+                for label in _balanced_labels(n, rng)
+            ]
         records = []
         for label in _balanced_labels(n, rng):
             d = lo + int(rng.random() * (hi - lo + 1))
@@ -370,8 +384,19 @@ class LogicTask(Task):
             records.append({"task": "logic", "expression": expr, "label": label, "depth": d})
         return records
 
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        super().check_options(options)
+        if options.get("forms") is not None:  # a typo in the mixture fails before training starts
+            from loopthink.tasks.logic_forms import check_forms
+
+            try:
+                check_forms(options["forms"])
+            except ValueError as e:
+                raise DataError(str(e)) from None
+
     def sample_batch(self, n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
-        # Generated records are canonical and carry their depth: skip re-parsing (about 2x faster).
+        # Generated records are single-spaced and carry their depth: skip re-parsing (about 2x faster).
         records = self.generate(n, int(rng.integers(2**62)), difficulty, **self.options)
         tokens = [rec["expression"].split() for rec in records]
         return _batch(records, tokens, [rec["depth"] for rec in records])
