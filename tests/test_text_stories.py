@@ -231,5 +231,5 @@ def test_the_text_stories_config_trains_on_a_mixture_of_short_and_tangled_storie
     facts = (batch.inputs["sentence"].amax(1) - 1).tolist()  # the question is the last sentence
     assert sum(f > 10 for f in facts) > 0.1 * len(facts) and sum(f <= 10 for f in facts) > 0.5 * len(facts)
     model = build_model(cfg, task)
-    loss, _ = accumulate_gradients(model, batch, 2, cfg.train, np.random.default_rng(0), nullcontext())
+    loss, _ = accumulate_gradients(model, batch, 2, cfg.train, np.random.default_rng(0), nullcontext(), task)
     assert np.isfinite(loss) and all(p.grad is not None for p in model.parameters() if p.requires_grad)

@@ -171,11 +171,13 @@ class SteppedModel(nn.Module):
 
 
 class LoopModel(SteppedModel):
-    def __init__(self, cfg: ModelConfig, task: str, num_classes: int, vocab_size: int = 0):
+    """The depth-recurrent model; ``interface`` is the task's interface kind (``Task.interface``)."""
+
+    def __init__(self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0):
         super().__init__()
-        self.cfg, self.task = cfg, task
+        self.cfg = cfg
         d = cfg.d_model
-        self.interface = build_interface(task, cfg, vocab_size)
+        self.interface = build_interface(interface, cfg, vocab_size)
         self.blocks = nn.ModuleList(
             Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(cfg.blocks_per_step)
         )

@@ -180,7 +180,9 @@ class TextTask(Task):
     name: ClassVar[str] = "text"
     classes: ClassVar[tuple[str, ...]] = CLASSES
     difficulty_name: ClassVar[str] = "hops"
+    interface: ClassVar[str] = "prose"
     vocab: ClassVar[tuple[str, ...]] = TEXT_VOCAB
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"distractors": (0, 64), "max_entities": (2, 1024)}
 
     def generate(  # type: ignore[override]
         self,
@@ -272,6 +274,9 @@ class TextTask(Task):
         hops = record.get("hops")
         if hops is not None and (type(hops) is not int or not 1 <= hops <= MAX_TEXT_CHARS):
             raise DataError(f"'hops' must be a positive integer or null, got {hops!r}")
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
 
     def verify(self, record: dict) -> None:
         """``answer`` and ``hops`` against the stated facts: A's relation to B composed along the
