@@ -94,6 +94,7 @@ def check_record(rec: dict) -> list:
     assert chain_relations(facts, a, b) == {WORD_KIND[rec["answer"]]}, rec
     assert gender_of(facts, a) == ("f" if rec["answer"] in FEMALE_WORDS else "m")
     TASK.validate(rec)
+    TASK.verify(rec)  # the module's own composition agrees
     return facts
 
 
