@@ -62,7 +62,7 @@ def test_readme_quick_tour_runs_in_order(tmp_path, monkeypatch, capsys):
     assert "validation accuracy at T=" in printed.out and "run in runs/graph" in printed.out
     for command in ("eval", "frontier", "diagnose", "halt", "compare", "sweep"):  # start and end lines with timing
         assert f"loopthink {command}: started" in printed.err
-        assert re.search(rf"loopthink {command}: finished in [\d.]+ s", printed.err), command
+        assert re.search(rf"loopthink {command}: finished in (\d+ (h|min) )?[\d.]+ (s|min)", printed.err), command
     for path in ("data/graph_ood.jsonl", "runs/graph/model.safetensors", "runs/transformer/model.safetensors",
                  "out/frontier/frontier.json", "out/compare", "out/halt/halting.json", "out/dynamics/dynamics.json",
                  "runs/graph_seeds/sweep.json", "report.html"):
