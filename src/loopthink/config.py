@@ -167,6 +167,12 @@ class TrainConfig(_Strict):
     eval_steps: int | None = Field(None, ge=1, description="recurrence steps used for validation; default steps.max")
     checkpoint_every: int = Field(250, ge=1)
     log_every: int = Field(10, ge=1)
+    loggers: list[Literal["jsonl", "tensorboard", "wandb"]] = Field(
+        default_factory=lambda: ["jsonl"],
+        description="where metrics go: metrics.jsonl always (the source of truth), plus tensorboard (RUN/tensorboard) "
+        "and/or wandb (project train.wandb_project); see loopthink/loggers.py",
+    )
+    wandb_project: str = Field("loopthink", description="loggers: wandb: the W&B project")
     device: str = "cpu"
     amp: bool = Field(False, description="bf16 autocast (for CUDA; also runs, slower, on the CPU)")
     compile: bool = False

@@ -30,6 +30,7 @@ from torch import nn
 from loopthink.checkpoint import RunError, latest_checkpoint, load_checkpoint, save_checkpoint, write_run_config
 from loopthink.config import RunConfig, StepsConfig, TrainConfig
 from loopthink.datasource import FileData, file_validation_sets, training_data, with_epochs
+from loopthink.loggers import open_loggers
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.tasks import Batch, Task, get_task
@@ -343,9 +344,10 @@ def train(
     amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
     eval_steps = tc.eval_steps or tc.steps.max
+    # metric sinks open before the data threads start, so a sink that cannot open leaves none behind
+    log = open_loggers(out, tc.loggers, tc.wandb_project, cfg.model_dump(mode="json")) if rank == 0 else None
     data = Prefetcher(task, cfg, start, rank, data=file_data)
     bar = _progress(start, tc.iters, progress and rank == 0)
-    log = open(out / "metrics.jsonl", "a") if rank == 0 else None
     t0, last = time.time(), {}
     try:
         model.train()
@@ -369,10 +371,10 @@ def train(
             done = it + 1
             if done % tc.log_every == 0 or done == tc.iters:
                 last = {"iter": done, "loss": round(loss, 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
-                _log(log, {**last, "time": round(time.time() - t0, 2)})
+                log.log({**last, "time": round(time.time() - t0, 2)})
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
-                _log(log, {"iter": done, "val": best, "val_steps": eval_steps})
+                log.log({"iter": done, "val": best, "val_steps": eval_steps})
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
             bar.update(1)
@@ -383,11 +385,6 @@ def train(
         if log:
             log.close()
     return {"iter": tc.iters, "val": best, "last": last, "seconds": time.time() - t0}
-
-
-def _log(f: Any, row: dict) -> None:
-    f.write(json.dumps(row) + "\n")
-    f.flush()
 
 
 def _truncate_metrics(path: Path, upto: int) -> None:
