@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from loopthink import launchers
 from loopthink.checkpoint import atomic_write_text, latest_checkpoint
 from loopthink.config import ConfigError, load_config
 from loopthink.seeds import SWEEP_FILE, mean_ci, run_finished
@@ -139,6 +140,7 @@ class Run:
     device: str | None = None
     val: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    job_id: str | None = None  # --launcher submitit
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -382,7 +384,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda (every visible GPU) or cuda:0,2; default: the config's train.device")
     p.add_argument("--out", required=True, help="sweep directory")
     p.add_argument("--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing")
-    p.epilog = "On a cluster, use --dry-run and launch each printed command as its own job (torchrun -m loopthink.cli train ... works too)."
+    p.epilog = "On a Slurm cluster: --launcher submitit --partition P --time MIN --gpus-per-job G (see loopthink/launchers.py)."
+    launchers.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -436,6 +439,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if len(todo) < len(runs):
             print(f"sweep {out}: {len(runs) - len(todo)} of {len(runs)} runs already finished", file=sys.stderr)
+        if args.launcher == "submitit" and todo:
+            launchers.submit(config, runs, out, meta, args, write_sweep)
+            todo = []  # submitted: nothing left for the local scheduler below
         if todo:
             print(f"sweep {out}: {len(todo)} run(s), {jobs} at a time" + (f", {threads} thread(s) each" if not devices[0].startswith("cuda") else f" on {', '.join(sorted(set(devices)))}"), file=sys.stderr)
         old_term = signal.getsignal(signal.SIGTERM)
