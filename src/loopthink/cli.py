@@ -8,6 +8,7 @@ import sys
 from typing import Any, Callable
 
 from loopthink.checkpoint import RunError
+from loopthink.cli_help import describe
 from loopthink.config import ConfigError
 from loopthink.tasks import DataError, task_names
 from loopthink.train import TrainingDiverged
@@ -143,6 +144,22 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["show"], help="show: print the resolved config, each key with its description")
+    p.add_argument("config", help="YAML config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, as for train")
+
+
+@command("config", "print a config as a run would use it, with every key's description", _config_args)
+def cmd_config(args: argparse.Namespace, extra: list[str]) -> int:
+    from loopthink.cli_help import config_lines
+    from loopthink.config import load_config
+
+    _no_extra(extra, args)
+    print("\n".join(config_lines(load_config(args.config, list(args.overrides)))))
+    return 0
+
+
 # ---- eval ------------------------------------------------------------------------------------
 def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
@@ -224,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help, add_args, fn) in commands.items():
         p = sub.add_parser(name, help=help, description=help)
         add_args(p)
+        describe(p, name)  # defaults in --help, an example in the epilog
         p.set_defaults(func=fn)
     return parser
 
