@@ -210,3 +210,13 @@ def test_other_tasks(name):
     assert s.commitment.shape == (12, 5) and s.lens.shape == (12, 4)
     assert ((s.majority >= 0) & (s.majority < task.num_classes)).all()
     assert np.isfinite(s.rel_change).all() and (s.commitment[:, 0] < 1).all()
+
+
+def test_a_model_that_does_not_run_step_by_step_is_refused_with_its_name():
+    from torch import nn
+
+    from loopthink.checkpoint import RunError
+    from loopthink.dynamics import summarise
+
+    with pytest.raises(RunError, match="SteppedModel.*Linear"):
+        summarise(nn.Linear(2, 2), None, [{}], steps=2, runs=1, seed=0)

@@ -185,3 +185,26 @@ def test_group_positions_count_within_each_parenthesis_group():
     assert torch.isfinite(out.logits).all()
     sub = model.encode(batch.inputs).index(torch.tensor([1]))  # halting shrinks the batch: tables follow
     assert sub.rotary[0].shape[0] == 1
+
+
+def test_iterate_is_the_loop_forward_reads():
+    """iterate yields steps 0..T; a state a consumer replaces is where the next step starts, and a
+    row dropped with keep() leaves the others' trajectories as they were."""
+    m = model(layerscale=1.0)
+    inp = chain_graph()
+    h0 = torch.randn(3, 7, 64)
+    seen = list((s.t, s.logits is None) for s in m.iterate(inp, 3, h0=h0))
+    assert seen == [(0, True), (1, True), (2, True), (3, True)]
+    out = m(inp, 3, h0=h0, return_step_logits=True)
+    with torch.no_grad():
+        states = [(s.h, s.logits) for s in m.iterate(inp, 3, h0=h0, readout=True) if s.t]
+    assert torch.equal(states[-1][0], out.final_state)
+    assert torch.equal(torch.stack([lg for _, lg in states]), out.step_logits)
+    with torch.no_grad():
+        for s in m.iterate(inp, 3, h0=h0, readout=True):
+            if s.t == 1:
+                s.h = h0  # restart from h0: steps 2, 3 now equal steps 1, 2
+                s.keep(torch.tensor([0, 2]))
+            last = s
+    want = m(inp, 2, h0=h0).logits.detach()[[0, 2]]
+    assert torch.allclose(last.logits, want, atol=1e-6)  # a smaller batch may differ in the last bits

@@ -145,9 +145,9 @@ def test_unfinished_run_is_resumed(tmp_path):
 def test_failed_run_is_reported(tmp_path, capsys):
     config = write_config(tmp_path / "c.yaml")
     out = tmp_path / "S"
-    assert main(["sweep", str(config), "--seeds", "0", "--out", str(out), "train.device=nonsense"]) == 1
+    assert main(["sweep", str(config), "--seeds", "0", "--out", str(out), "train.lr=1e30"]) == 1
     run = sweep_json(out)["runs"][0]
-    assert run["status"] == "failed" and run["returncode"] != 0 and "nonsense" in run["error"], run
+    assert run["status"] == "failed" and run["returncode"] != 0 and "loss is" in run["error"], run
     assert sweep_json(out)["status"] == "failed"
     assert "FAILED" in capsys.readouterr().err
 

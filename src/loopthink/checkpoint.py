@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, TextIO
 
 import torch
 from safetensors import SafetensorError
@@ -27,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from loopthink.config import ConfigError, RunConfig, dump_config, load_config
 
 CKPT, TMP, OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
+LOCK_FILE = "train.lock"  # held by the one `loopthink train` writing into a run directory
 
 
 class RunError(ValueError):
@@ -40,18 +42,55 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+@contextmanager
+def _temp_beside(path: Path) -> Iterator[Path]:
+    """``PATH.tmp``, renamed over ``path`` when the block succeeds and removed when it fails (disk
+    full, no permission, interrupted), so no stray ``*.tmp`` is left behind."""
     tmp = path.with_name(path.name + ".tmp")
-    _fsync_write(tmp, text.encode())
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with _temp_beside(path) as tmp:
+        _fsync_write(tmp, text.encode())
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with _temp_beside(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    with _temp_beside(dst) as tmp:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def exclusive_lock(path: Path, busy: str) -> TextIO:
+    """Hold an exclusive lock on ``path`` (created if missing) until the returned file is closed or
+    the process dies; RunError(``busy``) if another process holds it. One writer per directory."""
+    try:
+        f = open(path, "w")
+    except OSError as e:
+        raise RunError(f"{path}: cannot create the lock file ({e.strerror})") from None
+    try:
+        import fcntl
+
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # pragma: no cover - not POSIX
+        pass
+    except OSError:
+        f.close()
+        raise RunError(busy) from None
+    return f
 
 
 # ---- optimizer state <-> flat tensors + JSON ------------------------------------------------
@@ -71,26 +110,43 @@ def _optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Te
 
 # ---- run directory ---------------------------------------------------------------------------
 def save_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, trainer: dict[str, Any]) -> None:
+    """Write the checkpoint as ``checkpoint.tmp``, then the run's ``model.safetensors``, then swap.
+    The weights go first so a crash never leaves a newer checkpoint beside older weights (a run
+    that looks finished with stale weights); resuming rewrites them from the checkpoint anyway."""
     tmp = run / TMP
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    weights = model.state_dict()
-    atomic_save_tensors(tmp / "model.safetensors", weights)
-    opt_tensors, opt_meta = _optimizer_to_flat(opt)
-    atomic_save_tensors(tmp / "optimizer.safetensors", opt_tensors)
-    atomic_write_text(tmp / "trainer.json", json.dumps({**trainer, "optimizer": opt_meta}, indent=1))  # last: marks complete
+    try:
+        tmp.mkdir(parents=True)
+        weights = model.state_dict()
+        atomic_save_tensors(tmp / "model.safetensors", weights)
+        opt_tensors, opt_meta = _optimizer_to_flat(opt)
+        atomic_save_tensors(tmp / "optimizer.safetensors", opt_tensors)
+        atomic_write_text(tmp / "trainer.json", json.dumps({**trainer, "optimizer": opt_meta}, indent=1))  # marks complete
+        atomic_save_tensors(run / "model.safetensors", weights)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if (run / CKPT).exists():
         shutil.rmtree(run / OLD, ignore_errors=True)
         os.replace(run / CKPT, run / OLD)
     os.replace(tmp, run / CKPT)
     shutil.rmtree(run / OLD, ignore_errors=True)
-    atomic_save_tensors(run / "model.safetensors", weights)
+
+
+def _trainer_state(ckpt: Path) -> dict[str, Any] | None:
+    """``trainer.json`` of a checkpoint directory; None when missing or torn."""
+    try:
+        state = json.loads((ckpt / "trainer.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and type(state.get("iter")) is int else None
 
 
 def latest_checkpoint(run: Path) -> Path | None:
-    """The newest complete checkpoint directory (``checkpoint``, else ``checkpoint.old``)."""
+    """The newest complete checkpoint directory (``checkpoint``, else ``checkpoint.old``), passing
+    over one whose ``trainer.json`` is missing or torn."""
     for name in (CKPT, OLD):
-        if (run / name / "trainer.json").is_file():
+        if _trainer_state(run / name) is not None:
             return run / name
     return None
 
@@ -98,17 +154,27 @@ def latest_checkpoint(run: Path) -> Path | None:
 def checkpointed_iteration(run: Path) -> int | None:
     """The iteration the newest complete checkpoint holds; None without one."""
     ckpt = latest_checkpoint(run)
-    return None if ckpt is None else json.loads((ckpt / "trainer.json").read_text())["iter"]
+    return None if ckpt is None else _trainer_state(ckpt)["iter"]  # type: ignore[index]
 
 
 def load_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
-    ckpt = latest_checkpoint(run)
-    if ckpt is None:
-        raise RunError(f"{run}: no complete checkpoint to resume from")
-    trainer = json.loads((ckpt / "trainer.json").read_text())
-    load_weights(ckpt / "model.safetensors", model)
-    _optimizer_from_flat(opt, _read_tensors(ckpt / "optimizer.safetensors"), trainer.pop("optimizer"))
-    return trainer
+    """Load the newest checkpoint that reads back whole (else the previous one) into ``model`` and
+    ``opt``, and make the run's ``model.safetensors`` that checkpoint's weights."""
+    problems = []
+    for name in (CKPT, OLD):
+        ckpt, trainer = run / name, _trainer_state(run / name)
+        if trainer is None:
+            problems.append(f"{ckpt}/trainer.json missing or torn")
+            continue
+        try:
+            load_weights(ckpt / "model.safetensors", model)
+            _optimizer_from_flat(opt, _read_tensors(ckpt / "optimizer.safetensors"), trainer.pop("optimizer"))
+        except (RunError, KeyError, ValueError, TypeError) as e:
+            problems.append(f"{ckpt}: {e}")
+            continue
+        _atomic_copy(ckpt / "model.safetensors", run / "model.safetensors")
+        return trainer
+    raise RunError(f"{run}: no complete checkpoint to resume from ({'; '.join(problems)})")
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:

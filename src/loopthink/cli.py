@@ -134,13 +134,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", "train a run from a YAML config", _train_args)
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from loopthink.config import load_config
+    from loopthink.progress import accuracy_line
+    from loopthink.tasks import get_task
     from loopthink.train import train
 
     _no_extra(extra, args)  # key=value overrides may also come after the options
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
     cfg = load_config(args.config, overrides)
     result = train(cfg, args.out, resume=args.resume, progress=False if args.no_progress else None)
-    print(json.dumps(result["val"]))
+    name = get_task(cfg.task.name, **cfg.task.options).difficulty_name
+    print(f"{accuracy_line(result['val'], result['val_steps'], name)}; run in {args.out}")
     return 0
 
 
@@ -246,10 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that can run for minutes: a start and an end line on stderr, so a log shows what ran how long.
+TIMED_COMMANDS = ("eval", "frontier", "compare", "diagnose", "halt", "sweep")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from loopthink.progress import timed
+
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
+        if args.command in TIMED_COMMANDS:
+            with timed(f"loopthink {args.command}"):
+                return args.func(args, extra)
         return args.func(args, extra)
     except (DataError, ConfigError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)

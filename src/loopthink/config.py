@@ -8,7 +8,7 @@ Unknown keys and bad values fail with a message that names the key (``model.d_mo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -16,6 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 class ConfigError(ValueError):
     """A configuration is invalid. The message names the offending key."""
+
+
+MAX_STEPS = 4096  # recurrence steps, in training and evaluation (each step is a full transformer block)
+MAX_CONFIG_BYTES = 1024 * 1024  # a config file
+MAX_CONFIG_NODES = 10_000  # values in a loaded config, counted through YAML aliases (a 1 KB alias bomb is billions)
+DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps)$"
 
 
 class _Strict(BaseModel):
@@ -56,7 +62,12 @@ class TaskConfig(_Strict):
     def _known_options(self) -> "TaskConfig":
         from loopthink.tasks import task_class
 
-        task_class(self.name).check_options(self.options)
+        cls = task_class(self.name)
+        cls.check_options(self.options)
+        try:  # the generator's own checks (ranges, options that depend on each other), on 2 instances
+            cls(options=self.options).generate(2, 0, tuple(self.train_difficulty), **self.options)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise ValueError(f"options {self.options} with train_difficulty {list(self.train_difficulty)}: {e}") from None
         return self
 
 
@@ -109,7 +120,7 @@ class StepsConfig(_Strict):
 
     mode: Literal["fixed", "uniform", "lognormal_poisson"] = "uniform"
     min: int = Field(1, ge=1)
-    max: int = Field(16, ge=1)
+    max: int = Field(16, ge=1, le=MAX_STEPS)
     mean: float = Field(8.0, gt=0, description="lognormal_poisson: mean number of steps")
     sigma: float = Field(0.5, gt=0, description="lognormal_poisson: log-normal spread")
     bptt: int | None = Field(None, ge=1, description="backprop through only the last k steps; null = all")
@@ -129,7 +140,7 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0)
     warmup: int = Field(100, ge=0)
     grad_clip: float | None = Field(1.0, gt=0)
-    betas: tuple[float, float] = (0.9, 0.98)
+    betas: tuple[float, float] = Field((0.9, 0.98), description="AdamW betas, each in [0, 1)")
     steps: StepsConfig = Field(default_factory=StepsConfig)
     loss: Literal["final", "every", "progressive"] = Field("final", description="final = silent thinking")
     every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of intermediate steps")
@@ -164,7 +175,7 @@ class TrainConfig(_Strict):
     seed: int = 0
     eval_every: int = Field(250, ge=1)
     eval_n: int = Field(256, ge=1, description="validation instances per difficulty")
-    eval_steps: int | None = Field(None, ge=1, description="recurrence steps used for validation; default steps.max")
+    eval_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="recurrence steps used for validation; default steps.max")
     checkpoint_every: int = Field(250, ge=1)
     log_every: int = Field(10, ge=1)
     loggers: list[Literal["jsonl", "tensorboard", "wandb"]] = Field(
@@ -173,7 +184,7 @@ class TrainConfig(_Strict):
         "and/or wandb (project train.wandb_project); see loopthink/loggers.py",
     )
     wandb_project: str = Field("loopthink", description="loggers: wandb: the W&B project")
-    device: str = "cpu"
+    device: str = Field("cpu", pattern=DEVICE_PATTERN, description="cpu, cuda, cuda:N or mps")
     amp: bool = Field(False, description="bf16 autocast (for CUDA; also runs, slower, on the CPU)")
     compile: bool = False
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default all cores")
@@ -184,8 +195,16 @@ class TrainConfig(_Strict):
     )
 
 
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"each beta must be in [0, 1), got {list(v)}")
+        return v
+
+
 class EvalConfig(_Strict):
-    steps: list[int] = Field(default_factory=lambda: [8, 16, 32])
+    steps: list[Annotated[int, Field(ge=1, le=MAX_STEPS)]] = Field(default_factory=lambda: [8, 16, 32])
     difficulties: list[tuple[int, int]] = Field(default_factory=list, description="ranges reported by the demo/bench")
     options: dict[str, Any] = Field(default_factory=dict, description="generator options for evaluation data")
 
@@ -197,6 +216,14 @@ class RunConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     arch: Literal["recurrent", "transformer", "act", "ponder"] = "recurrent"
     baseline: dict[str, Any] = Field(default_factory=dict, description="arch-specific settings of a baseline")
+
+    @model_validator(mode="after")
+    def _depth_table(self) -> "RunConfig":
+        table = self.model.depth_embedding
+        steps = max(self.train.steps.max, self.train.eval_steps or 0)
+        if table and table < steps:
+            raise ValueError(f"model.depth_embedding={table} has fewer entries than the {steps} steps training uses")
+        return self
 
     @model_validator(mode="after")
     def _file_data(self) -> "RunConfig":
@@ -237,7 +264,11 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. train.iters=500)")
         key, raw = item.split("=", 1)
-        _set_dotted(out, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: not a YAML value ({str(e).splitlines()[0]})") from None
+        _set_dotted(out, key.strip(), value)
     return out
 
 
@@ -248,7 +279,24 @@ def deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def check_size(data: Any, where: str, budget: int = MAX_CONFIG_NODES) -> None:
+    """ConfigError if ``data`` holds more than ``budget`` values, each alias counted again (so a
+    YAML alias bomb is stopped after ``budget`` visits, not expanded)."""
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > budget:
+            raise ConfigError(f"{where}: more than {budget} values (YAML aliases counted each time they are used)")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    check_size(data, "config")
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:
@@ -263,18 +311,37 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file")
     if path in seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a config")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deep") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    check_size(data, str(path))
     base = data.pop("base", None)
     if base is None:
         return data
-    if not isinstance(base, str):
-        raise ConfigError(f"{path}: base: expected a file name, got {base!r}")
-    return deep_merge(read_yaml(path.parent / base, seen + (path,)), data)
+    return deep_merge(read_yaml(_base_path(path, base, seen[0] if seen else path), seen + (path,)), data)
+
+
+def _base_path(path: Path, base: Any, top: Path) -> Path:
+    """``base:`` of ``path``: a relative .yaml/.yml file, within the directory above the chain's first
+    file (``configs/baselines/x.yaml`` may use ``../graph.yaml``; nothing further out)."""
+    if not isinstance(base, str) or not base.endswith((".yaml", ".yml")):
+        raise ConfigError(f"{path}: base: expected a .yaml file name, got {base!r}")
+    root = top.parent.parent
+    target = (path.parent / base).resolve()
+    if Path(base).is_absolute() or not target.is_relative_to(root):
+        raise ConfigError(f"{path}: base: {base!r} is outside {root} (bases must sit beside the config or one folder up)")
+    return target
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:

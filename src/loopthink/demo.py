@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,15 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--retrain", action="store_true", help="train again even if runs/demo holds a finished run")
     p.add_argument("--n", type=int, default=400, help="test instances per difficulty range")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. train.iters=50 (a quick smoke run)")
     args = p.parse_args(argv)
 
     out = Path(args.out)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.overrides)
     done = checkpointed_iteration(out)
     finished = done is not None and done >= cfg.train.iters
     if args.retrain and out.exists():
-        import shutil
-
         shutil.rmtree(out)
     if args.retrain or not finished:
         t0 = time.time()

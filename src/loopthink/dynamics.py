@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from loopthink.evaluate import bucket_order
+from loopthink.model.core import SteppedModel
 from loopthink.probe import fit_logistic
 from loopthink.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
 
@@ -159,17 +160,10 @@ class Summaries:
 
 
 def _check_model(model: Any) -> None:
-    for name in ("encode", "init_state", "step", "readout", "pool"):
-        if not hasattr(model, name):
-            from loopthink.checkpoint import RunError
+    if not isinstance(model, SteppedModel):
+        from loopthink.checkpoint import RunError
 
-            raise RunError(f"diagnose needs the recurrent model (encode/init_state/step/readout); this run's model has no {name!r}")
-
-
-def deterministic_init(model: Any) -> bool:
-    """True when the model's initial state has no randomness (zeros init): the K runs coincide."""
-    cfg = getattr(model, "cfg", None)
-    return cfg is not None and (getattr(cfg, "init_state", "random") == "zeros" or getattr(cfg, "init_scale", 1.0) == 0)
+        raise RunError(f"diagnose needs a model that runs step by step (a SteppedModel); this run's model is a {type(model).__name__}")
 
 
 @torch.no_grad()
@@ -240,7 +234,7 @@ def summarise(
 
         raise DataError("no examples to diagnose")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    identical = deterministic_init(model)
+    identical = model.deterministic_init()
     order = sorted(range(len(records)), key=lambda i: len(str(records[i])))
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if progress:
@@ -556,7 +550,7 @@ def run(args: argparse.Namespace) -> int:
         rng = (lo, hi)
         source = {"difficulty": [lo, hi], "monitor_fit": f"{len(fit_records)} examples generated with seed {fit_seed}", "monitor_heldout": f"{len(held_records)} examples generated with seed {held_seed}"}
     data = analyse(all_, fit, held, args.t0)
-    zeros = deterministic_init(model)
+    zeros = model.deterministic_init()
     note = None
     if zeros:
         note = "init_state is zeros: the K runs start from the same state and are identical (commitment = 1, consistency = 1); computed anyway"

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from loopthink.config import MAX_STEPS
 from loopthink.tasks import Task
 
 UNREACHABLE_KEY = "unreachable"
@@ -33,6 +34,10 @@ def predict_over_steps(
 
     Random initial states come from a generator seeded by ``(seed, chunk)``, so the same records
     give the same predictions every time."""
+    if not steps or not all(1 <= s <= MAX_STEPS for s in steps):
+        raise ValueError(f"step counts must be in 1..{MAX_STEPS}, got {steps}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
     t_max = max(steps)
     idx = [s - 1 for s in steps]
     preds = np.zeros((len(steps), len(records)), dtype=np.int64)

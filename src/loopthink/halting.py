@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from loopthink.evaluate import bucket_order, size_sorted_chunks
+from loopthink.model.core import SteppedModel
 from loopthink.probe import fit_logistic
 from loopthink.tasks import DataError
 from loopthink.trajectory import (
@@ -333,7 +334,7 @@ def _check_steps(max_steps: int, min_steps: int) -> None:
 
 @torch.no_grad()
 def halt(
-    model: nn.Module,
+    model: SteppedModel,
     inputs: dict[str, torch.Tensor],
     rule: ExitRule,
     max_steps: int,
@@ -349,38 +350,35 @@ def halt(
     exit step (same ``generator`` / ``h0``).
     """
     _check_steps(max_steps, min_steps)
-    ctx = model.encode(inputs)
-    h = model.init_state(ctx, generator) if h0 is None else h0
-    B = h.shape[0]
-    rows = torch.arange(B, device=h.device)
-    tok = ctx.token_mask[..., None].to(h.dtype)
-    tracker = FeatureTracker(_n_tokens(ctx), max_steps)
-    steps_used = torch.full((B,), max_steps, dtype=torch.long, device=h.device)
+    loop = model.iterate(inputs, max_steps, h0=h0, generator=generator, readout=True)
+    s = next(loop)
+    B = s.h.shape[0]
+    rows = torch.arange(B, device=s.h.device)
+    tok = s.ctx.token_mask[..., None].to(s.h.dtype)
+    tracker = FeatureTracker(_n_tokens(s.ctx), max_steps)
+    steps_used = torch.full((B,), max_steps, dtype=torch.long, device=s.h.device)
     out_logits: torch.Tensor | None = None
-    for t in range(max_steps):
-        h_next = model.step(h, ctx, t)
-        change, token_change = relative_change(h_next, h, tok), max_token_change(h_next, h, tok)
-        logits = model.readout(h_next, ctx)
+    for s in loop:
+        logits = s.logits
         if out_logits is None:
             out_logits = torch.empty((B, logits.shape[-1]), dtype=logits.dtype, device=logits.device)
-        f = tracker.update(t + 1, logits, change, token_change)
-        if t + 1 >= max_steps:
+        f = tracker.update(s.t, logits, relative_change(s.h, s.prev, tok), max_token_change(s.h, s.prev, tok))
+        if s.t >= max_steps:
             stop = torch.ones_like(f.changed)
-        elif t + 1 < min_steps:
+        elif s.t < min_steps:
             stop = torch.zeros_like(f.changed)
         else:
             stop = rule.should_stop(f).to(torch.bool)
         if bool(stop.any()):
             done = rows[stop]
             out_logits[done] = logits[stop]
-            steps_used[done] = t + 1
+            steps_used[done] = s.t
             keep = (~stop).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
-            rows, h_next, tok = rows[keep], h_next[keep], tok[keep]
-            ctx = ctx.index(keep)
+            rows, tok = rows[keep], tok[keep]
+            s.keep(keep)
             tracker.keep(keep)
-        h = h_next
     assert out_logits is not None
     return HaltResult(out_logits.argmax(-1), steps_used, out_logits)
 
@@ -675,7 +673,7 @@ def run(args: argparse.Namespace) -> int:
 
     _validate(args)
     cfg, model, task = load_run(args.run, args.device)
-    if not all(hasattr(model, m) for m in ("encode", "init_state", "step", "readout")):
+    if not isinstance(model, SteppedModel):
         raise RunError(f"{args.run}: model {type(model).__name__} has no step-wise interface to halt")
     opts = {**cfg.task.options, **cfg.eval.options}
     lo_t, hi_t = cfg.task.train_difficulty

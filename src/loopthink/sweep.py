@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopthink import launchers
-from loopthink.checkpoint import atomic_write_text, latest_checkpoint
+from loopthink.checkpoint import RunError, atomic_write_text, exclusive_lock, latest_checkpoint
 from loopthink.config import ConfigError, load_config
 from loopthink.seeds import SWEEP_FILE, mean_ci, run_finished
 
@@ -258,17 +258,10 @@ def _tail(path: Path, start: int) -> str:
 
 def _lock(out: Path) -> TextIO:
     """An exclusive lock on OUT/sweep.lock: two sweeps must not train into the same runs."""
-    f = open(out / "sweep.lock", "w")
     try:
-        import fcntl
-
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except ImportError:  # pragma: no cover - not POSIX
-        pass
-    except OSError:
-        f.close()
-        raise ConfigError(f"{out}: another sweep is running on this directory") from None
-    return f
+        return exclusive_lock(out / "sweep.lock", f"{out}: another sweep is running on this directory")
+    except RunError as e:
+        raise ConfigError(str(e)) from None
 
 
 def execute(config: str, runs: list[Run], out: Path, devices: list[str], threads: int | None, meta: dict[str, Any], show: bool) -> None:

@@ -13,7 +13,6 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -27,12 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.checkpoint import RunError, latest_checkpoint, load_checkpoint, save_checkpoint, write_run_config
+from loopthink.checkpoint import (
+    CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, exclusive_lock, latest_checkpoint, load_checkpoint,
+    save_checkpoint, write_run_config,
+)
 from loopthink.config import RunConfig, StepsConfig, TrainConfig
 from loopthink.datasource import FileData, file_validation_sets, training_data, with_epochs
 from loopthink.loggers import open_loggers
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
+from loopthink.progress import TrainProgress, accuracy_line
 from loopthink.tasks import Batch, Task, get_task
 from loopthink.tasks import graph, logic, text
 
@@ -322,18 +325,26 @@ def train(
     model = build_model(cfg, task).to(device)
     opt = make_optimizer(model, tc)
 
-    start, best = 0, {}
-    if resume:
-        if latest_checkpoint(out) is None:
-            raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
-        trainer = load_checkpoint(out, model, opt)
-        start, best = trainer["iter"], trainer.get("val", {})
-    elif latest_checkpoint(out) is not None:
-        raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
-        _truncate_metrics(out / "metrics.jsonl", start)
-    if rank == 0:
-        write_run_config(out, cfg)
+    lock = open_run_dir(out, resume) if rank == 0 else None
+    try:
+        start, best = 0, {}
+        if resume:
+            trainer = load_checkpoint(out, model, opt)
+            start, best = trainer["iter"], trainer.get("val", {})
+        if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
+            _truncate_metrics(out / "metrics.jsonl", start)
+            write_run_config(out, cfg)
+        return _loop(cfg, out, model, opt, task, file_data, device, rank, world, start, best, progress, stop_at)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _loop(
+    cfg: RunConfig, out: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, file_data: FileData | None,
+    device: str, rank: int, world: int, start: int, best: dict, progress: bool | None, stop_at: int | None,
+) -> dict[str, Any]:
+    tc = cfg.train
 
     net: nn.Module = model
     if world > 1:
@@ -347,7 +358,7 @@ def train(
     # metric sinks open before the data threads start, so a sink that cannot open leaves none behind
     log = open_loggers(out, tc.loggers, tc.wandb_project, cfg.model_dump(mode="json")) if rank == 0 else None
     data = Prefetcher(task, cfg, start, rank, data=file_data)
-    bar = _progress(start, tc.iters, progress and rank == 0)
+    bar = TrainProgress(start, tc.iters, show=progress is not False and rank == 0)
     t0, last = time.time(), {}
     try:
         model.train()
@@ -375,29 +386,59 @@ def train(
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
                 log.log({"iter": done, "val": best, "val_steps": eval_steps})
+                bar.write(f"iter {done}: " + accuracy_line(best, eval_steps, task.difficulty_name))
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", T=steps)
+            bar.update(done, loss, acc, steps)
     finally:
         data.close()
         bar.close()
         if log:
             log.close()
-    return {"iter": tc.iters, "val": best, "last": last, "seconds": time.time() - t0}
+    return {"iter": tc.iters, "val": best, "val_steps": eval_steps, "last": last, "seconds": time.time() - t0}
+
+
+# What `train` (and `sweep`, train.log) put in a run directory before its config.yaml exists.
+RUN_FILES = frozenset({"config.yaml", "metrics.jsonl", "model.safetensors", "train.log", "tensorboard", "wandb", LOCK_FILE, CKPT, TMP, OLD})
+
+
+def open_run_dir(out: Path, resume: bool) -> Any:
+    """Create ``out`` and take its lock (one ``train`` per run directory); refuse a file, a
+    directory of other things, and, without ``resume``, a run that has a checkpoint."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: is a file; --out must name a run directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"{out}: cannot create the run directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise RunError(f"{out}: the run directory is not writable")
+    others = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.endswith(".tmp"))
+    if others and not (out / "config.yaml").is_file():  # a run may hold analysis outputs; anything else may not
+        raise RunError(f"{out}: holds files that are not part of a run ({', '.join(others[:4])}); choose an empty or new --out")
+    lock = exclusive_lock(out / LOCK_FILE, f"{out}: another `loopthink train` is writing to this run directory")
+    if not resume and ((out / CKPT).exists() or (out / OLD).exists()):
+        lock.close()
+        raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if resume and latest_checkpoint(out) is None:
+        lock.close()
+        raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
+    return lock
 
 
 def _truncate_metrics(path: Path, upto: int) -> None:
     """Drop rows logged after the checkpoint we resume from, so the resumed log equals an uninterrupted one."""
     if not path.exists():
         return
-    rows = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("iter", 0) <= upto]
-    path.write_text("".join(r + "\n" for r in rows))
+    rows = [ln for ln in path.read_text(errors="replace").splitlines() if _row_iter(ln) <= upto]
+    atomic_write_text(path, "".join(r + "\n" for r in rows))
 
 
-def _progress(start: int, total: int, show: bool | None) -> Any:
-    from tqdm import tqdm
+def _row_iter(line: str) -> float:
+    """A metrics row's iteration; infinite (dropped) for a torn or foreign line."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return math.inf
+    return row.get("iter", 0) if isinstance(row, dict) and type(row.get("iter", 0)) is int else math.inf
 
-    if show is None:
-        show = sys.stderr.isatty()
-    return tqdm(total=total, initial=start, disable=not show, desc="train", dynamic_ncols=True)

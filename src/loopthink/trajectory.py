@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from loopthink.model.core import SteppedModel
 
 
 @dataclass
@@ -25,26 +26,24 @@ class Trajectory:
 
 @torch.no_grad()
 def rollout(
-    model: nn.Module,
+    model: SteppedModel,
     inputs: dict[str, torch.Tensor],
     steps: int,
     generator: torch.Generator | None = None,
     h0: torch.Tensor | None = None,
 ) -> Trajectory:
     """Run ``steps`` steps and keep compact per-step summaries (never the full (T, B, L, d) tensor)."""
-    ctx = model.encode(inputs)
-    h = model.init_state(ctx, generator) if h0 is None else h0
-    tok = ctx.token_mask[..., None].to(h.dtype)
-    count = tok.sum(1).clamp(min=1)
-    logits, pooled, change, mean, token = [], [model.pool(h, ctx)], [], [(h * tok).sum(1) / count], []
-    for t in range(steps):
-        h_next = model.step(h, ctx, t)
-        change.append(relative_change(h_next, h, tok))
-        token.append(max_token_change(h_next, h, tok))
-        h = h_next
-        logits.append(model.readout(h, ctx))
-        pooled.append(model.pool(h, ctx))
-        mean.append((h * tok).sum(1) / count)
+    logits, pooled, change, mean, token = [], [], [], [], []
+    for s in model.iterate(inputs, steps, h0=h0, generator=generator, readout=True):
+        if s.t == 0:
+            tok = s.ctx.token_mask[..., None].to(s.h.dtype)
+            count = tok.sum(1).clamp(min=1)
+        else:
+            change.append(relative_change(s.h, s.prev, tok))
+            token.append(max_token_change(s.h, s.prev, tok))
+            logits.append(s.logits)
+        pooled.append(model.pool(s.h, s.ctx))
+        mean.append((s.h * tok).sum(1) / count)
     return Trajectory(torch.stack(logits), torch.stack(pooled), torch.stack(change), torch.stack(mean), torch.stack(token))
 
 

@@ -1,9 +1,9 @@
 """Baselines trained with the same data, budget, loop and evaluation as the recurrent model.
 
 ``RunConfig.arch`` picks one; ``RunConfig.baseline`` holds its settings (validated here, errors
-name the key: ``baseline.layers: must be >= 1``). Every baseline has LoopModel's interface:
-``forward(inputs, steps, *, bptt, h0, generator, frozen, return_step_logits, return_states)``
--> :class:`LoopOutput`, plus ``encode / init_state / step / pool / readout``, so training,
+name the key: ``baseline.layers: must be >= 1``). Every baseline is a :class:`SteppedModel` with
+LoopModel's ``forward(inputs, steps, *, bptt, h0, generator, frozen, return_step_logits,
+return_states)`` -> :class:`LoopOutput`, built on the same ``iterate`` loop, so training,
 ``loopthink eval`` and the trajectory diagnostics run unchanged.
 
 One convention holds for every arch: ``step_logits[t]`` is what the model answers when allowed
@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from loopthink.config import ConfigError, ModelConfig, RunConfig
-from loopthink.model.core import LoopModel, LoopOutput, init_weights
+from loopthink.model.core import LoopModel, LoopOutput, SteppedModel, init_weights
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
 
@@ -164,7 +164,7 @@ def match_width(mcfg: ModelConfig, task: str, num_classes: int, vocab_size: int,
 
 
 # ---- fixed-depth transformer ---------------------------------------------------------------
-class FixedDepthTransformer(nn.Module):
+class FixedDepthTransformer(SteppedModel):
     """``layers`` untied pre-norm blocks over the task interface's input; see the module docstring."""
 
     def __init__(self, cfg: ModelConfig, task: str, num_classes: int, vocab_size: int = 0, layers: int = 16):
@@ -176,9 +176,6 @@ class FixedDepthTransformer(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, num_classes)
         init_weights(self, cfg.init_std)
-
-    def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
-        return self.interface(inputs)
 
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
         """The state entering layer 1 is the encoded input itself."""
@@ -192,11 +189,6 @@ class FixedDepthTransformer(nn.Module):
         if frozen is not None:
             h_next = torch.where(frozen[:, None, None], h, h_next)
         return h_next
-
-    # the same readout as the recurrent model (reads self.norm and self.head)
-    pool = LoopModel.pool
-    readout = LoopModel.readout
-    classify = LoopModel.classify
 
     def forward(
         self,
@@ -215,17 +207,13 @@ class FixedDepthTransformer(nn.Module):
         ``min(t, layers)``, t = 0..steps) have. ``bptt``, ``h0``, ``generator`` are ignored."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        ctx = self.encode(inputs)
-        h = self.init_state(ctx)
-        states = [_keep(self, h, ctx, return_states)] if return_states else []
-        step_logits = []
-        for t in range(self.depth):
-            h = self.step(h, ctx, t, frozen)
-            if return_step_logits and t < steps:
-                step_logits.append(self.readout(h, ctx))
-            if return_states and t < steps:
-                states.append(_keep(self, h, ctx, return_states))
-        logits = self.readout(h, ctx)
+        states, step_logits = [], []
+        for s in self.iterate(inputs, self.depth, frozen=frozen):
+            if return_step_logits and 1 <= s.t <= steps:
+                step_logits.append(self.readout(s.h, s.ctx))
+            if return_states and s.t <= steps:
+                states.append(self.keep_state(s.h, s.ctx, return_states))
+        logits = self.readout(s.h, s.ctx)
         if return_step_logits:
             step_logits += [logits] * (steps - len(step_logits))
         if return_states:
@@ -234,16 +222,8 @@ class FixedDepthTransformer(nn.Module):
             logits,
             torch.stack(step_logits) if return_step_logits else None,
             torch.stack(states) if return_states else None,
-            h,
+            s.h,
         )
-
-
-def _keep(model: nn.Module, h: torch.Tensor, ctx: Context, how: str) -> torch.Tensor:
-    if how == "pooled":
-        return model.pool(h, ctx).detach()
-    if how == "full":
-        return h.detach()
-    raise ValueError(f"return_states must be None, 'pooled' or 'full', got {how!r}")
 
 
 # ---- Universal Transformer + ACT -----------------------------------------------------------
@@ -292,29 +272,27 @@ class ACTModel(LoopModel):
         return_states: str | None = None,
     ) -> LoopOutput:
         """At most ``steps`` steps; each position halts by itself (all are forced at ``steps``)."""
-        ctx, h, no_grad_steps = self.start(inputs, steps, bptt, h0, generator)
-        real = ctx.token_mask
+        loop = self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen)
+        s = next(loop)
+        ctx, real = s.ctx, s.ctx.token_mask
         B, L = real.shape
         running = real.clone()  # padding never runs
-        cum = h.new_zeros(B, L, dtype=torch.float32)  # accumulated p of running positions
+        cum = s.h.new_zeros(B, L, dtype=torch.float32)  # accumulated p of running positions
         n_upd = torch.zeros_like(cum)  # N: steps each position ran
         rem = torch.zeros_like(cum)  # R: remainder at its halting step
-        acc = torch.zeros_like(h)  # sum_n w_n h_n
-        step_logits, states = [], []
-        if return_states:
-            states.append(_keep(self, h, ctx, return_states))
-        for t in range(steps):
-            with torch.set_grad_enabled(torch.is_grad_enabled() and t >= no_grad_steps):
-                h_new = self.step(h, ctx, t, frozen)
-                if self.halted == "copy":
-                    h_new = torch.where(running[..., None], h_new, h)
-                h = h_new
+        acc = torch.zeros_like(s.h)  # sum_n w_n h_n
+        step_logits = []
+        states = [self.keep_state(s.h, ctx, return_states)] if return_states else []
+        for s in loop:
+            with torch.set_grad_enabled(s.grad):
+                if self.halted == "copy":  # a halted position's state is copied forward
+                    s.h = torch.where(running[..., None], s.h, s.prev)
+                h = s.h
                 p = self.halting_probability(h)
                 if return_step_logits:  # the output had the budget ended here
                     capped = acc + (running * (1 - cum)).to(h.dtype)[..., None] * h
                     step_logits.append(self.readout(capped, ctx))
-                last = t == steps - 1
-                halt_now = running & ((cum + p >= 1 - self.eps) | last)
+                halt_now = running & ((cum + p >= 1 - self.eps) | (s.t == steps))
                 still = running & ~halt_now
                 w = torch.where(still, p, torch.where(halt_now, 1 - cum, torch.zeros_like(p)))
                 acc = acc + w.to(h.dtype)[..., None] * h
@@ -323,17 +301,16 @@ class ACTModel(LoopModel):
                 cum = cum + torch.where(still, p, torch.zeros_like(p))
                 running = still
             if return_states:
-                states.append(_keep(self, h, ctx, return_states))
+                states.append(self.keep_state(h, ctx, return_states))
             if not running.any():  # every position halted: nothing changes any more
                 break
-        done = len(step_logits) if return_step_logits else None
         if return_step_logits:
-            step_logits += [step_logits[-1]] * (steps - done)
+            step_logits += [step_logits[-1]] * (steps - len(step_logits))
         if return_states:
             states += [states[-1]] * (steps + 1 - len(states))
         realf = real.float()
         ponder = ((n_upd + rem) * realf).sum(1) / realf.sum(1).clamp(min=1)
-        rows = torch.arange(B, device=h.device)
+        rows = torch.arange(B, device=acc.device)
         return LoopOutput(
             self.readout(acc, ctx),
             torch.stack(step_logits) if return_step_logits else None,
@@ -395,17 +372,14 @@ class PonderNetModel(LoopModel):
         return_states: str | None = None,
     ) -> PonderOutput:
         """``steps`` steps; ``logits`` = readout at each example's halting step (``halt_steps``)."""
-        ctx, h, no_grad_steps = self.start(inputs, steps, bptt, h0, generator)
         raw, lams, states = [], [], []
-        if return_states:
-            states.append(_keep(self, h, ctx, return_states))
-        for t in range(steps):
-            with torch.set_grad_enabled(torch.is_grad_enabled() and t >= no_grad_steps):
-                h = self.step(h, ctx, t, frozen)
-                raw.append(self.readout(h, ctx))
-                lams.append(torch.sigmoid(self.halt(self.halt_norm(self.pool(h, ctx))).squeeze(-1).float()))
+        for s in self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen, readout=True):
+            if s.t:
+                raw.append(s.logits)
+                with torch.set_grad_enabled(s.grad):
+                    lams.append(torch.sigmoid(self.halt(self.halt_norm(self.pool(s.h, s.ctx))).squeeze(-1).float()))
             if return_states:
-                states.append(_keep(self, h, ctx, return_states))
+                states.append(self.keep_state(s.h, s.ctx, return_states))
         raw_logits = torch.stack(raw)  # (T, B, C)
         p = self.halting_distribution(torch.stack(lams))  # (T, B)
         T, B = p.shape
@@ -422,7 +396,7 @@ class PonderNetModel(LoopModel):
             raw_logits[halt_idx, rows],
             step_logits,
             torch.stack(states) if return_states else None,
-            h,
+            s.h,
             halt_steps=halt_idx + 1,
             halt_probs=p,
             ponder_logits=raw_logits,

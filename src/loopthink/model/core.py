@@ -9,18 +9,20 @@ One recurrence step (see docs/architecture.md for the formulas)::
     h_t+1  = z * r + (1 - z) * h_t
 
 T is an argument of ``forward``; nothing in the parameters depends on it (unless the paper's
-depth embedding is switched on, which caps T at its table size).
+depth embedding is switched on, which caps T at its table size). :meth:`SteppedModel.iterate` is
+the only loop over the steps; everything that runs a model step by step is built on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.config import ModelConfig
+from loopthink.config import MAX_STEPS, ModelConfig
 from loopthink.model.hub import HubMixin
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
@@ -68,10 +70,111 @@ class Gate(nn.Module):
         return z * h_new + (1 - z) * h_old
 
 
+@dataclass
+class StepState:
+    """The rollout as :meth:`SteppedModel.iterate` hands it out, after ``t`` steps (t = 0: the
+    initial state). A consumer may replace ``h`` (the next step starts from it) or drop rows with
+    :meth:`keep`; the loop reads the state back, so one object is handed out at every step."""
+
+    t: int
+    h: torch.Tensor  # (B, L, d) state after step t
+    ctx: Context
+    prev: torch.Tensor | None = None  # (B, L, d) state before step t (None at t = 0)
+    logits: torch.Tensor | None = None  # (B, C) readout of h, when iterated with readout=True (t >= 1)
+    grad: bool = False  # step t ran with autograd (bptt leaves the leading steps without)
+    frozen: torch.Tensor | None = None  # bool (B,) rows whose state the steps leave as it is
+
+    def keep(self, idx: torch.Tensor) -> None:
+        """Keep only rows ``idx`` from here on (halting shrinks the batch as examples exit)."""
+        self.h, self.ctx = self.h[idx], self.ctx.index(idx)
+        self.prev = None if self.prev is None else self.prev[idx]
+        self.logits = None if self.logits is None else self.logits[idx]
+        self.frozen = None if self.frozen is None else self.frozen[idx]
+
+
+class SteppedModel(nn.Module):
+    """A model run as steps over a latent state: ``encode -> init_state -> step x T -> readout``.
+
+    :meth:`iterate` is the one loop over the steps: ``forward``, ``trajectory.rollout``,
+    ``halting.halt`` and the baselines are built on it. Analysis code takes any subclass (the
+    recurrent model, ACT, PonderNet, the fixed-depth transformer, whose step t is layer t)."""
+
+    cfg: ModelConfig
+    interface: nn.Module
+    norm: nn.LayerNorm
+    head: nn.Linear
+
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
+        return self.interface(inputs)
+
+    def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def pool(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
+        """The state the readout reads: (B, d)."""
+        return h[torch.arange(h.shape[0], device=h.device), ctx.readout_index]
+
+    def readout(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
+        return self.classify(self.pool(h, ctx))
+
+    def classify(self, states: torch.Tensor) -> torch.Tensor:
+        """Logits of any states (..., d): the readout's norm and head, on the pooled token or on all."""
+        return self.head(self.norm(states))
+
+    def deterministic_init(self) -> bool:
+        """True when :meth:`init_state` draws no randomness, so repeated runs coincide."""
+        return self.cfg.init_state == "zeros" or self.cfg.init_scale == 0
+
+    def iterate(
+        self,
+        inputs: dict[str, torch.Tensor],
+        steps: int,
+        *,
+        bptt: int | None = None,
+        h0: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        frozen: torch.Tensor | None = None,
+        readout: bool = False,
+    ) -> Iterator[StepState]:
+        """Yield the :class:`StepState` after 0, 1, ..., ``steps`` steps.
+
+        bptt: gradients flow through only the last ``bptt`` steps (earlier ones run without a
+            graph), so memory stays flat as ``steps`` grows.
+        h0: start from this state instead of :meth:`init_state`.
+        frozen: bool (B,) examples whose state must not change (already halted).
+        readout: compute ``logits`` (the readout) after every step, with the step's autograd mode.
+        """
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
+        ctx = self.encode(inputs)
+        h = self.init_state(ctx, generator) if h0 is None else h0
+        no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
+        state = StepState(0, h, ctx, grad=torch.is_grad_enabled(), frozen=frozen)
+        yield state
+        for t in range(steps):
+            state.grad = torch.is_grad_enabled() and t >= no_grad_steps
+            with torch.set_grad_enabled(state.grad):
+                state.prev, state.h = state.h, self.step(state.h, state.ctx, t, state.frozen)
+                state.logits = self.readout(state.h, state.ctx) if readout else None
+            state.t = t + 1
+            yield state
+
+    def keep_state(self, h: torch.Tensor, ctx: Context, how: str) -> torch.Tensor:
+        """What ``return_states`` keeps of a state: "pooled" (readout token) or "full" (every token)."""
+        if how == "pooled":
+            return self.pool(h, ctx).detach()
+        if how == "full":
+            return h.detach()
+        raise ValueError(f"return_states must be None, 'pooled' or 'full', got {how!r}")
+
+
 EVAL_SEED = 0  # seed of the random initial state of an eval-mode forward without a generator
 
 
-class LoopModel(nn.Module, HubMixin):
+class LoopModel(SteppedModel, HubMixin):
     """The depth-recurrent model (see the module docstring). ``cfg`` may be a dict of ModelConfig
     keys; ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :mod:`loopthink.model.hub`."""
 
@@ -92,10 +195,6 @@ class LoopModel(nn.Module, HubMixin):
         init_weights(self, cfg.init_std)
         if self.gate is not None:  # after the generic init: the gate's own init is the point of it
             self.gate.reset_parameters()
-
-    # ---- the pieces, usable one at a time (halting and diagnostics drive them directly) ----
-    def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
-        return self.interface(inputs)
 
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
         """h_0: zeros or N(0, init_scale^2); without input injection the state starts at the input.
@@ -133,29 +232,6 @@ class LoopModel(nn.Module, HubMixin):
             h_next = torch.where(frozen[:, None, None], h, h_next)
         return h_next
 
-    def pool(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
-        """The state the readout reads: (B, d)."""
-        return h[torch.arange(h.shape[0], device=h.device), ctx.readout_index]
-
-    def readout(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
-        return self.classify(self.pool(h, ctx))
-
-    def classify(self, states: torch.Tensor) -> torch.Tensor:
-        """Logits of any states (..., d): the readout's norm and head, on the pooled token or on all."""
-        return self.head(self.norm(states))
-
-    # ---- the whole rollout -------------------------------------------------------------
-    def start(
-        self, inputs: dict[str, torch.Tensor], steps: int, bptt: int | None, h0: torch.Tensor | None, generator: torch.Generator | None
-    ) -> tuple[Context, torch.Tensor, int]:
-        """(context, initial state, number of leading steps run without a graph) of a rollout;
-        shared by every model built on this one (ACT, PonderNet)."""
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        ctx = self.encode(inputs)
-        h = self.init_state(ctx, generator) if h0 is None else h0
-        return ctx, h, steps - bptt if bptt is not None and bptt < steps else 0
-
     def forward(
         self,
         inputs: dict[str, torch.Tensor],
@@ -168,39 +244,23 @@ class LoopModel(nn.Module, HubMixin):
         return_step_logits: bool = False,
         return_states: str | None = None,
     ) -> LoopOutput:
-        """Run ``steps`` recurrence steps.
+        """Run ``steps`` recurrence steps (arguments as :meth:`iterate`'s).
 
-        bptt: gradients flow through only the last ``bptt`` steps (earlier ones run without a
-            graph), so memory stays flat as ``steps`` grows.
-        h0: start from this state instead of :meth:`init_state`.
-        frozen: bool (B,) examples whose state must not change (already halted).
         return_states: None, "pooled" (readout token per step) or "full" (every token per step).
         """
-        ctx, h, no_grad_steps = self.start(inputs, steps, bptt, h0, generator)
         step_logits, states = [], []
-        if return_states:
-            states.append(self._keep(h, ctx, return_states))
-        for t in range(steps):
-            with torch.set_grad_enabled(torch.is_grad_enabled() and t >= no_grad_steps):
-                h = self.step(h, ctx, t, frozen)
-                if return_step_logits:
-                    step_logits.append(self.readout(h, ctx))
+        for s in self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen, readout=return_step_logits):
+            if s.logits is not None:
+                step_logits.append(s.logits)
             if return_states:
-                states.append(self._keep(h, ctx, return_states))
-        logits = step_logits[-1] if return_step_logits else self.readout(h, ctx)
+                states.append(self.keep_state(s.h, s.ctx, return_states))
+        logits = step_logits[-1] if return_step_logits else self.readout(s.h, s.ctx)
         return LoopOutput(
             logits,
             torch.stack(step_logits) if return_step_logits else None,
             torch.stack(states) if return_states else None,
-            h,
+            s.h,
         )
-
-    def _keep(self, h: torch.Tensor, ctx: Context, how: str) -> torch.Tensor:
-        if how == "pooled":
-            return self.pool(h, ctx).detach()
-        if how == "full":
-            return h.detach()
-        raise ValueError(f"return_states must be None, 'pooled' or 'full', got {how!r}")
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

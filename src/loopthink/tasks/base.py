@@ -14,6 +14,8 @@ produce the same kind of batch, so anything a model learned on the fast path app
 from __future__ import annotations
 
 import inspect
+import json
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,6 +24,14 @@ import torch
 
 # Difficulty value used for graph queries whose target is unreachable (no hop count).
 UNREACHABLE = -1
+
+# Bounds on one record (docs/formats.md): larger instances are rejected when read, before any
+# tensor is allocated (a graph's adjacency is num_nodes**2 per instance; attention is length**2).
+MAX_NODES = 1024  # graph: num_nodes
+MAX_EDGES = 65_536  # graph: len(edges)
+MAX_EXPRESSION_CHARS = 65_536  # logic: len(expression)
+MAX_TEXT_CHARS = 65_536  # text: len(text) + len(question)
+MAX_OPTION_NUMBER = MAX_NODES  # every number in a task's generator options (sizes, densities, probabilities)
 
 
 class DataError(ValueError):
@@ -49,8 +59,8 @@ def bool_field(record: dict, key: str) -> bool:
     return value
 
 
-def optional_int(record: dict, key: str, minimum: int) -> int | None:
-    """``record[key]`` if present and not null: an int >= ``minimum``."""
+def optional_int(record: dict, key: str, minimum: int, maximum: int | None = None) -> int | None:
+    """``record[key]`` if present and not null: an int >= ``minimum`` (and <= ``maximum``)."""
     value = record.get(key)
     if value is None:
         return None
@@ -58,7 +68,18 @@ def optional_int(record: dict, key: str, minimum: int) -> int | None:
         raise DataError(f"{key!r} must be an integer or null, got {value!r}")
     if value < minimum:
         raise DataError(f"{key!r} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise DataError(f"{key!r} must be at most {maximum}, got {value}")
     return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("NoneType", "None")
+
+
+def mismatch(key: str, stated: Any, computed: Any, how: str) -> DataError:
+    """The error of :meth:`Task.verify`: a stated field disagrees with the instance."""
+    return DataError(f"{key!r} is {json.dumps(stated)} but {how} gives {json.dumps(computed)}")
 
 
 def _length_axes(v: torch.Tensor, padded: int) -> list[bool]:
@@ -183,6 +204,12 @@ class Task:
         """Difficulty of a record, computed from the instance when its key is missing."""
         raise NotImplementedError
 
+    def verify(self, record: dict) -> None:
+        """Raise :class:`DataError` if a validated record's label or difficulty disagrees with
+        its instance, recomputed by an independent solver (BFS, the expression's value, the
+        kinship composition). A mislabelled record would otherwise score as if it were right.
+        The default checks nothing: a plug-in task without a solver of its own relies on ``validate``."""
+
     # ---- shared -------------------------------------------------------------------------
     @classmethod
     def option_names(cls) -> list[str]:
@@ -191,12 +218,24 @@ class Task:
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
+        """Unknown options, values of the wrong type (by the generator's annotations) and numbers
+        beyond ``MAX_OPTION_NUMBER`` fail here, naming the option."""
+        from pydantic import TypeAdapter, ValidationError
+
         allowed = cls.option_names()
-        for key in options:
+        hints = typing.get_type_hints(cls.generate)
+        for key, value in options.items():
             if key not in allowed:
                 raise DataError(
                     f"unknown option {key!r} for task {cls.name!r}; allowed: {', '.join(allowed) or 'none'}"
                 )
+            try:
+                TypeAdapter(hints[key]).validate_python(value, strict=not isinstance(value, list))
+            except ValidationError:
+                raise DataError(f"option {key!r} of task {cls.name!r}: {value!r} is not a {_type_name(hints[key])}") from None
+            for x in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(x, (int, float)) and not -MAX_OPTION_NUMBER <= x <= MAX_OPTION_NUMBER:
+                    raise DataError(f"option {key!r} of task {cls.name!r}: {x!r} is outside -{MAX_OPTION_NUMBER}..{MAX_OPTION_NUMBER}")
 
     @property
     def num_classes(self) -> int:

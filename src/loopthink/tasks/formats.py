@@ -5,26 +5,58 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any, BinaryIO, Iterator
 
 from loopthink.tasks import DataError, task_class
 
 
+# Bounds on a file's lines (docs/formats.md), checked before a line is decoded or parsed.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_INT_DIGITS = 20  # integers longer than this are rejected while parsing (10**19 fits)
+MAX_REPORTED = 100  # bad lines listed in one error; the rest are counted
+
+
 def write_jsonl(path: str | Path, records: list[dict]) -> None:
-    """Write records atomically (temp file + rename), so a crash never leaves half a file."""
+    """Write records atomically (temp file + rename), so a crash never leaves half a file and a
+    failed write (disk full, no permission) leaves no temp file behind."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; --out must name a .jsonl file")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, separators=(", ", ": ")) + "\n")
-    os.replace(tmp, path)
-
-
-def _check_line(line: str, task: str | None) -> dict:
     try:
-        rec = json.loads(line)
+        with open(tmp, "w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, separators=(", ", ": ")) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise DataError(f"an integer of {len(text)} digits (at most {MAX_INT_DIGITS} are read)")
+    return int(text)
+
+
+def _no_constant(name: str) -> None:
+    raise DataError(f"{name} is not a JSON value")
+
+
+def _check_line(raw: bytes, task: str | None) -> dict:
+    if len(raw) > MAX_LINE_BYTES:
+        raise DataError(f"line longer than {MAX_LINE_BYTES} bytes")
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+    try:
+        rec = json.loads(line, parse_int=_parse_int, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise DataError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise DataError("JSON nested too deep") from None
     if not isinstance(rec, dict):
         raise DataError(f"expected a JSON object, got {type(rec).__name__}")
     name = rec.get("task")
@@ -36,23 +68,42 @@ def _check_line(line: str, task: str | None) -> dict:
     return rec
 
 
-def read_jsonl(path: str | Path, task: str | None = None, all_errors: bool = False) -> tuple[str, list[dict]]:
+def _lines(f: BinaryIO) -> Iterator[bytes]:
+    """The file's lines, each cut at ``MAX_LINE_BYTES + 1`` bytes (the rest of a long line skipped)."""
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        yield raw
+
+
+def read_jsonl(
+    path: str | Path, task: str | None = None, all_errors: bool = False, verify: bool = True
+) -> tuple[str, list[dict]]:
     """Read and validate every line; return ``(task_name, records)``.
 
     Errors carry ``FILE:LINE``. With ``all_errors`` every bad line is reported in one
-    :class:`DataError` instead of stopping at the first. Blank lines are skipped.
+    :class:`DataError` instead of stopping at the first. Blank lines are skipped. With ``verify``
+    each record's label and difficulty are also checked against its instance (:meth:`Task.verify`).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     records: list[dict] = []
     problems: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
+    checkers: dict[str, Any] = {}
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    with f:
+        for lineno, raw in enumerate(_lines(f), start=1):
+            if not raw.strip():
                 continue
             try:
-                rec = _check_line(line, task)
+                rec = _check_line(raw, task)
+                if verify:
+                    checkers.setdefault(rec["task"], task_class(rec["task"])()).verify(rec)
             except DataError as e:
                 problems.append(f"{path}:{lineno}: {e}")
                 if not all_errors:
@@ -61,8 +112,9 @@ def read_jsonl(path: str | Path, task: str | None = None, all_errors: bool = Fal
             task = task or rec["task"]
             records.append(rec)
     if problems:
+        shown = problems[:MAX_REPORTED]
         more = f" ({len(problems)} bad lines)" if len(problems) > 1 else ""
-        raise DataError("\n".join(problems) + more)
+        raise DataError("\n".join(shown) + ("\n..." if len(problems) > len(shown) else "") + more)
     if not records:
         raise DataError(f"{path}: empty file (no JSON lines)")
     assert task is not None

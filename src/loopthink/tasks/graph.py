@@ -50,7 +50,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from loopthink.tasks.base import UNREACHABLE, Batch, DataError, Task, bool_field, required, int_field, optional_int
+from loopthink.tasks.base import (
+    MAX_EDGES, MAX_NODES, UNREACHABLE, Batch, DataError, Task, bool_field, int_field, mismatch, optional_int, required,
+)
 
 NumNodes = int | tuple[int, int] | list[int] | None
 
@@ -128,9 +130,13 @@ class GraphTask(Task):
         size = int_field(record, "num_nodes")
         if size < 2:
             raise DataError(f"'num_nodes' must be at least 2, got {size}")
+        if size > MAX_NODES:
+            raise DataError(f"'num_nodes' must be at most {MAX_NODES}, got {size}")
         edges = required(record, "edges")
         if not isinstance(edges, list):
             raise DataError(f"'edges' must be a list of [u, v] pairs, got {type(edges).__name__}")
+        if len(edges) > MAX_EDGES:
+            raise DataError(f"'edges' has {len(edges)} pairs; at most {MAX_EDGES} are read")
         for i, edge in enumerate(edges):
             _check_edge(i, edge, size)
         source, target = int_field(record, "source"), int_field(record, "target")
@@ -140,10 +146,22 @@ class GraphTask(Task):
         if source == target:
             raise DataError(f"'source' and 'target' are the same node ({source})")
         label = bool_field(record, "label")
-        hops = optional_int(record, "hops", 1)
+        hops = optional_int(record, "hops", 1, MAX_NODES)
         if hops is not None and not label:
             raise DataError(f"'hops' must be null when 'label' is false, got {hops}")
-        optional_int(record, "search_depth", 0)
+        optional_int(record, "search_depth", 0, MAX_NODES)
+
+    def verify(self, record: dict) -> None:
+        """``label``, ``hops`` and ``search_depth`` against a breadth-first search of the edges."""
+        dist = bfs_distances(record["num_nodes"], record["edges"], record["source"])
+        reachable = record["target"] in dist
+        if record["label"] != reachable:
+            raise mismatch("label", record["label"], reachable, "a breadth-first search from 'source'")
+        if reachable and record.get("hops") is not None and record["hops"] != dist[record["target"]]:
+            raise mismatch("hops", record["hops"], dist[record["target"]], "the shortest path")
+        depth = max(dist.values())
+        if not reachable and record.get("search_depth") is not None and record["search_depth"] != depth:
+            raise mismatch("search_depth", record["search_depth"], depth, "the breadth-first search")
 
     def difficulty_of(self, record: dict) -> int:
         """``hops`` for a reachable query, ``search_depth`` for an unreachable one (BFS if absent).

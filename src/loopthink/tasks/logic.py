@@ -42,7 +42,7 @@ from typing import Any, Callable, ClassVar, TypeVar, Union
 import numpy as np
 import torch
 
-from loopthink.tasks.base import Batch, DataError, Task, bool_field, required, optional_int
+from loopthink.tasks.base import MAX_EXPRESSION_CHARS, Batch, DataError, Task, bool_field, mismatch, optional_int, required
 
 LOGIC_VOCAB = ("<pad>", "<cls>", "(", ")", "not", "and", "or", "True", "False")
 _TOKEN_ID = {tok: i for i, tok in enumerate(LOGIC_VOCAB)}
@@ -387,12 +387,23 @@ class LogicTask(Task):
         expr = required(record, "expression")
         if not isinstance(expr, str):
             raise DataError(f"'expression' must be a string, got {type(expr).__name__}")
+        if len(expr) > MAX_EXPRESSION_CHARS:
+            raise DataError(f"'expression' has {len(expr)} characters; at most {MAX_EXPRESSION_CHARS} are read")
         try:
             parse(expr)
         except DataError as e:
             raise DataError(f"'expression' does not parse: {e}") from None
         bool_field(record, "label")
         optional_int(record, "depth", 0)
+
+    def verify(self, record: dict) -> None:
+        """``label`` and ``depth`` against the parsed expression's value and height."""
+        tree = parse(record["expression"])
+        value = evaluate(tree)
+        if record["label"] != value:
+            raise mismatch("label", record["label"], value, "evaluating 'expression'")
+        if record.get("depth") is not None and record["depth"] != depth(tree):
+            raise mismatch("depth", record["depth"], depth(tree), "the parse tree")
 
     def difficulty_of(self, record: dict) -> int:
         d = record.get("depth")

@@ -46,7 +46,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from loopthink.tasks.base import Batch, DataError, Task
+from loopthink.tasks.base import MAX_TEXT_CHARS, Batch, DataError, Task, mismatch
 from loopthink.tasks.kinship import (
     BASIC_KINDS,
     CHILD,
@@ -250,12 +250,36 @@ class TextTask(Task):
                 raise DataError(f"{key!r} must be a string, got {type(record[key]).__name__} {record[key]!r}")
             if not record[key].strip():
                 raise DataError(f"{key!r} is empty")
+        if len(record["text"]) + len(record["question"]) > MAX_TEXT_CHARS:
+            raise DataError(f"'text' and 'question' have more than {MAX_TEXT_CHARS} characters together")
         if record["answer"] not in CLASSES:
             known = ", ".join(CLASSES)
             raise DataError(f"'answer' {record['answer']!r} is not a known relation; one of: {known}")
         hops = record.get("hops")
-        if hops is not None and (type(hops) is not int or hops < 1):
+        if hops is not None and (type(hops) is not int or not 1 <= hops <= MAX_TEXT_CHARS):
             raise DataError(f"'hops' must be a positive integer or null, got {hops!r}")
+
+    def verify(self, record: dict) -> None:
+        """``answer`` and ``hops`` against the stated facts: A's relation to B composed along the
+        family units that link them, in the word for A's stated gender. Text outside the
+        generator's templates cannot be read back and is not checked."""
+        try:
+            a, b = parse_question(record["question"])
+            facts = parse_facts(record["text"])
+        except DataError:
+            return
+        hops = _shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
+        if hops is None:
+            raise DataError(f"the stated facts do not link {a} and {b}")
+        if record.get("hops") is not None and record["hops"] != hops:
+            raise mismatch("hops", record["hops"], hops, "the shortest chain of stated facts")
+        kind = relations_to(facts, b).get(a)
+        if kind is None:
+            raise DataError(f"the stated facts make {a}'s relation to {b} one with no word here")
+        genders = {g for x, _, _, g in facts if x == a and g is not None}
+        words = [WORDS[kind][(FEMALE, MALE).index(g)] for g in genders] if len(genders) == 1 else list(WORDS[kind])
+        if record["answer"] not in words:
+            raise mismatch("answer", record["answer"], " or ".join(words), "composing the stated facts")
 
     def difficulty_of(self, record: dict) -> int:
         """``hops``, or the shortest chain of stated facts when the text is in the generator's templates."""

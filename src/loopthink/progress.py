@@ -1,0 +1,99 @@
+"""Progress that works on and off a terminal.
+
+With a terminal on stderr, a tqdm bar. Without one (nohup, Slurm, a pipe, a CI log) a bar's
+carriage returns are noise and tqdm prints nothing, so :class:`TrainProgress` writes one plain
+line every ``every`` seconds instead, and :func:`timed` a start and an end line per command.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+
+def is_terminal(stream: TextIO | None = None) -> bool:
+    stream = stream or sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def format_duration(seconds: float) -> str:
+    """``42.0`` -> ``"42 s"``, ``125`` -> ``"2 min 05 s"``, ``3725`` -> ``"1 h 02 min"``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+class TrainProgress:
+    """Iteration progress of a training run.
+
+    ``show``: True or False forces it; None shows it. ``bar``: a tqdm bar (terminal) or plain lines
+    every ``every`` seconds (no terminal); None picks by whether stderr is a terminal."""
+
+    def __init__(self, start: int, total: int, show: bool | None = True, bar: bool | None = None, every: float = 5.0, stream: TextIO | None = None):
+        self.start, self.total, self.every = start, total, every
+        self.stream = stream or sys.stderr
+        self.show = True if show is None else show
+        self.t0 = self.last_line = time.monotonic()
+        self.done = start
+        self.bar = None
+        if self.show and (is_terminal(self.stream) if bar is None else bar):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True, file=self.stream)
+
+    def update(self, done: int, loss: float, acc: float, steps: int) -> None:
+        self.done = done
+        if not self.show:
+            return
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", T=steps)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= self.every or done == self.total:
+            self.last_line = now
+            rate = (done - self.start) / max(now - self.t0, 1e-9)
+            eta = (self.total - done) / rate if rate > 0 else float("inf")
+            eta_text = format_duration(eta) if eta != float("inf") else "?"
+            self.write(f"train {done}/{self.total}  loss {loss:.4f}  acc {acc:.3f}  T {steps}  {rate:.2f} it/s  ETA {eta_text}")
+
+    def write(self, line: str) -> None:
+        """A line that does not break the bar (validation results, notes)."""
+        if not self.show:
+            return
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def accuracy_line(acc: dict[str, float], steps: int, difficulty_name: str) -> str:
+    """``validation accuracy at T=8: hops 1 1.000, hops 2 0.996``."""
+    cells = ", ".join(f"{difficulty_name} {d} {a:.3f}" for d, a in acc.items())
+    return f"validation accuracy at T={steps}: {cells}"
+
+
+@contextmanager
+def timed(what: str, stream: TextIO | None = None) -> Iterator[dict[str, Any]]:
+    """Print ``WHAT: started`` and ``WHAT: finished in 12.3 s`` (or ``failed after``) on stderr."""
+    stream = stream or sys.stderr
+    t0 = time.monotonic()
+    print(f"{what}: started", file=stream, flush=True)
+    state: dict[str, Any] = {}
+    ok = False
+    try:
+        yield state
+        ok = True
+    finally:
+        verb = "finished in" if ok else "stopped after"
+        print(f"{what}: {verb} {format_duration(time.monotonic() - t0)}", file=stream, flush=True)
