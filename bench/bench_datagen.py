@@ -37,6 +37,8 @@ def rate(step: Callable[[int], int], seconds: float) -> float:
 
 def cases(batch: int) -> dict[str, tuple[Callable[[int], int], str]]:
     graph, logic, text = get_task("graph"), get_task("logic"), get_task("text")
+    mixed = get_task("text", story={"people": [8, 20], "facts": [8, 28], "share": 0.25})
+    long = get_task("text", story={"people": [20, 30], "facts": [30, 50]})
     rng = np.random.default_rng(0)
     return {
         "graph.sample_batch": (lambda i: len(graph.sample_batch(batch, rng, (1, 8))), "hops 1..8"),
@@ -45,6 +47,8 @@ def cases(batch: int) -> dict[str, tuple[Callable[[int], int], str]]:
         "logic.sample_batch": (lambda i: len(logic.sample_batch(batch, rng, (1, 6))), "depth 1..6, + encode"),
         "text.generate": (lambda i: len(text.generate(batch, i, (1, 4))), "hops 1..4, records"),
         "text.sample_batch": (lambda i: len(text.sample_batch(batch, rng, (1, 4))), "hops 1..4, + encode"),
+        "text.sample_batch mix": (lambda i: len(mixed.sample_batch(batch, rng, (1, 4))), "configs/text.yaml's"),
+        "text.sample_batch long": (lambda i: len(long.sample_batch(batch, rng, (1, 4))), "20-30 people, 30-50 facts"),
     }
 
 
@@ -57,10 +61,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     torch.set_num_threads(1)  # the number that matters: one core feeding one training process
 
     results: dict[str, float] = {}
-    print(f"{'case':<20} {'what':<22} {'instances/s':>12}")
+    print(f"{'case':<24} {'what':<26} {'instances/s':>12}")
     for name, (step, what) in cases(args.batch).items():
         results[name] = round(rate(step, args.seconds), 1)
-        print(f"{name:<20} {what:<22} {results[name]:>12,.0f}")
+        print(f"{name:<24} {what:<26} {results[name]:>12,.0f}")
     line = {"bench": "datagen", "batch": args.batch, "seconds": args.seconds, "instances_per_s": results}
     print(json.dumps(line))
     if args.json_out:

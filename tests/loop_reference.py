@@ -94,7 +94,7 @@ def outputs() -> dict[str, torch.Tensor]:
                 cfg, task, m = _model(task_name, variant, loss=loss, node_loss=node_loss)
                 m.train()
                 torch.manual_seed(7)
-                value, logits = compute_loss(m, batch, 4, cfg.train, np.random.default_rng(3))
+                value, logits = compute_loss(m, batch, 4, cfg.train, np.random.default_rng(3), task)
                 value.backward()
                 ref[f"{key}.train_{loss}.loss"] = value.detach()
                 ref[f"{key}.train_{loss}.logits"] = logits.detach()

@@ -37,7 +37,7 @@ def test_the_docs_training_loop_example_runs_and_learns():
 
 def test_eval_mode_forward_is_deterministic_without_a_generator():
     task = loopthink.get_task("graph")
-    model = loopthink.LoopModel(loopthink.ModelConfig(d_model=16, n_heads=2, d_ff=32, init_scale=1.0), "graph", task.num_classes)
+    model = loopthink.LoopModel(loopthink.ModelConfig(d_model=16, n_heads=2, d_ff=32, init_scale=1.0), task.interface, task.num_classes)
     batch = task.encode(task.generate(8, 0, (1, 3)))
     train_a, train_b = model(batch.inputs, 3).final_state, model(batch.inputs, 3).final_state
     assert not torch.equal(train_a, train_b)  # training mode: fresh random h0 each call

@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from loopthink.config import ConfigError, config_from_dict, load_config, parse_overrides
 
@@ -66,3 +67,34 @@ def test_base_inheritance(tmp_path):
     (tmp_path / "c.yaml").write_text("base: c.yaml\n")
     with pytest.raises(ConfigError, match="loops back"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_a_run_config_written_with_retired_keys_still_loads_at_their_builtin_value():
+    from loopthink.config import RETIRED, dump_config
+
+    cfg = config_from_dict({"task": {"name": "graph", "train_difficulty": [1, 3]}})
+    old = yaml.safe_load(dump_config(cfg))
+    old["train"].update(betas=[0.9, 0.98], eval_steps=None)
+    old["train"]["steps"]["sigma"] = 0.5
+    assert config_from_dict(old) == cfg and len(RETIRED) == 3
+    old["train"]["betas"] = [0.9, 0.999]
+    with pytest.raises(ConfigError, match=r"train\.betas: no longer a setting \(fixed at \[0\.9, 0\.98\]\)"):
+        config_from_dict(old)
+
+
+def test_every_config_key_is_documented():
+    from pydantic import BaseModel
+
+    from loopthink.config import RunConfig
+
+    def undocumented(cls: type[BaseModel], prefix: str) -> list[str]:
+        out = []
+        for name, field in cls.model_fields.items():
+            if not field.description:
+                out.append(prefix + name)
+            sub = field.annotation
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                out += undocumented(sub, f"{prefix}{name}.")
+        return out
+
+    assert undocumented(RunConfig, "") == []

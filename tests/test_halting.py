@@ -103,7 +103,7 @@ def test_probe_learns_and_round_trips():
 # ---- halting a model ----------------------------------------------------------------------------
 def _model(**kw) -> LoopModel:
     torch.manual_seed(0)
-    return LoopModel(ModelConfig(d_model=32, n_heads=2, d_ff=64, layerscale=1.0, **kw), "graph", 2).eval()
+    return LoopModel(ModelConfig(d_model=32, n_heads=2, d_ff=64, layerscale=1.0, **kw), "nodes", 2).eval()
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def test_save_pretrained_is_strict_and_push_to_hub_uploads_the_saved_files(tmp_p
     from loopthink import ModelConfig, get_task
 
     task = get_task("logic")
-    model = LoopModel(ModelConfig(d_model=16, n_heads=2, d_ff=32), "logic", task.num_classes, len(task.vocab)).eval()
+    model = LoopModel(ModelConfig(d_model=16, n_heads=2, d_ff=32), task.interface, task.num_classes, len(task.vocab)).eval()
     model.save_pretrained(tmp_path / "m")
     again = LoopModel.from_pretrained(tmp_path / "m")
     assert again.cfg == model.cfg and torch.equal(_logits(again, task), _logits(model, task))

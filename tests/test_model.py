@@ -17,7 +17,7 @@ def chain_graph(B: int = 3, N: int = 7) -> dict[str, torch.Tensor]:
 
 def model(**kw) -> LoopModel:
     torch.manual_seed(0)
-    return LoopModel(ModelConfig(**kw), "graph", 2).eval()
+    return LoopModel(ModelConfig(**kw), "nodes", 2).eval()
 
 
 def test_steps_are_free_and_parameters_do_not_depend_on_them():
@@ -103,7 +103,7 @@ def test_rotary_scores_depend_only_on_relative_position():
 
 def test_init_std_null_preserves_variance():
     torch.manual_seed(0)
-    small, kept = LoopModel(ModelConfig(d_model=64), "graph", 2), LoopModel(ModelConfig(d_model=64, init_std=None), "graph", 2)
+    small, kept = LoopModel(ModelConfig(d_model=64), "nodes", 2), LoopModel(ModelConfig(d_model=64, init_std=None), "nodes", 2)
     w_small, w_kept = small.blocks[0].mlp[0].weight, kept.blocks[0].mlp[0].weight
     assert abs(w_small.std().item() - 0.02) < 0.002
     assert abs(w_kept.std().item() - 64**-0.5) < 0.01
@@ -116,7 +116,7 @@ def test_text_interface_links_facts_through_names_and_reads_a():
     task = get_task("text")
     rec = {"text": "Ann is the sister of Tom. Tom's daughter is Liv.", "question": "How is Ann related to Liv?", "answer": "aunt"}
     inputs = task.encode([rec]).inputs
-    m = LoopModel(ModelConfig(), "text", len(task.classes), len(task.vocab)).eval()
+    m = LoopModel(ModelConfig(), "prose", len(task.classes), len(task.vocab)).eval()
     ctx = m.encode(inputs)
     words = ["<cls>", "Ann", "is", "the", "sister", "of", "Tom", ".", "Tom", "'s", "daughter", "is", "Liv", ".", "how", "is", "Ann"]
     assert ctx.readout_index.tolist() == [words.index("Ann", 2)]  # A's name in the question
@@ -134,13 +134,13 @@ def test_logic_interface_relates_tokens_through_parentheses():
     inputs = task.encode([{"expression": "not ( True or False ) and True", "label": False}]).inputs
     # <cls> not ( True or False ) and True
     #   0    1  2  3    4   5    6  7   8
-    ctx = LoopModel(ModelConfig(), "logic", 2, len(task.vocab)).encode(inputs)
+    ctx = LoopModel(ModelConfig(), "expression", 2, len(task.vocab)).encode(inputs)
     bias = ctx.mask[0]  # (H, L, L): even heads favour the same group, odd heads the group link
     assert bias[0, 1, 7] > 5 and bias[0, 1, 3] == 0  # 'not' and 'and' share the top level
     assert bias[0, 3, 5] > 5  # True, False inside the parentheses
     assert bias[1, 2, 4] > 5 and bias[1, 4, 6] > 5 and bias[1, 4, 2] > 5  # '(' ')' <-> their contents
     assert bias[1, 1, 3] == 0
-    plain = LoopModel(ModelConfig(relation_bias=None), "logic", 2, len(task.vocab)).encode(inputs)
+    plain = LoopModel(ModelConfig(relation_bias=None), "expression", 2, len(task.vocab)).encode(inputs)
     assert plain.mask.dtype == torch.bool and plain.mask.shape == (1, 1, 1, 9)
 
 
@@ -155,7 +155,7 @@ def test_relation_mask_attends_only_along_relations():
         {"expression": "not ( True or False ) and True", "label": False},
         {"expression": "True", "label": True},
     ]).inputs
-    model = LoopModel(ModelConfig(relation_mask=True, init_state="zeros"), "logic", 2, len(task.vocab))
+    model = LoopModel(ModelConfig(relation_mask=True, init_state="zeros"), "expression", 2, len(task.vocab))
     bias = model.encode(inputs).mask  # (B, H, L, L)
     # 'True' inside the parentheses (3) sees its group (3, 4, 5) and the parentheses (2, 6) only
     assert torch.isfinite(bias[0, :, 3]).nonzero()[:, 1].unique().tolist() == [2, 3, 4, 5, 6]
@@ -175,7 +175,7 @@ def test_group_positions_count_within_each_parenthesis_group():
     inputs = task.encode([{"expression": "not ( True or False ) and True", "label": False}]).inputs
     # <cls> not ( True or False ) and True  -> groups 1 1 1 2 2 2 1 1 1
     assert position_in_group(inputs["group"])[0].tolist() == [0, 1, 2, 0, 1, 2, 3, 4, 5]
-    model = LoopModel(ModelConfig(rotary_positions="group", relation_mask=True), "logic", 2, len(task.vocab))
+    model = LoopModel(ModelConfig(rotary_positions="group", relation_mask=True), "expression", 2, len(task.vocab))
     deep = "not ( " * 30 + "True" + " )" * 30  # 30 levels deeper than any group is long
     batch = task.encode([{"expression": deep, "label": True}, {"expression": "True and False", "label": False}])
     cos, _ = model.encode(batch.inputs).rotary

@@ -215,7 +215,7 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
         torch.manual_seed(0)
         model = build_model(cfg, task)
         model.train(task_name != "text")  # text training draws random entity slots per call
-        loss, acc = accumulate_gradients(model, batch, 4, cfg.train, np.random.default_rng(0), nullcontext())
+        loss, acc = accumulate_gradients(model, batch, 4, cfg.train, np.random.default_rng(0), nullcontext(), task)
         losses.append(loss)
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
@@ -244,9 +244,9 @@ def test_node_loss_adds_the_every_node_term(task_name, arch):
         return f()
 
     with torch.no_grad():
-        total, _ = seeded(lambda: compute_loss(model, batch, 4, cfg.train, np.random.default_rng(0)))
-        plain, _ = seeded(lambda: compute_loss(model, batch, 4, tiny_config(task=task_cfg).train, np.random.default_rng(0)))
-        dense = every_node_loss(model, seeded(lambda: model(batch.inputs, 4)).final_state, batch)
+        total, _ = seeded(lambda: compute_loss(model, batch, 4, cfg.train, np.random.default_rng(0), task))
+        plain, _ = seeded(lambda: compute_loss(model, batch, 4, tiny_config(task=task_cfg).train, np.random.default_rng(0), task))
+        dense = every_node_loss(model, seeded(lambda: model(batch.inputs, 4)).final_state, batch, task)
     assert dense > 0 and float(total) == pytest.approx(float(plain) + 0.5 * float(dense), rel=1e-5)
 
 
@@ -271,17 +271,17 @@ def test_every_node_loss_on_known_cases():
 
     graph = get_task("graph").encode(get_task("graph").generate(8, 3, (1, 4)))
     h = torch.zeros(*graph.inputs["node_mask"].shape, 4)
-    assert float(every_node_loss(_FixedLogits([0.0, 0.0]), h, graph)) == pytest.approx(math.log(2))
+    assert float(every_node_loss(_FixedLogits([0.0, 0.0]), h, graph, get_task("graph"))) == pytest.approx(math.log(2))
     keep = graph.inputs["node_mask"].clone()
     keep[torch.arange(8), graph.inputs["source"]] = False
     reach = reachable_nodes(graph.inputs["adj"], graph.inputs["source"])
     per = torch.where(reach, -math.log(0.75), -math.log(0.25))
     want = ((per * keep).sum(1) / keep.sum(1)).mean()
-    assert float(every_node_loss(_FixedLogits([0.0, math.log(3)]), h, graph)) == pytest.approx(float(want), rel=1e-5)
+    assert float(every_node_loss(_FixedLogits([0.0, math.log(3)]), h, graph, get_task("graph"))) == pytest.approx(float(want), rel=1e-5)
 
     text = get_task("text").encode(get_task("text").generate(8, 3, (1, 4)))
     h = torch.zeros(*text.inputs["tokens"].shape, 4)
-    assert float(every_node_loss(_FixedLogits([0.0] * 22), h, text)) == pytest.approx(math.log(11))
+    assert float(every_node_loss(_FixedLogits([0.0] * 22), h, text, get_task("text"))) == pytest.approx(math.log(11))
     logic = get_task("logic").encode(get_task("logic").generate(8, 3, (1, 4)))
     h = torch.zeros(*logic.inputs["tokens"].shape, 4)
-    assert float(every_node_loss(_FixedLogits([0.0, 0.0]), h, logic)) == pytest.approx(math.log(2))
+    assert float(every_node_loss(_FixedLogits([0.0, 0.0]), h, logic, get_task("logic"))) == pytest.approx(math.log(2))

@@ -50,6 +50,9 @@ def _temp_beside(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) if e.filename is None else e from None  # name the file
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -228,8 +231,25 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[RunConfig, torch.nn.
     from loopthink.tasks import get_task
 
     run = Path(run)
+    check_device(device)
     cfg = read_run_config(run)
     task = get_task(cfg.task.name, **cfg.task.options)
     model = build_model(cfg, task)
     load_weights(run / "model.safetensors", model)
     return cfg, model.to(device).eval(), task
+
+
+def check_device(device: str) -> None:
+    """RunError unless ``device`` names a device this machine has (``cpu``, ``cuda[:N]``, ``mps``)."""
+    import re
+
+    from loopthink.config import DEVICE_PATTERN
+
+    if not re.match(DEVICE_PATTERN, device):
+        raise RunError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps")
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise RunError(f"device {device!r} is not available here ({torch.cuda.device_count()} CUDA device(s))")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise RunError("device 'mps' is not available here")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable
 
+from loopthink.argtypes import count, parse_int_list, parse_range, seed, step_count
 from loopthink.checkpoint import RunError
-from loopthink.cli_help import describe
+from loopthink.cli_help import describe as describe_command
 from loopthink.config import ConfigError
 from loopthink.tasks import DataError, task_names
 from loopthink.train import TrainingDiverged
@@ -23,28 +25,6 @@ def command(name: str, help: str, add_args: Callable[[argparse.ArgumentParser], 
         return fn
 
     return register
-
-
-def parse_range(text: str) -> tuple[int, int]:
-    """``"3"`` -> (3, 3); ``"1..8"`` -> (1, 8)."""
-    try:
-        lo, _, hi = text.partition("..")
-        lo_i, hi_i = int(lo), int(hi or lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or LO..HI, got {text!r}") from None
-    if lo_i > hi_i:
-        raise argparse.ArgumentTypeError(f"empty range {text!r}")
-    return lo_i, hi_i
-
-
-def parse_int_list(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return vals
 
 
 def task_options(extra: list[str]) -> dict[str, Any]:
@@ -71,8 +51,8 @@ def task_options(extra: list[str]) -> dict[str, Any]:
 # ---- data ------------------------------------------------------------------------------------
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", choices=task_names())
-    p.add_argument("--n", type=int, required=True, help="number of instances")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=count, required=True, help="number of instances")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--difficulty", type=parse_range, required=True, help="hops/depth range LO..HI")
     p.add_argument("--out", required=True, help="output file: .jsonl, or .parquet (needs pyarrow)")
     p.epilog = "Task options are passed as --name value (see docs/formats.md), e.g. --num-nodes 10,20"
@@ -168,11 +148,11 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--data", required=True, help="JSONL file in the documented format")
     p.add_argument("--steps", type=parse_int_list, default=[8, 16, 32])
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=count, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--halt", metavar="RULE[:X]", help="also evaluate with per-example halting: kl[:threshold], convergence[:threshold], conformal[:alpha]")
-    p.add_argument("--max-steps", type=int, default=64, help="with --halt: the most steps an example may use")
+    p.add_argument("--max-steps", type=step_count, default=64, help="with --halt: the most steps an example may use")
 
 
 @command("eval", "accuracy of a run on a JSONL file per step count and difficulty", _eval_args)
@@ -244,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help, add_args, fn) in commands.items():
         p = sub.add_parser(name, help=help, description=help)
         add_args(p)
-        describe(p, name)  # defaults in --help, an example in the epilog
+        describe_command(p, name)  # defaults in --help, an example in the epilog
         p.set_defaults(func=fn)
     return parser
 
@@ -272,6 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # anything else (OSError, torch, numpy): one line; LOOPTHINK_DEBUG=1 shows the traceback
+        if os.environ.get("LOOPTHINK_DEBUG") == "1":
+            raise
+        print(f"error: {describe(e)} (LOOPTHINK_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
+
+
+def describe(e: BaseException) -> str:
+    """One line for an unexpected exception: an OSError's file and reason, else its first line."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror}"
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 if __name__ == "__main__":

@@ -69,14 +69,14 @@ def sweep_curve(models: list[Any], task: Any, data: dict[int, list[dict]], candi
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_int_list, parse_range
+    from loopthink.argtypes import count, parse_int_list, parse_range, seed
 
     p.add_argument("runs", nargs="+", help="run directories; a sweep directory is its mean curve with a 95%% band across seeds (one per grid point)")
     p.add_argument("--steps", default="best", help="a step count, or 'best' (see --candidates)")
     p.add_argument("--candidates", type=parse_int_list, default=[4, 8, 16, 32, 64])
     p.add_argument("--difficulty", type=parse_range, default=None, help="LO..HI (default: 1..4x the first run's training max)")
-    p.add_argument("--n", type=int, default=300, help="instances per difficulty")
-    p.add_argument("--seed", type=int, default=4321)
+    p.add_argument("--n", type=count, default=300, help="instances per difficulty")
+    p.add_argument("--seed", type=seed, default=4321)
     p.add_argument("--labels", default=None, help="comma-separated legend labels (default: run directory names)")
     p.add_argument("--out", required=True)
     p.add_argument("--json", action="store_true")

@@ -19,6 +19,7 @@ class ConfigError(ValueError):
 
 
 MAX_STEPS = 4096  # recurrence steps, in training and evaluation (each step is a full transformer block)
+MAX_DIFFICULTY = 256  # hops/depth of generated instances (a graph of 256 hops needs 514 nodes)
 MAX_CONFIG_BYTES = 1024 * 1024  # a config file
 MAX_CONFIG_NODES = 10_000  # values in a loaded config, counted through YAML aliases (a 1 KB alias bomb is billions)
 DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps)$"
@@ -54,8 +55,8 @@ class TaskConfig(_Strict):
     @field_validator("train_difficulty")
     @classmethod
     def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 0 <= v[0] <= v[1]:
-            raise ValueError(f"need 0 <= lo <= hi, got {list(v)}")
+        if not 0 <= v[0] <= v[1] <= MAX_DIFFICULTY:
+            raise ValueError(f"need 0 <= lo <= hi <= {MAX_DIFFICULTY}, got {list(v)}")
         return v
 
     @model_validator(mode="after")
@@ -72,19 +73,50 @@ class TaskConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    d_model: int = Field(64, gt=0)
-    n_heads: int = Field(4, gt=0)
-    d_ff: int = Field(256, gt=0)
-    blocks_per_step: int = Field(1, ge=1, description="transformer blocks inside one recurrent step")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    layerscale: float | None = Field(1e-4, description="LayerScale init value; null disables LayerScale")
-    gate: bool = Field(True, description="identity-biased gated recurrence")
+    """The recurrent model (docs/architecture.md). Defaults are the graph model's; each task's config
+    states what it changes."""
+
+    d_model: int = Field(64, gt=0, description="width of the latent state and of every token embedding")
+    n_heads: int = Field(4, gt=0, description="attention heads; d_model / n_heads must be even (rotary pairs)")
+    d_ff: int = Field(256, gt=0, description="hidden width of each block's MLP")
+    blocks_per_step: int = Field(
+        1, ge=1,
+        description="transformer blocks inside one recurrent step, shared across steps; more lets one "
+        "step do several attention hops (text: name -> fact -> name)",
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on attention and MLP outputs (the paper uses 0.1)")
+    layerscale: float | None = Field(
+        1e-4,
+        description="LayerScale init (CaiT, Touvron et al. 2021): each branch starts this quiet, so a "
+        "fresh step is near identity and deep rollouts stay stable; null disables it",
+    )
+    gate: bool = Field(
+        True,
+        description="identity-biased gated recurrence h' = z*r + (1-z)*h (the seed paper's gate): a step "
+        "keeps most of the old state until training opens the gate",
+    )
     gate_bias: float = Field(-2.0, description="gate bias init; sigmoid(-2) ~ 0.12 keeps mostly the old state")
-    injection: Literal["add", "concat", "none"] = "add"
-    init_state: Literal["zeros", "random"] = "random"
+    injection: Literal["add", "concat", "none"] = Field(
+        "add",
+        description="how the encoded input re-enters every step: added to each branch's input (add), "
+        "concatenated with the state and projected (concat), or not at all (none: the state starts at it)",
+    )
+    init_state: Literal["zeros", "random"] = Field(
+        "random",
+        description="h_0: zeros, or N(0, init_scale^2) (Geiping et al. 2025, Huginn: runs from different "
+        "starts must agree, which the dynamics diagnostics measure)",
+    )
     init_scale: float = Field(1.0, ge=0.0, description="std of the random initial state")
-    depth_embedding: int = Field(0, ge=0, description="size of a learned per-step embedding table (paper); 0 = off")
-    max_entities: int = Field(64, ge=1, description="text task: entity slots")
+    depth_embedding: int = Field(
+        0, ge=0,
+        description="size of a learned per-step embedding table (the seed paper's); caps the steps at its "
+        "size, so 0 = off is what lets a model run more steps than it was trained with",
+    )
+    max_entities: int = Field(
+        64, ge=1,
+        description="text: entity slots, the most distinct names one instance can have (at least "
+        "task.options.max_entities)",
+    )
     relation_bias: float | None = Field(
         10.0,
         description="init of the learned attention biases for structural relations (text: same sentence, same "
@@ -101,7 +133,9 @@ class ModelConfig(_Strict):
         "needs relation_bias",
     )
     init_std: float | None = Field(
-        0.02, gt=0.0, description="std of Linear weights at init; null = 1/sqrt(fan_in) (variance-preserving)"
+        0.02, gt=0.0,
+        description="std of Linear weights at init (0.02: GPT-2's); null = 1/sqrt(fan_in), which keeps a "
+        "signal's scale through each map where 0.02 shrinks it ~6x at d_model 64",
     )
 
     @model_validator(mode="after")
@@ -116,14 +150,21 @@ class ModelConfig(_Strict):
 
 
 class StepsConfig(_Strict):
-    """How many recurrence steps a training batch uses."""
+    """How many recurrence steps a training batch uses; evaluation picks its own (``eval.steps``)."""
 
-    mode: Literal["fixed", "uniform", "lognormal_poisson"] = "uniform"
-    min: int = Field(1, ge=1)
-    max: int = Field(16, ge=1, le=MAX_STEPS)
+    mode: Literal["fixed", "uniform", "lognormal_poisson"] = Field(
+        "uniform",
+        description="fixed (always max), uniform in [min, max], or lognormal_poisson (Huginn's heavy-tailed "
+        "draw around mean, clipped to [min, max]): varying T keeps the model from tying its answer to one T",
+    )
+    min: int = Field(1, ge=1, description="fewest steps a batch gets")
+    max: int = Field(16, ge=1, le=MAX_STEPS, description="most steps a batch gets; also the steps validation runs")
     mean: float = Field(8.0, gt=0, description="lognormal_poisson: mean number of steps")
-    sigma: float = Field(0.5, gt=0, description="lognormal_poisson: log-normal spread")
-    bptt: int | None = Field(None, ge=1, description="backprop through only the last k steps; null = all")
+    bptt: int | None = Field(
+        None, ge=1,
+        description="backprop through only the last k steps (earlier ones run without a graph, so memory "
+        "stays flat in T); null = all",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> "StepsConfig":
@@ -133,17 +174,22 @@ class StepsConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    iters: int = Field(2000, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    min_lr_ratio: float = Field(0.05, ge=0, le=1)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup: int = Field(100, ge=0)
-    grad_clip: float | None = Field(1.0, gt=0)
-    betas: tuple[float, float] = Field((0.9, 0.98), description="AdamW betas, each in [0, 1)")
-    steps: StepsConfig = Field(default_factory=StepsConfig)
-    loss: Literal["final", "every", "progressive"] = Field("final", description="final = silent thinking")
-    every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of intermediate steps")
+    """The optimisation and the training loop (``loopthink.train.train``)."""
+
+    iters: int = Field(2000, ge=1, description="optimiser steps; each draws a fresh batch")
+    batch_size: int = Field(128, ge=1, description="instances per optimiser step")
+    lr: float = Field(1e-3, gt=0, description="peak AdamW learning rate (betas 0.9, 0.98)")
+    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="floor of the cosine decay, as a fraction of lr")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay on matrices (not on norms, biases, token tables)")
+    warmup: int = Field(100, ge=0, description="iterations of linear learning-rate warmup")
+    grad_clip: float | None = Field(1.0, gt=0, description="clip the gradient's global norm to this; null = no clipping")
+    steps: StepsConfig = Field(default_factory=StepsConfig, description="recurrence steps per training batch")
+    loss: Literal["final", "every", "progressive"] = Field(
+        "final",
+        description="final: only the last step's readout is supervised (silent thinking); every: every "
+        "step's too; progressive: Bansal et al. 2022's mix with a rollout restarted from a detached state",
+    )
+    every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of the mean over earlier steps")
     node_loss: float = Field(
         0.0, ge=0,
         description="weight of an extra loss that applies the readout to every token with a label of its "
@@ -172,12 +218,11 @@ class TrainConfig(_Strict):
         description="with task.train_data: passes over the file; sets iters = ceil(epochs * N / (batch_size * "
         "world size)); null = train for iters",
     )
-    seed: int = 0
-    eval_every: int = Field(250, ge=1)
+    seed: int = Field(0, description="seeds the data, the steps per batch, the initial states and dropout of every iteration")
+    eval_every: int = Field(250, ge=1, description="iterations between validations (fixed seeded sets, one per training difficulty)")
     eval_n: int = Field(256, ge=1, description="validation instances per difficulty")
-    eval_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="recurrence steps used for validation; default steps.max")
-    checkpoint_every: int = Field(250, ge=1)
-    log_every: int = Field(10, ge=1)
+    checkpoint_every: int = Field(250, ge=1, description="iterations between checkpoints (a run resumes from the last)")
+    log_every: int = Field(10, ge=1, description="iterations between rows of metrics.jsonl")
     loggers: list[Literal["jsonl", "tensorboard", "wandb"]] = Field(
         default_factory=lambda: ["jsonl"],
         description="where metrics go: metrics.jsonl always (the source of truth), plus tensorboard (RUN/tensorboard) "
@@ -186,7 +231,7 @@ class TrainConfig(_Strict):
     wandb_project: str = Field("loopthink", description="loggers: wandb: the W&B project")
     device: str = Field("cpu", pattern=DEVICE_PATTERN, description="cpu, cuda, cuda:N or mps")
     amp: bool = Field(False, description="bf16 autocast (for CUDA; also runs, slower, on the CPU)")
-    compile: bool = False
+    compile: bool = Field(False, description="torch.compile the recurrence step (for a GPU)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default all cores")
     data_workers: int = Field(
         0, ge=0,
@@ -195,32 +240,44 @@ class TrainConfig(_Strict):
     )
 
 
-    @field_validator("betas")
-    @classmethod
-    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not all(0.0 <= b < 1.0 for b in v):
-            raise ValueError(f"each beta must be in [0, 1), got {list(v)}")
-        return v
-
-
 class EvalConfig(_Strict):
-    steps: list[Annotated[int, Field(ge=1, le=MAX_STEPS)]] = Field(default_factory=lambda: [8, 16, 32])
+    """What ``loopthink eval``, the demo and the bench measure by default."""
+
+    steps: list[Annotated[int, Field(ge=1, le=MAX_STEPS)]] = Field(
+        default_factory=lambda: [8, 16, 32],
+        description="step counts to evaluate at, all read from one rollout of the largest",
+    )
     difficulties: list[tuple[int, int]] = Field(default_factory=list, description="ranges reported by the demo/bench")
     options: dict[str, Any] = Field(default_factory=dict, description="generator options for evaluation data")
 
 
 class RunConfig(_Strict):
-    task: TaskConfig
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-    arch: Literal["recurrent", "transformer", "act", "ponder"] = "recurrent"
-    baseline: dict[str, Any] = Field(default_factory=dict, description="arch-specific settings of a baseline")
+    """One run: the task, the model, how it trains and how it is evaluated."""
+
+    task: TaskConfig = Field(description="the task family and its training data")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the recurrent model (also the baselines' shared parts)")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="optimisation and the training loop")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="default evaluation settings")
+    arch: Literal["recurrent", "transformer", "act", "ponder"] = Field(
+        "recurrent",
+        description="recurrent (this model) or a baseline trained the same way: transformer (untied "
+        "layers), act (Universal Transformer + ACT, Graves 2016), ponder (PonderNet, Banino et al. 2021)",
+    )
+    baseline: dict[str, Any] = Field(
+        default_factory=dict, description="arch-specific settings of a baseline, checked in model/baselines.py"
+    )
+
+    @model_validator(mode="after")
+    def _eval_options(self) -> "RunConfig":
+        from loopthink.tasks import task_class
+
+        task_class(self.task.name).check_options(self.eval.options)
+        return self
 
     @model_validator(mode="after")
     def _depth_table(self) -> "RunConfig":
         table = self.model.depth_embedding
-        steps = max(self.train.steps.max, self.train.eval_steps or 0)
+        steps = self.train.steps.max
         if table and table < steps:
             raise ValueError(f"model.depth_embedding={table} has fewer entries than the {steps} steps training uses")
         return self
@@ -240,11 +297,11 @@ def _format_error(e: ValidationError) -> str:
     lines = []
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"{loc}: {msg}")
-    return "invalid config:\n  " + "\n  ".join(lines)
+    return "invalid config: " + "; ".join(lines)  # one line, every problem named
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
@@ -267,7 +324,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: not a YAML value ({str(e).splitlines()[0]})") from None
+            raise ConfigError(f"override {item!r}: not a YAML value ({_yaml_problem(e)})") from None
         _set_dotted(out, key.strip(), value)
     return out
 
@@ -295,8 +352,37 @@ def check_size(data: Any, where: str, budget: int = MAX_CONFIG_NODES) -> None:
             stack.extend(item)
 
 
+# Keys no longer settable, with the value now built in: a run directory written while they were
+# still keys (its config.yaml lists every key) loads unchanged when it holds that value.
+RETIRED: dict[tuple[str, ...], Any] = {
+    ("train", "betas"): [0.9, 0.98],
+    ("train", "eval_steps"): None,
+    ("train", "steps", "sigma"): 0.5,
+}
+
+
+def _drop_retired(data: Any) -> Any:
+    for path, builtin in RETIRED.items():
+        node = data
+        for sec in path[:-1]:
+            node = node.get(sec) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or path[-1] not in node:
+            continue
+        value = node[path[-1]]
+        if (list(value) if isinstance(value, (list, tuple)) else value) != builtin:
+            raise ConfigError(f"{'.'.join(path)}: no longer a setting (fixed at {builtin}), got {value!r}")
+        data = _without(data, path)
+    return data
+
+
+def _without(d: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    head, rest = path[0], path[1:]
+    return {k: _without(v, rest) if k == head and rest else v for k, v in d.items() if not (k == head and not rest)}
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     check_size(data, "config")
+    data = _drop_retired(data)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:
@@ -318,7 +404,7 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: YAML nested too deep") from None
     except OSError as e:
@@ -330,6 +416,13 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base is None:
         return data
     return deep_merge(read_yaml(_base_path(path, base, seen[0] if seen else path), seen + (path,)), data)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line: the problem and where (PyYAML's own message spans several lines)."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def _base_path(path: Path, base: Any, top: Path) -> Path:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from loopthink.argtypes import count
 from loopthink.checkpoint import checkpointed_iteration, load_run
 from loopthink.config import load_config
 from loopthink.evaluate import evaluate_records
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=str(ROOT / "configs" / "graph.yaml"))
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--retrain", action="store_true", help="train again even if runs/demo holds a finished run")
-    p.add_argument("--n", type=int, default=400, help="test instances per difficulty range")
+    p.add_argument("--n", type=count, default=400, help="test instances per difficulty range")
     p.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. train.iters=50 (a quick smoke run)")
     args = p.parse_args(argv)
 

@@ -47,7 +47,6 @@ from loopthink.trajectory import Trajectory, decision_step, entropy, rollout, su
 FEATURES = ("commitment", "log_rel_change", "entropy", "max_prob", "log_kl")
 TARGET = "majority prediction at t0 != majority prediction at T, or the K runs disagree at T"
 SEPARATION_MARGIN = 0.1  # |AUROC - 0.5| at least this much: commitment "separates" right from wrong
-UNREACHABLE_KEY = "unreachable"
 
 
 # ---- metrics on tensors / arrays ---------------------------------------------------------------
@@ -471,19 +470,19 @@ def summary_text(data: dict[str, Any]) -> str:
 
 # ---- CLI ---------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_range
+    from loopthink.argtypes import count, parse_range, seed, step_count
 
     p.add_argument("run", help="run directory")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", help="JSONL file to diagnose (the monitor is fitted on generated examples of --seed)")
     src.add_argument("--difficulty", type=parse_range, help="generate examples with hops/depth LO..HI (default: the training range)")
-    p.add_argument("--steps", type=int, default=64, help="recurrence steps T (default 64)")
-    p.add_argument("--runs", type=int, default=8, help="runs K from different random initial states (default 8)")
-    p.add_argument("--n", type=int, default=None, help="examples (default 1000 generated; with --data: the whole file)")
-    p.add_argument("--seed", type=int, default=1234, help="seed of generated examples and initial states")
-    p.add_argument("--t0", type=int, default=None, help="headline monitor step (default: one below the median decision step)")
-    p.add_argument("--batch-size", type=int, default=32, help="examples per batch (x K rows; small batches stay in cache on CPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)")
+    p.add_argument("--steps", type=step_count, default=64, help="recurrence steps T (default 64)")
+    p.add_argument("--runs", type=count, default=8, help="runs K from different random initial states (default 8)")
+    p.add_argument("--n", type=count, default=None, help="examples (default 1000 generated; with --data: the whole file)")
+    p.add_argument("--seed", type=seed, default=1234, help="seed of generated examples and initial states")
+    p.add_argument("--t0", type=step_count, default=None, help="headline monitor step (default: one below the median decision step)")
+    p.add_argument("--batch-size", type=count, default=32, help="examples per batch (x K rows; small batches stay in cache on CPU)")
+    p.add_argument("--threads", type=count, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="output directory (dynamics.json + PNG/SVG pictures)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -16,8 +16,6 @@ from torch import nn
 from loopthink.config import MAX_STEPS
 from loopthink.tasks import Task
 
-UNREACHABLE_KEY = "unreachable"
-
 
 @torch.no_grad()
 def predict_over_steps(
@@ -55,14 +53,8 @@ def labels_of(task: Task, records: list[dict]) -> np.ndarray:
 
 
 def difficulty_keys(task: Task, records: list[dict]) -> list[str]:
-    """Bucket key per record: hops/depth as a string; unreachable graph queries under "unreachable"."""
-    keys = []
-    for r in records:
-        if task.name == "graph" and r.get("label") is False:
-            keys.append(UNREACHABLE_KEY)
-        else:
-            keys.append(str(task.difficulty_of(r)))
-    return keys
+    """Bucket key per record (:meth:`Task.difficulty_key`): hops/depth as a string, or a named bucket."""
+    return [task.difficulty_key(r) for r in records]
 
 
 def size_sorted_chunks(records: list[dict], batch_size: int) -> list[list[int]]:

@@ -94,14 +94,14 @@ def summary_text(data: dict[str, Any]) -> str:
 
 # ---- CLI -------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_int_list, parse_range
+    from loopthink.argtypes import count, fraction, parse_int_list, parse_range, seed
 
     p.add_argument("run", help="run directory, or a sweep directory (mean over seeds, 95%% interval across seeds)")
     p.add_argument("--steps", type=parse_int_list, default=[1, 2, 4, 8, 16, 32, 64])
     p.add_argument("--difficulty", type=parse_range, default=None, help="LO..HI (default: 1..4x the training max)")
-    p.add_argument("--n-per-cell", type=int, default=500)
-    p.add_argument("--seed", type=int, default=1234, help="seed of the test instances (disjoint from training's)")
-    p.add_argument("--threshold", type=float, default=THRESHOLD)
+    p.add_argument("--n-per-cell", type=count, default=500)
+    p.add_argument("--seed", type=seed, default=1234, help="seed of the test instances (disjoint from training's)")
+    p.add_argument("--threshold", type=fraction, default=THRESHOLD, help="accuracy that counts as solved, in (0, 1]")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True)
     p.add_argument("--json", action="store_true", help="print frontier.json's summary as JSON")

@@ -610,27 +610,27 @@ def by_difficulty(keys: list[str], steps: torch.Tensor, preds: torch.Tensor, fin
 
 # ---- CLI -------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from loopthink.cli import parse_range
+    from loopthink.argtypes import count, open_fraction, parse_range, positive_float, seed, step_count
 
     p.add_argument("run", help="run directory")
     p.add_argument("--rule", choices=("kl", "convergence", "conformal"), default="conformal",
                    help="exit rule (default conformal: learned probe with a calibrated premature-exit guarantee)")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=f"conformal: allowed premature-exit rate (default {DEFAULT_ALPHA})")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--alpha", type=open_fraction, default=DEFAULT_ALPHA, help=f"conformal: allowed premature-exit rate (default {DEFAULT_ALPHA})")
+    p.add_argument("--threshold", type=positive_float, default=None,
                    help=f"kl/convergence threshold (defaults: kl {KL_THRESHOLD:g} nats, convergence {CONVERGENCE_THRESHOLD:g})")
-    p.add_argument("--max-steps", type=int, default=64, help="T_max (default 64)")
-    p.add_argument("--min-steps", type=int, default=1, help="no exit before this step (default 1)")
+    p.add_argument("--max-steps", type=step_count, default=64, help="T_max (default 64)")
+    p.add_argument("--min-steps", type=step_count, default=1, help="no exit before this step (default 1)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--difficulty", type=parse_range, default=None,
                      help="test hops/depth LO..HI (default: training LO .. 2x training HI)")
     src.add_argument("--data", help="test instances from a JSONL file instead of generated ones")
     p.add_argument("--calib-data", help="conformal: JSONL file split in half for probe training / calibration "
                    "(default: generated with seeds disjoint from the test seed)")
-    p.add_argument("--n", type=int, default=1000, help="test instances (generated; default 1000)")
-    p.add_argument("--n-calib", type=int, default=1000, help="conformal: calibration instances (default 1000)")
-    p.add_argument("--n-probe", type=int, default=500, help="conformal: probe-training instances (default 500)")
-    p.add_argument("--seed", type=int, default=1234, help="test seed; probe/calibration use seed+%d / seed+%d" % (PROBE_SEED_OFFSET, CALIB_SEED_OFFSET))
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--n", type=count, default=1000, help="test instances (generated; default 1000)")
+    p.add_argument("--n-calib", type=count, default=1000, help="conformal: calibration instances (default 1000)")
+    p.add_argument("--n-probe", type=count, default=500, help="conformal: probe-training instances (default 500)")
+    p.add_argument("--seed", type=seed, default=1234, help="test seed; probe/calibration use seed+%d / seed+%d" % (PROBE_SEED_OFFSET, CALIB_SEED_OFFSET))
+    p.add_argument("--batch-size", type=count, default=512)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="output directory (halting.json, pareto.png, steps_by_difficulty.png)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary")

@@ -23,7 +23,7 @@ import math
 import shlex
 import struct
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 ARTEFACTS = {
     # kind: (json file, default subfolder, pictures in display order (others in the folder follow))
@@ -650,6 +650,16 @@ def resolve_dirs(runs: Sequence[Path], given: dict[str, list[str] | None]) -> li
     return out
 
 
+def guarded(section: Callable[..., str], *args: Any) -> str:
+    """A section's HTML, or a notice when its artefact holds values of unexpected types (a
+    hand-edited or foreign JSON file): one bad file must not stop the whole report."""
+    try:
+        return section(*args)
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        name = section.__name__.removesuffix("_section")
+        return f'<p class="missing">The {esc(name)} section cannot be shown: its files hold unexpected values ({esc(type(e).__name__)}: {esc(str(e)[:200])}).</p>'
+
+
 def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = None, compare: Sequence[str] | None = None,
                  dynamics: Sequence[str] | None = None, halting: Sequence[str] | None = None, command: str | None = None) -> tuple[str, int]:
     """(the HTML page, number of embedded pictures). Raises RunError for a directory that is not a run."""
@@ -672,20 +682,20 @@ def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = No
             found.append((f, g))
 
     page = Page()
-    body: list[str] = [overview_section(page, infos)]
+    body: list[str] = [guarded(overview_section, page, infos)]
     many = len(infos) > 1
     if many:
-        body.append(compare_section(page, found, infos, "comparison", 2))
+        body.append(guarded(compare_section, page, found, infos, "comparison", 2))
     for i, r in enumerate(infos):
         a = f"run{i}"
         parts = ['<section class="run">', page.heading(2, a, f"Run: {r.label}"), f'<p class="meta">{esc(r.path)}</p>']
-        parts.append(config_section(page, r, f"{a}-config"))
-        parts.append(training_section(page, r, f"{a}-training"))
-        parts.append(frontier_section(page, r, f"{a}-frontier"))
+        parts.append(guarded(config_section, page, r, f"{a}-config"))
+        parts.append(guarded(training_section, page, r, f"{a}-training"))
+        parts.append(guarded(frontier_section, page, r, f"{a}-frontier"))
         if not many:
-            parts.append(compare_section(page, found, infos, f"{a}-comparison", 3))
-        parts.append(dynamics_section(page, r, f"{a}-dynamics"))
-        parts.append(halting_section(page, r, f"{a}-halting"))
+            parts.append(guarded(compare_section, page, found, infos, f"{a}-comparison", 3))
+        parts.append(guarded(dynamics_section, page, r, f"{a}-dynamics"))
+        parts.append(guarded(halting_section, page, r, f"{a}-halting"))
         parts.append("</section>")
         body.append("".join(parts))
 
@@ -723,7 +733,11 @@ def run(args: argparse.Namespace) -> int:
             words += [f"--{kind}", q(d)]
     command = " ".join(words)
     doc, images = build_report(args.runs, args.frontier, args.compare, args.dynamics, args.halting, command)
+    from loopthink.tasks import DataError
+
     out = Path(args.out)
+    if out.is_dir():
+        raise DataError(f"{out}: is a directory; --out must name an HTML file")
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, doc)

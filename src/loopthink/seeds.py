@@ -88,9 +88,26 @@ def read_sweep(path: str | Path) -> dict[str, Any]:
 
     f = Path(path) / SWEEP_FILE
     try:
-        return json.loads(f.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        data = json.loads(f.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise RunError(f"{f}: unreadable sweep file ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+        raise RunError(f"{f}: not a sweep file (expected an object with a list of runs)")
+    return data
+
+
+def sweep_run_dir(root: Path, entry: Any) -> Path:
+    """The directory of one ``runs`` entry of ``root/sweep.json``: a relative path inside ``root``
+    (a hand-edited or foreign sweep.json must not point commands at other directories)."""
+    from loopthink.checkpoint import RunError
+
+    rel = entry.get("dir") if isinstance(entry, dict) else None
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+        raise RunError(f"{root / SWEEP_FILE}: a run's 'dir' must be a relative path, got {rel!r}")
+    run = root / rel
+    if not run.resolve().is_relative_to(root.resolve()):
+        raise RunError(f"{root / SWEEP_FILE}: run dir {rel!r} is outside the sweep directory")
+    return run
 
 
 def run_finished(run: str | Path, iters: int | None = None) -> bool:
@@ -128,10 +145,10 @@ def sweep_runs(path: str | Path, finished_only: bool = True, warn: bool = True) 
     out: dict[str, list[Path]] = {}
     skipped = []
     for r in read_sweep(root).get("runs", []):
-        gp = r.get("grid_point", "")
+        run = sweep_run_dir(root, r)
+        gp = str(r.get("grid_point", ""))
         if only is not None and gp != only:
             continue
-        run = root / r["dir"]
         if finished_only and not run_finished(run):
             skipped.append(r["dir"])
             continue

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopthink import launchers
+from loopthink.argtypes import count
 from loopthink.checkpoint import RunError, atomic_write_text, exclusive_lock, latest_checkpoint
 from loopthink.config import ConfigError, load_config
 from loopthink.seeds import SWEEP_FILE, mean_ci, run_finished
@@ -373,7 +374,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", help="key=value overrides applied to every run (may also follow the options)")
     p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0..4 (default 0,1,2)")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="a config key and its values; repeat for a cartesian grid")
-    p.add_argument("--jobs", type=int, default=None, help="runs at once (default CPU: all runs if <= 2x cores, else one per core; CUDA: one per GPU)")
+    p.add_argument("--jobs", type=count, default=None, help="runs at once (default CPU: all runs if <= 2x cores, else one per core; CUDA: one per GPU)")
     p.add_argument("--device", default=None, help="cpu, cuda (every visible GPU) or cuda:0,2; default: the config's train.device")
     p.add_argument("--out", required=True, help="sweep directory")
     p.add_argument("--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing")

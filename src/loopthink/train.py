@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from loopthink.checkpoint import (
-    CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, exclusive_lock, latest_checkpoint, load_checkpoint,
+    CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, check_device, exclusive_lock, latest_checkpoint, load_checkpoint,
     save_checkpoint, write_run_config,
 )
 from loopthink.config import RunConfig, StepsConfig, TrainConfig
@@ -37,11 +37,14 @@ from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.progress import TrainProgress, accuracy_line
 from loopthink.tasks import Batch, Task, get_task
-from loopthink.tasks import graph, logic, text
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf. The last good checkpoint is kept."""
+
+
+HUGINN_SIGMA = 0.5  # log-normal spread of the lognormal_poisson step draw (Geiping et al. 2025)
+ADAM_BETAS = (0.9, 0.98)  # beta2 0.98, not 0.999: the transformer setting (Vaswani et al. 2017)
 
 
 # ---- randomness ------------------------------------------------------------------------------
@@ -55,7 +58,7 @@ def sample_steps(cfg: StepsConfig, rng: np.random.Generator) -> int:
         return cfg.max
     if cfg.mode == "uniform":
         return int(rng.integers(cfg.min, cfg.max + 1))
-    tau = rng.normal(math.log(cfg.mean) - 0.5 * cfg.sigma**2, cfg.sigma)
+    tau = rng.normal(math.log(cfg.mean) - 0.5 * HUGINN_SIGMA**2, HUGINN_SIGMA)
     return int(np.clip(rng.poisson(math.exp(tau)) + 1, cfg.min, cfg.max))
 
 
@@ -180,11 +183,14 @@ def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
 
 
 # ---- one step --------------------------------------------------------------------------------
-def compute_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss."""
+def compute_loss(
+    model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, task: Task
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss (whose
+    per-token labels ``task`` gives)."""
     out, loss = query_loss(model, batch, steps, cfg, rng)
     if cfg.node_loss > 0:
-        loss = loss + cfg.node_loss * every_node_loss(model, out.final_state, batch)
+        loss = loss + cfg.node_loss * every_node_loss(model, out.final_state, batch, task)
     return loss, out.logits
 
 
@@ -214,19 +220,7 @@ def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng
     return out, loss
 
 
-# Each task's batches carry one input that only it has; its module turns the batch into per-token labels.
-_NODE_LABELS = (("adj", graph), ("relation", text), ("value", logic))
-
-
-def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B, L, C) bool: the classes each token may take under the every-node loss (none = unlabelled)."""
-    for key, task in _NODE_LABELS:
-        if key in inputs:
-            return task.node_targets(inputs)
-    raise KeyError(f"train.node_loss: the batch has none of the inputs {[k for k, _ in _NODE_LABELS]} that carry node labels")
-
-
-def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Tensor:
+def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch, task: Task) -> torch.Tensor:
     """The readout applied to every token that has a label of its own, not only the queried one —
     graph: every node but the source, reachable from it or not; text: every person the facts link to
     B, as their relation to B (either gendered word counts: a person's gender need not be stated);
@@ -235,7 +229,7 @@ def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Te
     "a node is reached iff an in-neighbour is" (or "my relation to B composes my link with my
     neighbour's") then has to hold at every distance the instance has, not only at the query's."""
     core = getattr(model, "module", model)
-    allowed = node_targets(batch.inputs)
+    allowed = task.node_targets(batch.inputs)
     labelled = allowed.any(-1)
     logp = F.log_softmax(core.classify(h).float(), dim=-1)
     # -log P(an allowed class); unlabelled tokens allow every class, so their term is exactly 0
@@ -246,7 +240,7 @@ def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch) -> torch.Te
 
 
 def accumulate_gradients(
-    net: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, amp: Any
+    net: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, amp: Any, task: Task
 ) -> tuple[float, float]:
     """Backward of the batch's loss in ``cfg.micro_batches`` length-sorted parts, each weighted by its
     share of the batch (so the gradient is the whole batch's mean); returns (loss, accuracy).
@@ -262,7 +256,7 @@ def accumulate_gradients(
         sync = nullcontext() if i == len(parts) - 1 or not hasattr(net, "no_sync") else net.no_sync()
         with sync:
             with amp:
-                loss, logits = compute_loss(net, part, steps, cfg, rng)
+                loss, logits = compute_loss(net, part, steps, cfg, rng, task)
             if not torch.isfinite(loss):
                 return loss.item(), 0.0
             (loss * weight).backward()
@@ -290,7 +284,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     for name, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in name and "role" not in name else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=ADAM_BETAS)
 
 
 # ---- distributed (torchrun) --------------------------------------------------------------------
@@ -315,6 +309,7 @@ def train(
     tc = cfg.train
     rank, world = _distributed()
     device = tc.device if world == 1 or not tc.device.startswith("cuda") else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    check_device(device)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     task = get_task(cfg.task.name, **cfg.task.options)
@@ -354,7 +349,7 @@ def _loop(
     # bf16 autocast is meant for CUDA; it runs on the CPU too (slower there), which is how tests cover it.
     amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
-    eval_steps = tc.eval_steps or tc.steps.max
+    eval_steps = tc.steps.max
     # metric sinks open before the data threads start, so a sink that cannot open leaves none behind
     log = open_loggers(out, tc.loggers, tc.wandb_project, cfg.model_dump(mode="json")) if rank == 0 else None
     data = Prefetcher(task, cfg, start, rank, data=file_data)
@@ -369,7 +364,7 @@ def _loop(
             for g in opt.param_groups:
                 g["lr"] = lr_at(it, tc)
             opt.zero_grad(set_to_none=True)
-            loss, acc = accumulate_gradients(net, batch, steps, tc, iteration_rng(tc.seed, it, rank + 7919), amp)
+            loss, acc = accumulate_gradients(net, batch, steps, tc, iteration_rng(tc.seed, it, rank + 7919), amp, task)
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss is {loss} at iteration {it}; stopped. The last good checkpoint in {out} is kept "

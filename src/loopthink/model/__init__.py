@@ -14,9 +14,9 @@ __all__ = ["Context", "LoopModel", "LoopOutput", "build_model"]
 
 def build_model(cfg: RunConfig, task: Task) -> nn.Module:
     """The model a run config describes (``arch``: the recurrent model or a baseline)."""
-    vocab = len(getattr(task, "vocab", ()))
+    vocab = len(task.vocab)
     if cfg.arch == "recurrent":
-        return LoopModel(cfg.model, task.name, task.num_classes, vocab)
+        return LoopModel(cfg.model, task.interface, task.num_classes, vocab)
     from loopthink.model.baselines import build_baseline
 
     return build_baseline(cfg, task, vocab)

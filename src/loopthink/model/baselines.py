@@ -119,19 +119,19 @@ def build_baseline(cfg: RunConfig, task: Any, vocab_size: int = 0) -> nn.Module:
         layers = s["layers"] if s["layers"] is not None else cfg.train.steps.max
         mcfg = cfg.model
         if s["match"] == "params":
-            target = count_params(LoopModel(cfg.model, task.name, task.num_classes, vocab_size))
-            mcfg = match_width(cfg.model, task.name, task.num_classes, vocab_size, layers, target)
-        return FixedDepthTransformer(mcfg, task.name, task.num_classes, vocab_size, layers)
+            target = count_params(LoopModel(cfg.model, task.interface, task.num_classes, vocab_size))
+            mcfg = match_width(cfg.model, task.interface, task.num_classes, vocab_size, layers, target)
+        return FixedDepthTransformer(mcfg, task.interface, task.num_classes, vocab_size, layers)
     if cfg.arch == "act":
-        return ACTModel(cfg.model, task.name, task.num_classes, vocab_size, **s)
-    return PonderNetModel(cfg.model, task.name, task.num_classes, vocab_size, **s)
+        return ACTModel(cfg.model, task.interface, task.num_classes, vocab_size, **s)
+    return PonderNetModel(cfg.model, task.interface, task.num_classes, vocab_size, **s)
 
 
 def count_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def match_width(mcfg: ModelConfig, task: str, num_classes: int, vocab_size: int, layers: int, target: int) -> ModelConfig:
+def match_width(mcfg: ModelConfig, interface: str, num_classes: int, vocab_size: int, layers: int, target: int) -> ModelConfig:
     """Width for a ``layers``-deep transformer with about ``target`` parameters.
 
     Depth is kept (the hop tasks need one layer per hop, so trading depth for width would make a
@@ -147,7 +147,7 @@ def match_width(mcfg: ModelConfig, task: str, num_classes: int, vocab_size: int,
 
     def count(d: int) -> int:
         d, ff = dims(d)
-        iface = count_params(build_interface(task, mcfg, vocab_size, d))
+        iface = count_params(build_interface(interface, mcfg, vocab_size, d))
         block = count_params(Block(d, mcfg.n_heads, ff, 0.0, mcfg.layerscale))
         return iface + layers * block + 2 * d + (d + 1) * num_classes  # + final LayerNorm + head
 
@@ -167,11 +167,11 @@ def match_width(mcfg: ModelConfig, task: str, num_classes: int, vocab_size: int,
 class FixedDepthTransformer(SteppedModel):
     """``layers`` untied pre-norm blocks over the task interface's input; see the module docstring."""
 
-    def __init__(self, cfg: ModelConfig, task: str, num_classes: int, vocab_size: int = 0, layers: int = 16):
+    def __init__(self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0, layers: int = 16):
         super().__init__()
-        self.cfg, self.task, self.depth = cfg, task, layers
+        self.cfg, self.depth = cfg, layers
         d = cfg.d_model
-        self.interface = build_interface(task, cfg, vocab_size)
+        self.interface = build_interface(interface, cfg, vocab_size)
         self.layers = nn.ModuleList(Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, num_classes)
@@ -239,7 +239,7 @@ class ACTModel(LoopModel):
     def __init__(
         self,
         cfg: ModelConfig,
-        task: str,
+        interface: str,
         num_classes: int,
         vocab_size: int = 0,
         *,
@@ -248,7 +248,7 @@ class ACTModel(LoopModel):
         halt_bias: float = 1.0,
         halted: str = "copy",
     ):
-        super().__init__(cfg, task, num_classes, vocab_size)
+        super().__init__(cfg, interface, num_classes, vocab_size)
         self.tau, self.eps, self.halted = tau, eps, halted
         self.halt_norm = nn.LayerNorm(cfg.d_model)
         self.halt = nn.Linear(cfg.d_model, 1)
@@ -338,14 +338,14 @@ class PonderNetModel(LoopModel):
     def __init__(
         self,
         cfg: ModelConfig,
-        task: str,
+        interface: str,
         num_classes: int,
         vocab_size: int = 0,
         *,
         beta: float = 0.01,
         lambda_p: float = 0.2,
     ):
-        super().__init__(cfg, task, num_classes, vocab_size)
+        super().__init__(cfg, interface, num_classes, vocab_size)
         self.beta, self.lambda_p = beta, lambda_p
         self.halt_norm = nn.LayerNorm(cfg.d_model)
         self.halt = nn.Linear(cfg.d_model, 1)

@@ -175,15 +175,16 @@ EVAL_SEED = 0  # seed of the random initial state of an eval-mode forward withou
 
 
 class LoopModel(SteppedModel, HubMixin):
-    """The depth-recurrent model (see the module docstring). ``cfg`` may be a dict of ModelConfig
-    keys; ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :mod:`loopthink.model.hub`."""
+    """The depth-recurrent model; ``interface`` is the task's interface kind (``Task.interface``).
+    ``cfg`` may be a dict of ModelConfig keys; ``save_pretrained`` / ``from_pretrained`` /
+    ``push_to_hub`` come from :mod:`loopthink.model.hub`."""
 
-    def __init__(self, cfg: ModelConfig, task: str, num_classes: int, vocab_size: int = 0):
+    def __init__(self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0):
         super().__init__()
-        cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig.model_validate(cfg)
-        self.cfg, self.task = cfg, task
+        self.cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig.model_validate(cfg)
+        cfg, self.interface_kind = self.cfg, interface
         d = cfg.d_model
-        self.interface = build_interface(task, cfg, vocab_size)
+        self.interface = build_interface(interface, cfg, vocab_size)
         self.blocks = nn.ModuleList(
             Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(cfg.blocks_per_step)
         )

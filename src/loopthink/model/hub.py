@@ -39,7 +39,7 @@ def _load_run_model(cls: type, run: Path, map_location: str = "cpu") -> Any:
     if cfg.arch != "recurrent":
         raise ValueError(f"{run} is a {cfg.arch} baseline, not a LoopModel; load it with loopthink.load_run")
     task = get_task(cfg.task.name, **cfg.task.options)
-    model = cls(cfg.model, task.name, task.num_classes, len(task.vocab))
+    model = cls(cfg.model, task.interface, task.num_classes, len(task.vocab))
     model.load_state_dict(load_file(str(run / "model.safetensors")), strict=True)
     return model.to(map_location).eval()
 
@@ -92,16 +92,16 @@ else:
 def model_card_text(model: Any, run_config: RunConfig | None = None, frontier: dict | None = None) -> str:
     """The model card's body (markdown): what the model is, its config, data and frontier."""
     n_params = sum(p.numel() for p in model.parameters())
+    name = run_config.task.name if run_config is not None else f"{model.interface_kind}-interface"
     lines = [
-        f"# loopthink depth-recurrent transformer: {model.task}",
+        f"# loopthink depth-recurrent transformer: {name}",
         "",
-        f"One shared transformer step iterated T times in latent space (loopthink), trained on the `{model.task}` task; "
+        f"One shared transformer step iterated T times in latent space (loopthink), trained on the `{name}` task; "
         f"{n_params:,} parameters. The number of steps is chosen at inference: `model(inputs, steps=T)`.",
         "",
         "```python",
-        "from loopthink import LoopModel, get_task",
+        "from loopthink import LoopModel",
         "model = LoopModel.from_pretrained(\"THIS_FOLDER_OR_REPO\")",
-        f"task = get_task({model.task!r})",
         "```",
         "",
     ]

@@ -15,7 +15,6 @@ from torch import nn
 
 from loopthink.config import ModelConfig
 from loopthink.model.layers import rotary_tables
-from loopthink.tasks import task_class
 
 
 @dataclass
@@ -220,11 +219,15 @@ class SequenceInterface(nn.Module):
         return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, read)
 
 
-INTERFACES = {"graph": GraphInterface, "logic": LogicInterface, "text": TextInterface, "sequence": SequenceInterface}
+# Interface kinds by the structure they read; a task names its kind (``Task.interface``).
+INTERFACES: dict[str, type[nn.Module]] = {
+    "nodes": GraphInterface, "expression": LogicInterface, "prose": TextInterface, "sequence": SequenceInterface,
+}
 
 
-def build_interface(task: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
-    """The interface of ``task``: its own for a built-in task, else the one its class names in
-    ``interface`` ("sequence" unless set); ``d_model`` overrides ``cfg.d_model`` (parameter-matched baselines)."""
-    kind = task if task in INTERFACES else getattr(task_class(task), "interface", "sequence")
+def build_interface(kind: str, cfg: ModelConfig, vocab_size: int = 0, d_model: int | None = None) -> nn.Module:
+    """The interface ``kind`` (a task's ``interface``); ``d_model`` overrides ``cfg.d_model``
+    (parameter-matched baselines)."""
+    if kind not in INTERFACES:
+        raise ValueError(f"unknown model interface {kind!r}; known: {', '.join(INTERFACES)}")
     return INTERFACES[kind](cfg, vocab_size, d_model or cfg.d_model)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from loopthink.plots import plt, save_figure
+from loopthink.tasks import task_class
 
 
 def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
@@ -16,8 +17,9 @@ def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
     from loopthink.frontier import accuracy_matrix
 
     steps, diffs, acc = accuracy_matrix(data["rows"])
+    floor = task_class(data["task"]).heatmap_floor
     fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(diffs) + 2.5), 0.45 * len(steps) + 2.2))
-    im = ax.imshow(acc, origin="lower", aspect="auto", cmap="viridis", vmin=0.5 if data["task"] == "graph" else 0.0, vmax=1.0,
+    im = ax.imshow(acc, origin="lower", aspect="auto", cmap="viridis", vmin=floor, vmax=1.0,
                    extent=(diffs[0] - 0.5, diffs[-1] + 0.5, -0.5, len(steps) - 0.5))
     ax.grid(False)
     ax.set_yticks(range(len(steps)), [str(s) for s in steps])

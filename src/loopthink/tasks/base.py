@@ -170,6 +170,10 @@ class Batch:
 class Task:
     """Base class of a task family. Subclasses set the class attributes and implement the methods.
 
+    Everything the rest of the library knows about a task comes from here: which model interface
+    reads its batches, its labels, its difficulty axis and buckets, its every-node labels and its
+    plot defaults. A new task is its own module plus its registration (``tasks/registry.py``).
+
     Generators take their knobs as keyword-only arguments (``options``); :meth:`check_options`
     rejects unknown ones by name so a config typo fails before training.
     """
@@ -177,8 +181,15 @@ class Task:
     name: ClassVar[str]
     classes: ClassVar[tuple[str, ...]]  # label vocabulary; labels are indices into it
     difficulty_name: ClassVar[str]  # "hops" or "depth"
+    # the model interface that reads the batches (model/interfaces.py INTERFACES); "sequence" is
+    # the generic one for a token sequence read at one token (docs/tasks.md)
+    interface: ClassVar[str] = "sequence"
     vocab: ClassVar[tuple[str, ...]] = ()  # token vocabulary of the encoded inputs (empty for graph)
+    heatmap_floor: ClassVar[float] = 0.0  # lowest accuracy on the frontier heatmap's colour scale
     options: dict[str, Any] = field(default_factory=dict)
+    # (lo, hi) of each numeric option, so a generator is never asked for an instance it cannot
+    # build in reasonable time and memory; options not named here get +-MAX_OPTION_NUMBER
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __post_init__(self) -> None:
         self.check_options(self.options)
@@ -204,6 +215,15 @@ class Task:
         """Difficulty of a record, computed from the instance when its key is missing."""
         raise NotImplementedError
 
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """bool (B, L, C): the classes each token may take under the every-node loss
+        (``train.node_loss``); a token with none is unlabelled."""
+        raise NotImplementedError(f"task {self.name!r} has no per-token labels; set train.node_loss: 0")
+
+    def difficulty_key(self, record: dict) -> str:
+        """The bucket a record is reported under in per-difficulty tables: its difficulty."""
+        return str(self.difficulty_of(record))
+
     def verify(self, record: dict) -> None:
         """Raise :class:`DataError` if a validated record's label or difficulty disagrees with
         its instance, recomputed by an independent solver (BFS, the expression's value, the
@@ -222,6 +242,8 @@ class Task:
         beyond ``MAX_OPTION_NUMBER`` fail here, naming the option."""
         from pydantic import TypeAdapter, ValidationError
 
+        if not options:
+            return
         allowed = cls.option_names()
         hints = typing.get_type_hints(cls.generate)
         for key, value in options.items():
@@ -233,9 +255,10 @@ class Task:
                 TypeAdapter(hints[key]).validate_python(value, strict=not isinstance(value, list))
             except ValidationError:
                 raise DataError(f"option {key!r} of task {cls.name!r}: {value!r} is not a {_type_name(hints[key])}") from None
+            lo, hi = cls.option_bounds.get(key, (-MAX_OPTION_NUMBER, MAX_OPTION_NUMBER))
             for x in value if isinstance(value, (list, tuple)) else [value]:
-                if isinstance(x, (int, float)) and not -MAX_OPTION_NUMBER <= x <= MAX_OPTION_NUMBER:
-                    raise DataError(f"option {key!r} of task {cls.name!r}: {x!r} is outside -{MAX_OPTION_NUMBER}..{MAX_OPTION_NUMBER}")
+                if isinstance(x, (int, float)) and not lo <= x <= hi:
+                    raise DataError(f"option {key!r} of task {cls.name!r}: {x!r} is outside {lo}..{hi}")
 
     @property
     def num_classes(self) -> int:

@@ -62,7 +62,9 @@ def _check_record(rec: Any, task: str | None) -> dict:
         raise DataError("missing key 'task'")
     if task is not None and name != task:
         raise DataError(f"task {name!r} differs from the file's task {task!r}; one task per file")
-    task_class(name)().validate(rec)
+    checker = task_class(name)()
+    checker.validate(rec)
+    checker.verify(rec)  # the label and difficulty against the instance, as read_jsonl does
     return rec
 
 
@@ -104,5 +106,9 @@ def write_records(path: str | Path, records: list[dict]) -> None:
     table = pa.table({k: [rec.get(k) for rec in records] for k in keys})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pa.parquet.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pa.parquet.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

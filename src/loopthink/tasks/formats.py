@@ -29,6 +29,9 @@ def write_jsonl(path: str | Path, records: list[dict]) -> None:
             for rec in records:
                 f.write(json.dumps(rec, separators=(", ", ": ")) + "\n")
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) if e.filename is None else e from None  # name the file
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -78,6 +78,9 @@ class GraphTask(Task):
     name: ClassVar[str] = "graph"
     classes: ClassVar[tuple[str, ...]] = ("unreachable", "reachable")
     difficulty_name: ClassVar[str] = "hops"
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"num_nodes": (2, MAX_NODES), "distractor_density": (0, 64)}
+    interface: ClassVar[str] = "nodes"
+    heatmap_floor: ClassVar[float] = 0.5  # labels are balanced yes/no: a guess scores 0.5
 
     def generate(  # type: ignore[override]
         self,
@@ -162,6 +165,13 @@ class GraphTask(Task):
         depth = max(dist.values())
         if not reachable and record.get("search_depth") is not None and record["search_depth"] != depth:
             raise mismatch("search_depth", record["search_depth"], depth, "the breadth-first search")
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
+
+    def difficulty_key(self, record: dict) -> str:
+        """Unreachable queries form a bucket of their own (their search depth is no hop count)."""
+        return "unreachable" if record.get("label") is False else str(self.difficulty_of(record))
 
     def difficulty_of(self, record: dict) -> int:
         """``hops`` for a reachable query, ``search_depth`` for an unreachable one (BFS if absent).

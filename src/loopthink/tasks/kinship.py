@@ -22,6 +22,7 @@ sibling's spouse; *niece/nephew* is the inverse (a sibling's or a spouse's sibli
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -270,3 +271,101 @@ def _relative(family: Family, rng: random.Random, p: int, taken: set[int]) -> in
         if can_add:
             return family.new_child(unit)
     raise AssertionError("unreachable: CHILD always yields a person")
+
+
+# ---- long, tangled stories ----------------------------------------------------------------------
+# A story states many facts about one tree: new people (dead ends and separate branches, as above)
+# and *redundant* facts between two people already mentioned who share a unit (both parents of a
+# child, a couple, siblings): these close cycles. None may shorten the chain: hops stays exact.
+_NO_PATH = 1 << 20
+
+
+def sample_story(rng: random.Random, hops: int, people: int, facts: int, max_people: int) -> Instance:
+    """A chain of exactly ``hops`` facts inside a story of up to ``facts`` facts naming up to
+    ``people`` people (at most ``max_people``). Each fact off the chain names someone new with the
+    chance that spreads the people still to come over the facts still to come; else it is redundant."""
+    relation = pick(rng, [k for k, m in MIN_HOPS.items() if m <= hops])
+    family = Family(rng)
+    chain = build_chain(family, rng, relation, pick(rng, (FEMALE, MALE)), hops)
+    story = _Story(family, chain)
+    people = min(people, max_people)
+    for left in range(facts - hops, 0, -1):
+        room = people - len(story.seen)
+        if room > 0 and rng.random() * left < room:
+            story.add_new(rng, people)
+        elif not story.add_redundant(rng) and room > 0:
+            story.add_new(rng, people)
+    return Instance(family, relation, chain, story.facts)
+
+
+class _Story:
+    """Stated facts as a graph, with each mentioned person's distance to A and to B over them."""
+
+    def __init__(self, family: Family, chain: list[int]):
+        self.family = family
+        self.facts = list(zip(chain, chain[1:]))
+        self.mentioned = list(chain)
+        self.seen = set(chain)
+        self.adj: dict[int, list[int]] = {p: [] for p in chain}
+        self.pairs: set[tuple[int, int]] = set()
+        for x, y in self.facts:
+            self._link(x, y)
+        self.dist = [{p: i for i, p in enumerate(chain)}, {p: len(chain) - 1 - i for i, p in enumerate(chain)}]
+        self.hops = len(chain) - 1
+
+    def _link(self, x: int, y: int) -> None:
+        self.adj.setdefault(x, []).append(y)
+        self.adj.setdefault(y, []).append(x)
+        self.pairs.add((min(x, y), max(x, y)))
+
+    def _mention(self, p: int) -> None:
+        if p not in self.seen:
+            self.seen.add(p)
+            self.mentioned.append(p)
+
+    def _state(self, x: int, y: int) -> None:
+        new = y not in self.adj  # a dead end off x: one step further than x from A and from B
+        self.facts.append((x, y))
+        self._link(x, y)
+        for p in (x, y):
+            self._mention(p)
+        for dist in self.dist:  # relax distances through the new fact (breadth-first from its ends)
+            if new:
+                if x in dist:
+                    dist[y] = dist[x] + 1
+                continue
+            queue = deque(p for p in (x, y) if p in dist)
+            while queue:
+                u = queue.popleft()
+                for v in self.adj[u]:
+                    if dist[u] + 1 < dist.get(v, _NO_PATH):
+                        dist[v] = dist[u] + 1
+                        queue.append(v)
+
+    def _keeps_hops(self, x: int, y: int) -> bool:
+        (da, db), far = self.dist, _NO_PATH
+        return min(da.get(x, far) + db.get(y, far), da.get(y, far) + db.get(x, far)) + 1 >= self.hops
+
+    def add_new(self, rng: random.Random, people: int) -> None:
+        """A fact naming someone new: off a mentioned person, or (if room) between two new people."""
+        anchor = -1
+        if len(self.seen) + 2 <= people and rng.random() < _SEPARATE:
+            loose = [p for p in range(len(self.family.gender)) if p not in self.seen]
+            anchor = pick(rng, loose) if loose else -1
+        if anchor < 0:
+            anchor = pick(rng, self.mentioned)
+        self._state(anchor, _relative(self.family, rng, anchor, self.seen))
+
+    def add_redundant(self, rng: random.Random, tries: int = 4) -> bool:
+        """A fact between two mentioned people of one unit not yet stated; False if none was found."""
+        fam = self.family
+        for _ in range(tries):
+            x = pick(rng, self.mentioned)
+            units = [u for u in (fam.birth[x], fam.marriage[x]) if u >= 0]
+            pool = [q for u in units for q in (*fam.couple[u], *fam.children[u])]
+            free = [q for q in pool if q != x and q in self.seen and (min(x, q), max(x, q)) not in self.pairs]
+            free = [q for q in free if self._keeps_hops(x, q)]
+            if free:
+                self._state(x, pick(rng, free))
+                return True
+        return False

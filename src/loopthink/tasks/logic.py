@@ -322,7 +322,10 @@ class LogicTask(Task):
     name: ClassVar[str] = "logic"
     classes: ClassVar[tuple[str, ...]] = ("False", "True")
     difficulty_name: ClassVar[str] = "depth"
+    interface: ClassVar[str] = "expression"
     vocab: ClassVar[tuple[str, ...]] = LOGIC_VOCAB
+    # side trees nest: their size grows faster than any power of side_depth
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"side_depth": (0, 8), "negate_prob": (0, 1), "paren_prob": (0, 1)}
 
     def generate(  # type: ignore[override]
         self,
@@ -395,6 +398,9 @@ class LogicTask(Task):
             raise DataError(f"'expression' does not parse: {e}") from None
         bool_field(record, "label")
         optional_int(record, "depth", 0)
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
 
     def verify(self, record: dict) -> None:
         """``label`` and ``depth`` against the parsed expression's value and height."""

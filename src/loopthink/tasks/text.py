@@ -63,6 +63,7 @@ from loopthink.tasks.kinship import (
     extend_layout,
     pick,
     sample_instance,
+    sample_story,
     shuffle,
 )
 
@@ -179,7 +180,9 @@ class TextTask(Task):
     name: ClassVar[str] = "text"
     classes: ClassVar[tuple[str, ...]] = CLASSES
     difficulty_name: ClassVar[str] = "hops"
+    interface: ClassVar[str] = "prose"
     vocab: ClassVar[tuple[str, ...]] = TEXT_VOCAB
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"distractors": (0, 64), "max_entities": (2, 1024)}
 
     def generate(  # type: ignore[override]
         self,
@@ -189,6 +192,7 @@ class TextTask(Task):
         *,
         distractors: int | tuple[int, int] = (2, 6),
         max_entities: int = 64,
+        story: dict | None = None,
     ) -> list[dict]:
         """``n`` records with ``hops`` uniform in ``difficulty``.
 
@@ -196,8 +200,14 @@ class TextTask(Task):
         when the instance would name more than ``max_entities`` people). ``max_entities`` also
         bounds :meth:`encode`. The answer is uniform over the relations possible at the drawn hops
         (8 at one hop, all 22 from two hops on).
+
+        ``story``: ``{"people": [lo, hi], "facts": [lo, hi], "share": s}`` (ints or ranges; defaults
+        30, 50 and 1.0) makes a share ``s`` of the instances long, tangled stories instead of a chain
+        with ``distractors``: up to that many people and facts, with redundant facts that close cycles
+        (both parents of a child, a couple, siblings), none shortening the chain
+        (``kinship.sample_story``).
         """
-        return [out[0] for out in self._generate_with_tree(n, seed, difficulty, distractors, max_entities)]
+        return [out[0] for out in self._generate_with_tree(n, seed, difficulty, distractors, max_entities, story)]
 
     def _generate_with_tree(
         self,
@@ -206,6 +216,7 @@ class TextTask(Task):
         difficulty: tuple[int, int],
         distractors: int | tuple[int, int] = (2, 6),
         max_entities: int = 64,
+        story: dict | None = None,
     ) -> list[tuple[dict, Instance, dict[int, str]]]:
         """Records with the instance behind each (tree, chain, facts) and the names of its people."""
         lo, hi = _check_range("difficulty (hops)", difficulty, 1)
@@ -214,10 +225,15 @@ class TextTask(Task):
         d_lo, d_hi = _check_range("distractors", distractors, 0)
         if max_entities < hi + 1:
             raise ValueError(f"max_entities={max_entities} is too small: {hi} hops need {hi + 1} names")
+        people, facts, share = _story_ranges(story) if story is not None else ((0, 0), (0, 0), 0.0)
         rng = random.Random(seed)
         out = []
         for _ in range(n):
-            inst = sample_instance(rng, rng.randint(lo, hi), rng.randint(d_lo, d_hi), max_entities)
+            hops = rng.randint(lo, hi)
+            if share == 0 or rng.random() >= share:
+                inst = sample_instance(rng, hops, rng.randint(d_lo, d_hi), max_entities)
+            else:
+                inst = sample_story(rng, hops, rng.randint(*people), rng.randint(*facts), max_entities)
             names = _assign_names(inst, rng)
             out.append((_to_record(inst, names, rng), inst, names))
         return out
@@ -258,6 +274,9 @@ class TextTask(Task):
         hops = record.get("hops")
         if hops is not None and (type(hops) is not int or not 1 <= hops <= MAX_TEXT_CHARS):
             raise DataError(f"'hops' must be a positive integer or null, got {hops!r}")
+
+    def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return node_targets(inputs)
 
     def verify(self, record: dict) -> None:
         """``answer`` and ``hops`` against the stated facts: A's relation to B composed along the
@@ -301,6 +320,21 @@ def _check_range(what: str, pair: tuple[int, int], least: int) -> tuple[int, int
     if not least <= lo <= hi:
         raise ValueError(f"{what} must satisfy {least} <= lo <= hi, got {tuple(pair)}")
     return lo, hi
+
+
+def _story_ranges(story: dict) -> tuple[tuple[int, int], tuple[int, int], float]:
+    """``(people, facts, share)`` of the ``story`` option."""
+    if not isinstance(story, dict) or set(story) - {"people", "facts", "share"}:
+        raise ValueError(f"story must be a mapping with keys 'people', 'facts', 'share', got {story!r}")
+    share = story.get("share", 1.0)
+    if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ValueError(f"story.share must be a number in [0, 1], got {share!r}")
+
+    def span(key: str, default: int) -> tuple[int, int]:
+        value = story.get(key, default)
+        return _check_range(f"story.{key}", (value, value) if isinstance(value, int) else value, 1)
+
+    return span("people", 30), span("facts", 50), float(share)
 
 
 def _assign_names(inst: Instance, rng: random.Random) -> dict[int, str]:
