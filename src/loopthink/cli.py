@@ -9,6 +9,7 @@ import sys
 from loopthink.checkpoint import RunError
 from loopthink.commands import COMMANDS
 from loopthink.commands.arguments import absorb_extra
+from loopthink.commands.help import describe as describe_command
 from loopthink.config import ConfigError
 from loopthink.progress import timed
 from loopthink.tasks import DataError
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        describe_command(p, name)  # defaults in --help, an example in the epilog
         p.set_defaults(module=module)
     return parser
 

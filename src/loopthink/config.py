@@ -226,6 +226,12 @@ class TrainConfig(_Strict):
     eval_n: int = Field(256, ge=1, description="validation instances per difficulty")
     checkpoint_every: int = Field(250, ge=1, description="iterations between checkpoints (a run resumes from the last)")
     log_every: int = Field(10, ge=1, description="iterations between rows of metrics.jsonl")
+    loggers: list[Literal["jsonl", "tensorboard", "wandb"]] = Field(
+        default_factory=lambda: ["jsonl"],
+        description="where metrics go: metrics.jsonl always (the source of truth), plus tensorboard (RUN/tensorboard) "
+        "and/or wandb (project train.wandb_project); see loopthink/loggers.py",
+    )
+    wandb_project: str = Field("loopthink", description="loggers: wandb: the W&B project")
     device: str = Field("cpu", pattern=DEVICE_PATTERN, description="cpu, cuda, cuda:N or mps")
     amp: bool = Field(False, description="bf16 autocast (for CUDA; also runs, slower, on the CPU)")
     compile: bool = Field(False, description="torch.compile the recurrence step (for a GPU)")

@@ -46,6 +46,7 @@ from typing import Any, TextIO
 
 import torch
 
+from loopthink import launchers
 from loopthink.checkpoint import RunError, exclusive_lock
 from loopthink.config import ConfigError, load_config
 from loopthink.seeds import run_finished
@@ -159,6 +160,7 @@ def run_sweep(
     device: str | None = None,
     dry_run: bool = False,
     show: bool = False,
+    launcher: Any = None,
 ) -> tuple[list[Run], list[list[str]]]:
     """Train every (grid point, seed) run not yet finished in ``out``; (runs, []) when done.
 
@@ -192,6 +194,9 @@ def run_sweep(
             return runs, [train_command(config, r, out, [f"train.device={device}"] if device else []) for r in todo]
         if len(todo) < len(runs):
             print(f"sweep {out}: {len(runs) - len(todo)} of {len(runs)} runs already finished", file=sys.stderr)
+        if launcher is not None and launcher.launcher == "submitit" and todo:
+            launchers.submit(config, runs, out, meta, launcher, write_sweep)
+            return runs, []  # submitted: nothing left for the local scheduler
         if todo:
             where = f", {threads} thread(s) each" if not devices[0].startswith("cuda") else f" on {', '.join(sorted(set(devices)))}"
             print(f"sweep {out}: {len(todo)} run(s), {jobs} at a time" + where, file=sys.stderr)

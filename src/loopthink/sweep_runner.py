@@ -43,6 +43,7 @@ class Run:
     device: str | None = None
     val: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    job_id: str | None = None  # --launcher submitit
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -27,6 +27,7 @@ from loopthink.checkpoint import (
 from loopthink.batches import Prefetcher, iteration_rng, validation_sets
 from loopthink.config import RunConfig, TrainConfig
 from loopthink.datasource import FileData, training_data, with_epochs
+from loopthink.loggers import open_loggers
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.progress import TrainProgress, accuracy_line
@@ -214,9 +215,10 @@ def _loop(
     amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
     eval_steps = tc.steps.max
+    # metric sinks open before the data threads start, so a sink that cannot open leaves none behind
+    log = open_loggers(out, tc.loggers, tc.wandb_project, cfg.model_dump(mode="json")) if rank == 0 else None
     data = Prefetcher(task, cfg, start, rank, data=file_data)
     bar = TrainProgress(start, tc.iters, show=progress is not False and rank == 0)
-    log = open(out / "metrics.jsonl", "a") if rank == 0 else None
     t0, last = time.time(), {}
     try:
         model.train()
@@ -240,10 +242,10 @@ def _loop(
             done = it + 1
             if done % tc.log_every == 0 or done == tc.iters:
                 last = {"iter": done, "loss": round(loss, 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
-                _log(log, {**last, "time": round(time.time() - t0, 2)})
+                log.log({**last, "time": round(time.time() - t0, 2)})
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)
-                _log(log, {"iter": done, "val": best, "val_steps": eval_steps})
+                log.log({"iter": done, "val": best, "val_steps": eval_steps})
                 bar.write(f"iter {done}: " + accuracy_line(best, eval_steps, task.difficulty_name))
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
                 save_checkpoint(out, model, opt, {"iter": done, "val": best})
@@ -257,7 +259,7 @@ def _loop(
 
 
 # What `train` (and `sweep`, train.log) put in a run directory before its config.yaml exists.
-RUN_FILES = frozenset({"config.yaml", "metrics.jsonl", "model.safetensors", "train.log", LOCK_FILE, CKPT, TMP, OLD})
+RUN_FILES = frozenset({"config.yaml", "metrics.jsonl", "model.safetensors", "train.log", "tensorboard", "wandb", LOCK_FILE, CKPT, TMP, OLD})
 
 
 def open_run_dir(out: Path, resume: bool) -> Any:
@@ -282,11 +284,6 @@ def open_run_dir(out: Path, resume: bool) -> Any:
         lock.close()
         raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
     return lock
-
-
-def _log(f: Any, row: dict) -> None:
-    f.write(json.dumps(row) + "\n")
-    f.flush()
 
 
 def _truncate_metrics(path: Path, upto: int) -> None:

@@ -26,12 +26,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda (every visible GPU) or cuda:0,2; default: the config's train.device")
     p.add_argument("--out", required=True, help="sweep directory")
     p.add_argument("--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing")
-    p.epilog = "On a cluster, use --dry-run and launch each printed command as its own job (torchrun -m loopthink.cli train ... works too)."
+    p.epilog = "On a Slurm cluster: --launcher submitit --partition P --time MIN --gpus-per-job G (see loopthink/launchers.py)."
+    add_launcher_arguments(p)
+
+
+def add_launcher_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("--launcher submitit (Slurm through submitit)")
+    g.add_argument("--launcher", choices=["local", "submitit"], default="local", help="local processes, or one submitit job per run")
+    g.add_argument("--cluster", choices=["slurm", "local", "debug"], default=None, help="submitit's executor (default: Slurm when sbatch is found, else local)")
+    g.add_argument("--partition", default=None, help="Slurm partition")
+    g.add_argument("--time", type=int, default=60, help="minutes per job (Slurm time limit; a timed-out job is requeued and resumes)")
+    g.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job; above 1 the run trains with DDP, one task per GPU")
+    g.add_argument("--cpus-per-job", type=int, default=1, help="CPUs per job (and train.threads on a CPU job)")
+    g.add_argument("--wait", action="store_true", help="wait for the jobs and record their results in sweep.json")
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    runs, commands = run_sweep(args.config, list(args.overrides), args.seeds, args.grid, args.out, args.jobs, args.device, args.dry_run, show=sys.stderr.isatty())
+    runs, commands = run_sweep(args.config, list(args.overrides), args.seeds, args.grid, args.out, args.jobs, args.device, args.dry_run, show=sys.stderr.isatty(), launcher=args)
     if args.dry_run:
         for cmd in commands:
             print(shlex.join(cmd))

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from loopthink.config import MAX_STEPS, ModelConfig
+from loopthink.model.hub import HubMixin
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
 
@@ -170,12 +171,18 @@ class SteppedModel(nn.Module):
         raise ValueError(f"return_states must be None, 'pooled' or 'full', got {how!r}")
 
 
-class LoopModel(SteppedModel):
-    """The depth-recurrent model; ``interface`` is the task's interface kind (``Task.interface``)."""
+EVAL_SEED = 0  # seed of the random initial state of an eval-mode forward without a generator
+
+
+class LoopModel(SteppedModel, HubMixin):
+    """The depth-recurrent model; ``interface`` is the task's interface kind (``Task.interface``).
+    ``cfg`` may be a dict of ModelConfig keys; ``save_pretrained`` / ``from_pretrained`` /
+    ``push_to_hub`` come from :mod:`loopthink.model.hub`."""
 
     def __init__(self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig.model_validate(cfg)
+        cfg, self.interface_kind = self.cfg, interface
         d = cfg.d_model
         self.interface = build_interface(interface, cfg, vocab_size)
         self.blocks = nn.ModuleList(
@@ -191,10 +198,17 @@ class LoopModel(SteppedModel):
             self.gate.reset_parameters()
 
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
-        """h_0: zeros or N(0, init_scale^2); without input injection the state starts at the input."""
+        """h_0: zeros or N(0, init_scale^2); without input injection the state starts at the input.
+
+        In eval mode without a ``generator`` the noise comes from one seeded with ``EVAL_SEED``, so an
+        eval-mode forward is deterministic and h_0 keeps the distribution the model was trained on
+        (zeros would not). The noise is drawn for the whole (B, L, d) batch, so a row's h_0 depends on
+        its place in the batch; pass a ``generator`` to choose it."""
         shape = ctx.x.shape
         h = torch.zeros(shape, device=ctx.x.device, dtype=ctx.x.dtype)
         if self.cfg.init_state == "random" and self.cfg.init_scale > 0:
+            if generator is None and not self.training:
+                generator = torch.Generator(h.device).manual_seed(EVAL_SEED)
             gen_device = generator.device if generator is not None else h.device
             noise = torch.randn(shape, generator=generator, device=gen_device)
             h = h + self.cfg.init_scale * noise.to(device=h.device, dtype=h.dtype)
