@@ -13,15 +13,9 @@ from loopthink.cli import main as cli_main
 from loopthink.config import load_config
 from loopthink.tasks import DataError, get_task
 from loopthink.tasks.graph_families import FAMILY_NAMES, all_pairs_distances
+from tests.test_graph import _digraph
 
 MIXTURE = {name: 1.0 for name in FAMILY_NAMES}
-
-
-def _digraph(rec: dict) -> nx.DiGraph:
-    g = nx.DiGraph()
-    g.add_nodes_from(range(rec["num_nodes"]))
-    g.add_edges_from(map(tuple, rec["edges"]))
-    return g
 
 
 def _check(rec: dict) -> None:

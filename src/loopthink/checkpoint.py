@@ -18,9 +18,8 @@ import json
 import os
 import re
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 import torch
 from safetensors import SafetensorError
@@ -29,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from loopthink.config import DEVICE_PATTERN, ConfigError, RunConfig, dump_config, load_config
 from loopthink.model import build_model
 from loopthink.tasks import get_task
+from loopthink.tasks.formats import temp_beside
 
 CKPT, TMP, OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
 LOCK_FILE = "train.lock"  # held by the one `loopthink train` writing into a run directory
@@ -45,36 +45,20 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-@contextmanager
-def _temp_beside(path: Path) -> Iterator[Path]:
-    """``PATH.tmp``, renamed over ``path`` when the block succeeds and removed when it fails (disk
-    full, no permission, interrupted), so no stray ``*.tmp`` is left behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OSError(e.errno, e.strerror, str(path)) if e.filename is None else e from None  # name the file
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_text(path: Path, text: str) -> None:
-    with _temp_beside(path) as tmp:
+    with temp_beside(path) as tmp:
         _fsync_write(tmp, text.encode())
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    with _temp_beside(path) as tmp:
+    with temp_beside(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    with _temp_beside(dst) as tmp:
+    with temp_beside(dst) as tmp:
         shutil.copyfile(src, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -16,18 +17,13 @@ MAX_INT_DIGITS = 20  # integers longer than this are rejected while parsing (10*
 MAX_REPORTED = 100  # bad lines listed in one error; the rest are counted
 
 
-def write_jsonl(path: str | Path, records: list[dict]) -> None:
-    """Write records atomically (temp file + rename), so a crash never leaves half a file and a
-    failed write (disk full, no permission) leaves no temp file behind."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; --out must name a .jsonl file")
-    path.parent.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def temp_beside(path: Path) -> Iterator[Path]:
+    """``PATH.tmp``, renamed over ``path`` when the block succeeds and removed when it fails (disk
+    full, no permission, interrupted), so no stray ``*.tmp`` is left behind."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec, separators=(", ", ": ")) + "\n")
+        yield tmp
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
@@ -35,6 +31,18 @@ def write_jsonl(path: str | Path, records: list[dict]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_jsonl(path: str | Path, records: list[dict]) -> None:
+    """Write records atomically (temp file + rename), so a crash never leaves half a file and a
+    failed write (disk full, no permission) leaves no temp file behind."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; --out must name a .jsonl file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with temp_beside(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, separators=(", ", ": ")) + "\n")
 
 
 def _parse_int(text: str) -> int:
