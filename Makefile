@@ -27,6 +27,7 @@ test-slow: setup
 
 lint: setup
 	$(BIN)/ruff check src bench tests
+	$(BIN)/ruff format --check src bench tests
 
 bench: setup
 	$(BIN)/python bench/run_all.py

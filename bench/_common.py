@@ -47,9 +47,9 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
     import shutil
     import time
 
+    from loopthink.analysis.accuracy import evaluate_records
     from loopthink.checkpoint import load_run
     from loopthink.config import load_config
-    from loopthink.analysis.accuracy import evaluate_records
     from loopthink.train import train
 
     cfg = load_config(config, overrides)

@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "bench": "diagnose",
         "run": str(args.run or "untrained configs/graph.yaml"),
-        "n": args.n, "runs": args.runs, "steps": args.steps, "threads": torch.get_num_threads(),
+        "n": args.n,
+        "runs": args.runs,
+        "steps": args.steps,
+        "threads": torch.get_num_threads(),
         "seconds": round(seconds, 2),
         "examples_per_s": round(args.n / seconds, 2),
         "target_seconds": 180,

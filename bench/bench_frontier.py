@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import emit, model_for
-
 import torch
 
+from _common import emit, model_for
 from loopthink.analysis.accuracy import predict_over_steps
 from loopthink.analysis.frontier import frontier_grid
 
@@ -45,11 +44,21 @@ def main() -> None:
     per = [predict_over_steps(model, task, records, [s], batch_size=200)[0] for s in STEPS]
     per_s = time.perf_counter() - t0
     same = all((one[j] == per[j]).mean() > 0.97 for j in range(len(STEPS)))  # random h0 differs per call
-    emit({
-        "bench": "frontier", "model": source, "grid_cells": len(rows), "n_per_cell": args.n_per_cell,
-        "grid_seconds": grid_s, "grid_target_seconds": 300,
-        "one_pass_seconds": one_s, "pass_per_T_seconds": per_s, "speedup": per_s / one_s, "predictions_agree": bool(same),
-    }, args.json_out)
+    emit(
+        {
+            "bench": "frontier",
+            "model": source,
+            "grid_cells": len(rows),
+            "n_per_cell": args.n_per_cell,
+            "grid_seconds": grid_s,
+            "grid_target_seconds": 300,
+            "one_pass_seconds": one_s,
+            "pass_per_T_seconds": per_s,
+            "speedup": per_s / one_s,
+            "predictions_agree": bool(same),
+        },
+        args.json_out,
+    )
 
 
 if __name__ == "__main__":

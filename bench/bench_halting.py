@@ -24,8 +24,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -136,8 +137,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{'full rollout, T_max=' + str(T):<34} {full_s:>8.3f}")
     print(f"{'halt() with a never-firing rule':<34} {never_s:>8.3f}")
     print(f"{'halt() with ' + args.rule:<34} {halted_s:>8.3f}")
-    print(f"speed-up {results['speedup']:.2f}x (ideal {results['ideal_speedup']:.2f}x); mean steps {mean_steps:.1f}/{T}, "
-          f"steps saved {results['steps_saved']:.1%}; predictions changed {results['changed_predictions']:.2%}")
+    print(
+        f"speed-up {results['speedup']:.2f}x (ideal {results['ideal_speedup']:.2f}x); mean steps {mean_steps:.1f}/{T}, "
+        f"steps saved {results['steps_saved']:.1%}; predictions changed {results['changed_predictions']:.2%}"
+    )
     print(json.dumps(results))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

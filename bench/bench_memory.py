@@ -68,8 +68,11 @@ def main() -> None:
     }
     for s in steps:
         r = rows[s]
-        print(f"T={s:>3}  truncated: peak +{r['truncated']['rss_kib'] / 1024:7.1f} MiB, saved {r['truncated']['saved_bytes'] / 2**20:7.1f} MiB"
-              f"   full: peak +{r['full']['rss_kib'] / 1024:7.1f} MiB, saved {r['full']['saved_bytes'] / 2**20:7.1f} MiB", file=sys.stderr)
+        print(
+            f"T={s:>3}  truncated: peak +{r['truncated']['rss_kib'] / 1024:7.1f} MiB, saved {r['truncated']['saved_bytes'] / 2**20:7.1f} MiB"
+            f"   full: peak +{r['full']['rss_kib'] / 1024:7.1f} MiB, saved {r['full']['saved_bytes'] / 2**20:7.1f} MiB",
+            file=sys.stderr,
+        )
     emit(result, args.json_out)
 
 

@@ -15,15 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit
-
 import torch
 
+from _common import emit
+from loopthink.batches import Prefetcher
 from loopthink.config import load_config
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.tasks import get_task
-from loopthink.batches import Prefetcher
 from loopthink.train import make_optimizer, train
 
 
@@ -63,14 +62,31 @@ def main() -> None:
     p.add_argument("--config", default="configs/graph.yaml")
     p.add_argument("--json-out")
     args = p.parse_args()
-    over = [f"train.iters={args.iters}", "train.steps.mode=fixed", "train.steps.max=12", f"train.eval_every={args.iters}",
-            f"train.checkpoint_every={args.iters}", "train.log_every=10", "train.eval_n=16"]
+    over = [
+        f"train.iters={args.iters}",
+        "train.steps.mode=fixed",
+        "train.steps.max=12",
+        f"train.eval_every={args.iters}",
+        f"train.checkpoint_every={args.iters}",
+        "train.log_every=10",
+        "train.eval_n=16",
+    ]
     cfg = load_config(args.config, over)
     lt = loopthink_loop(cfg, args.iters)
     bare = bare_loop(cfg, args.iters)
     lt2 = loopthink_loop(cfg, args.iters)  # twice, around the bare loop, against drift
     lt_mean = (lt + lt2) / 2
-    emit({"bench": "overhead", "loopthink_s_per_iter": lt_mean, "bare_s_per_iter": bare, "overhead": lt_mean / bare - 1, "target": 0.10, "iters": args.iters}, args.json_out)
+    emit(
+        {
+            "bench": "overhead",
+            "loopthink_s_per_iter": lt_mean,
+            "bare_s_per_iter": bare,
+            "overhead": lt_mean / bare - 1,
+            "target": 0.10,
+            "iters": args.iters,
+        },
+        args.json_out,
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def sweep_once(config: str, overrides: list[str], seeds: int, jobs: int | None, out: Path, env: dict[str, str]) -> dict:
-    cmd = [sys.executable, "-m", "loopthink.cli", "sweep", config, *overrides,
-           "--seeds", f"0..{seeds - 1}", "--out", str(out)] + (["--jobs", str(jobs)] if jobs else [])
+    cmd = [sys.executable, "-m", "loopthink.cli", "sweep", config, *overrides, "--seeds", f"0..{seeds - 1}", "--out", str(out)] + (
+        ["--jobs", str(jobs)] if jobs else []
+    )
     wall = timed(cmd, env)
     sweep = json.loads((out / "sweep.json").read_text())
     return {"jobs": sweep.get("jobs", jobs), "wall_s": round(wall, 2), "run_wall_s": [r["wall_s"] for r in sweep["runs"]]}
@@ -67,8 +68,9 @@ def main() -> None:
     overrides = args.overrides or DEFAULT_OVERRIDES
     cores = os.cpu_count() or 1
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-    env = dict(os.environ, PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    )
 
     tmp = tempfile.TemporaryDirectory(prefix="bench_sweep_") if args.workdir is None else None
     work = Path(args.workdir or tmp.name)
@@ -106,8 +108,11 @@ def main() -> None:
     print(f"single run (default threads)    {single:8.1f} s   (cores {cores}, load avg at start {load})", file=sys.stderr)
     print(f"single run (1 thread)           {single_1:8.1f} s", file=sys.stderr)
     for s in sweeps:
-        print(f"{args.seeds} seeds, --jobs {s['jobs']}             {s['wall_s']:8.1f} s   ratio {s['ratio']:.2f}x "
-              f"(ideal {s['ideal_ratio']:.2f}x, whole-run rounds {s['rounds_bound']})", file=sys.stderr)
+        print(
+            f"{args.seeds} seeds, --jobs {s['jobs']}             {s['wall_s']:8.1f} s   ratio {s['ratio']:.2f}x "
+            f"(ideal {s['ideal_ratio']:.2f}x, whole-run rounds {s['rounds_bound']})",
+            file=sys.stderr,
+        )
     emit(result, args.json_out)
 
 

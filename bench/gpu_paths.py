@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, emit
-
 import torch
 
+from _common import ROOT, emit
 from loopthink.config import load_config
 from loopthink.train import train
 
@@ -31,16 +30,29 @@ WAYS = {"fp32": [], "amp": ["train.amp=true"], "amp+compile": ["train.amp=true",
 
 
 def run_way(config: Path, iters: int, overrides: list[str], out: Path) -> dict:
-    cfg = load_config(config, [f"train.iters={iters}", "train.device=cuda", "train.log_every=5",
-                               f"train.eval_every={iters}", f"train.checkpoint_every={iters}", *overrides])
+    cfg = load_config(
+        config,
+        [
+            f"train.iters={iters}",
+            "train.device=cuda",
+            "train.log_every=5",
+            f"train.eval_every={iters}",
+            f"train.checkpoint_every={iters}",
+            *overrides,
+        ],
+    )
     t0 = time.time()
     train(cfg, out, progress=False)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     timed = [r for r in rows if "loss" in r]
     warm = next(r for r in timed if r["iter"] >= 10)
     rate = (timed[-1]["iter"] - warm["iter"]) / max(1e-9, timed[-1]["time"] - warm["time"])
-    return {"seconds": round(time.time() - t0, 2), "iters_per_s_after_10": round(rate, 2),
-            "losses": [r["loss"] for r in timed], "val": rows[-1].get("val")}
+    return {
+        "seconds": round(time.time() - t0, 2),
+        "iters_per_s_after_10": round(rate, 2),
+        "losses": [r["loss"] for r in timed],
+        "val": rows[-1].get("val"),
+    }
 
 
 def main() -> int:
@@ -62,10 +74,15 @@ def main() -> int:
                 result["ways"][name] = {"error": f"{type(e).__name__}: {e}"}
     ref = result["ways"]["fp32"].get("losses", [])[:COMPARED]
     ok = bool(ref)
-    for name, way in result["ways"].items():
+    for way in result["ways"].values():
         got = way.get("losses", [])[:COMPARED]
-        way["ok"] = bool(got and ref and len(got) == len(ref) and all(math.isfinite(x) for x in got)
-                         and max(abs(a - b) for a, b in zip(ref, got)) < 0.05 * max(ref))
+        way["ok"] = bool(
+            got
+            and ref
+            and len(got) == len(ref)
+            and all(math.isfinite(x) for x in got)
+            and max(abs(a - b) for a, b in zip(ref, got)) < 0.05 * max(ref)
+        )
         ok &= way["ok"]
     result["ok"] = ok
     emit(result, args.json)

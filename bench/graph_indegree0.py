@@ -20,8 +20,8 @@ import argparse
 import json
 
 import torch
-from _common import emit
 
+from _common import emit
 from loopthink.checkpoint import load_run
 
 CHECK_STEPS = (1, 2, 4, 8, 16, 32, 64)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import emit
 
-from loopthink.checkpoint import load_run
+from _common import emit
 from loopthink.analysis.accuracy import evaluate_records
+from loopthink.checkpoint import load_run
 from loopthink.tasks.external.logic_infix import FAMILIES
 
 RANGES = ((1, 6), (7, 10))

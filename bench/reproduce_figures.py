@@ -38,14 +38,29 @@ TEXT_RECIPE_RUN = "runs/paper/text_recipe"  # configs/paper/text_recipe.yaml: te
 def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
     """(name, command, run directory that makes the step unnecessary when finished)."""
     out: list[tuple[str, list[str], str | None]] = [
-        (f"train_{task}_default", [sys.executable, "bench/train_targets.py", "--tasks", task, "--out", "runs/bench", "train.threads=1"], run)
+        (
+            f"train_{task}_default",
+            [sys.executable, "bench/train_targets.py", "--tasks", task, "--out", "runs/bench", "train.threads=1"],
+            run,
+        )
         for task, run in (("graph", DEFAULT_RUN), ("logic", LOGIC_RUN), ("logic_nested", NESTED_RUN), ("text", TEXT_RUN))
     ]
     for name in BASELINES + LOGIC_BASELINES + NESTED_BASELINES + TEXT_BASELINES:
         run = f"runs/cmp/{name}"
-        out.append((f"train_{name}", [*LOOPTHINK, "train", f"configs/baselines/{name}.yaml", "train.threads=1", "--out", run, "--no-progress"], run))
-    out.append(("train_text_recipe", [*LOOPTHINK, "train", "configs/paper/text_recipe.yaml", "train.threads=1", "--out", TEXT_RECIPE_RUN,
-                                      "--no-progress"], TEXT_RECIPE_RUN))
+        out.append(
+            (
+                f"train_{name}",
+                [*LOOPTHINK, "train", f"configs/baselines/{name}.yaml", "train.threads=1", "--out", run, "--no-progress"],
+                run,
+            )
+        )
+    out.append(
+        (
+            "train_text_recipe",
+            [*LOOPTHINK, "train", "configs/paper/text_recipe.yaml", "train.threads=1", "--out", TEXT_RECIPE_RUN, "--no-progress"],
+            TEXT_RECIPE_RUN,
+        )
+    )
     labels = ["default"] + [b.removeprefix("graph_") for b in BASELINES]
     out += [
         ("frontier", [*LOOPTHINK, "frontier", DEFAULT_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty", "1..32",

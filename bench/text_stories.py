@@ -44,8 +44,8 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
-    from loopthink.checkpoint import load_run
     from loopthink.analysis.accuracy import evaluate_records
+    from loopthink.checkpoint import load_run
 
     cfg, model, task = load_run(args.run)
     steps = [int(s) for s in args.steps.split(",")] if args.steps else list(cfg.eval.steps)

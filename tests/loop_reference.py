@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loopthink.config import config_from_dict
 from loopthink.analysis.halting import KLRule, halt
+from loopthink.analysis.trajectory import rollout
+from loopthink.config import config_from_dict
 from loopthink.model import build_model
 from loopthink.tasks import get_task
 from loopthink.train import compute_loss
-from loopthink.analysis.trajectory import rollout
 
 PATH = Path(__file__).with_suffix(".json")
 ARCHS = ("recurrent", "transformer", "act", "ponder")
@@ -43,13 +43,15 @@ BASELINE = {"act": {"halt_bias": -1.0}, "act_continue": {"halted": "continue", "
 
 def _config(task: str, variant: str, loss: str = "final", node_loss: float = 0.0):
     arch = ARCH_OF.get(variant, variant)
-    return config_from_dict({
-        "task": {"name": task, "train_difficulty": [1, 3]},
-        "model": {"d_model": 16, "n_heads": 2, "d_ff": 32, "dropout": 0.1, "max_entities": 24, **VARIANTS[variant]},
-        "train": {"loss": loss, "node_loss": node_loss, "steps": {"max": 4, "bptt": 2}},
-        "arch": arch,
-        "baseline": BASELINE.get(variant, {}),
-    })
+    return config_from_dict(
+        {
+            "task": {"name": task, "train_difficulty": [1, 3]},
+            "model": {"d_model": 16, "n_heads": 2, "d_ff": 32, "dropout": 0.1, "max_entities": 24, **VARIANTS[variant]},
+            "train": {"loss": loss, "node_loss": node_loss, "steps": {"max": 4, "bptt": 2}},
+            "arch": arch,
+            "baseline": BASELINE.get(variant, {}),
+        }
+    )
 
 
 def _model(task_name: str, variant: str, **train):

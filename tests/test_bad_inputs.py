@@ -26,7 +26,13 @@ from tests.conftest import TINY
 
 G = {"task": "graph", "num_nodes": 4, "edges": [[0, 1], [1, 2]], "source": 0, "target": 2, "label": True, "hops": 2}
 L = {"task": "logic", "expression": "not ( True and False ) or False", "label": True, "depth": 1}
-T = {"task": "text", "text": "Ann is the sister of Tom. Tom's daughter is Liv.", "question": "How is Ann related to Liv?", "answer": "aunt", "hops": 2}
+T = {
+    "task": "text",
+    "text": "Ann is the sister of Tom. Tom's daughter is Liv.",
+    "question": "How is Ann related to Liv?",
+    "answer": "aunt",
+    "hops": 2,
+}
 
 
 def line(rec: dict, **change) -> str:
@@ -86,7 +92,7 @@ def assert_clean_error(rc: int, err: str) -> None:
     if first is not None:
         assert all(x.startswith("loopthink ") for x in lines[:first]), err
         # after it: only `check`'s list of further bad lines (FILE:LINE: ...) and the closing timing line
-        assert all(re.match(r"(\S+:\d+: |\.\.\.$|loopthink )", x) for x in lines[first + 1:]), err
+        assert all(re.match(r"(\S+:\d+: |\.\.\.$|loopthink )", x) for x in lines[first + 1 :]), err
     else:
         assert ": error: " in lines[-1] and lines[0].startswith("usage:"), err
 
@@ -126,9 +132,16 @@ def test_eval_rejects_what_check_rejects(kind, fake_run, tmp_path, capsys):
 
 
 @settings(max_examples=FUZZ["graph"], deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.sampled_from(list(G) + ["search_depth"]), st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats() | st.text(max_size=5),
-    lambda kids: st.lists(kids, max_size=4), max_leaves=12)))
+@given(
+    st.dictionaries(
+        st.sampled_from(list(G) + ["search_depth"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats() | st.text(max_size=5),
+            lambda kids: st.lists(kids, max_size=4),
+            max_leaves=12,
+        ),
+    )
+)
 def test_fuzzed_graph_records_never_crash_check(tmp_path_factory, capsys, fields):
     """Random values under the graph keys: a clean error, or a record that really is right."""
     path = tmp_path_factory.mktemp("fz") / "d.jsonl"
@@ -235,7 +248,18 @@ BAD_FLAGS: dict[str, list[str]] = {
     "data --difficulty 5..1": ["data", "logic", "--n", "5", "--difficulty", "5..1", "--out", "{tmp}/d.jsonl"],
     "data --difficulty 1..100000": ["data", "graph", "--n", "5", "--difficulty", "1..100000", "--out", "{tmp}/d.jsonl"],
     "data bad task option": ["data", "graph", "--n", "5", "--difficulty", "1..2", "--out", "{tmp}/d.jsonl", "--num-nodes", "lots"],
-    "data option the generator rejects": ["data", "logic", "--n", "5", "--difficulty", "1..2", "--out", "{tmp}/d.jsonl", "--side-depth", "-1"],
+    "data option the generator rejects": [
+        "data",
+        "logic",
+        "--n",
+        "5",
+        "--difficulty",
+        "1..2",
+        "--out",
+        "{tmp}/d.jsonl",
+        "--side-depth",
+        "-1",
+    ],
     "eval --batch-size 0": ["eval", "{run}", "--data", "{good}", "--batch-size", "0"],
     "eval --batch-size -1": ["eval", "{run}", "--data", "{good}", "--batch-size", "-1"],
     "eval --steps 0": ["eval", "{run}", "--data", "{good}", "--steps", "0"],
@@ -353,15 +377,24 @@ def test_disk_full_is_one_line_naming_the_file(kind, paths, capsys):
 
 
 # ---- report on artefacts of unexpected types -----------------------------------------------------
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
-                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=4), max_leaves=10)
-KEYS = {"frontier": ["rows", "difficulty_name", "threshold", "steps", "summary"], "dynamics": ["summary", "convergence", "decision_step"],
-        "halting": ["rules", "summary", "max_steps"], "compare": ["curves", "difficulties", "runs", "steps"]}
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=10,
+)
+KEYS = {
+    "frontier": ["rows", "difficulty_name", "threshold", "steps", "summary"],
+    "dynamics": ["summary", "convergence", "decision_step"],
+    "halting": ["rules", "summary", "max_steps"],
+    "compare": ["curves", "difficulties", "runs", "steps"],
+}
 
 
 @settings(max_examples=FUZZ["report"], deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.sampled_from(sorted(KEYS)).flatmap(lambda k: st.tuples(st.just(k), st.dictionaries(st.sampled_from(KEYS[k]), JSON, max_size=4))),
-       st.lists(JSON, max_size=4))
+@given(
+    st.sampled_from(sorted(KEYS)).flatmap(lambda k: st.tuples(st.just(k), st.dictionaries(st.sampled_from(KEYS[k]), JSON, max_size=4))),
+    st.lists(JSON, max_size=4),
+)
 def test_report_survives_artefacts_of_any_type(fake_run, tmp_path_factory, artefact, metrics):
     from loopthink.report import build_report
     from loopthink.report.artefacts import ARTEFACTS
@@ -393,8 +426,15 @@ def test_no_hang(paths, tmp_path):
     """All at once (each is an interpreter start); each must end within the timeout."""
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(tiny_yaml() + _bomb())
-    procs = {kind: subprocess.Popen([sys.executable, "-m", "loopthink.cli", *fill(argv, **paths, bomb=bomb)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for kind, argv in HANGS.items()}
+    procs = {
+        kind: subprocess.Popen(
+            [sys.executable, "-m", "loopthink.cli", *fill(argv, **paths, bomb=bomb)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for kind, argv in HANGS.items()
+    }
     for kind, proc in procs.items():
         try:
             _, err = proc.communicate(timeout=90)

@@ -24,7 +24,11 @@ def result(acc_paper, acc_ours):
     def variant(acc):
         return {"train_seconds": 12.0, "iters": 10, "ranges": {"10..10": {"best_accuracy": acc, "best_steps": 16}}}
 
-    return {"task": "graph", "variants": {"paper": variant(acc_paper), "loopthink": variant(acc_ours)}, "paper": {"10..10": 0.5, "12..12": 0.5}}
+    return {
+        "task": "graph",
+        "variants": {"paper": variant(acc_paper), "loopthink": variant(acc_ours)},
+        "paper": {"10..10": 0.5, "12..12": 0.5},
+    }
 
 
 def test_table_compares_each_bucket_with_the_paper(tmp_path):
@@ -72,8 +76,13 @@ def test_figure_plan_commands_parse_with_the_real_cli():
 def test_logged_time_sums_resumed_segments(tmp_path):
     """A resumed run logs time from 0 again: the training time is the sum of each segment's last."""
     pc = load("_common")
-    rows = [{"iter": 10, "time": 5.0}, {"iter": 20, "time": 9.0}, {"iter": 20, "val": {}},
-            {"iter": 30, "time": 2.0}, {"iter": 40, "time": 4.5}]
+    rows = [
+        {"iter": 10, "time": 5.0},
+        {"iter": 20, "time": 9.0},
+        {"iter": 20, "val": {}},
+        {"iter": 30, "time": 2.0},
+        {"iter": 40, "time": 4.5},
+    ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert pc.logged_train_seconds(tmp_path) == 13.5
     assert pc.iterations_done(tmp_path, planned=50) == 50  # no checkpoint: the plan

@@ -21,7 +21,9 @@ def write_config(path):
 
 
 def train_cmd(config, out, resume=False):
-    return [sys.executable, "-m", "loopthink.cli", "train", str(config), "--out", str(out), "--no-progress"] + (["--resume"] if resume else [])
+    return [sys.executable, "-m", "loopthink.cli", "train", str(config), "--out", str(out), "--no-progress"] + (
+        ["--resume"] if resume else []
+    )
 
 
 def rows(run):
@@ -38,7 +40,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     run = tmp_path / "run"
     kills = 0
     for delay in (4.0, 1.3, 2.1, 0.7):  # seconds after start: lands in steps and checkpoint writes alike
-        proc = subprocess.Popen(train_cmd(config, run, resume=latest_checkpoint(run) is not None), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            train_cmd(config, run, resume=latest_checkpoint(run) is not None), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

@@ -95,8 +95,16 @@ def _toy_summaries(majority: list[list[int]], agreement: list[list[float]], deci
     N, T = np.array(majority).shape
     z = np.zeros((N, T))
     return Summaries(
-        labels=np.zeros(N, dtype=np.int64), keys=np.array(["1"] * N, dtype=object), commitment=np.zeros((N, T + 1)),
-        rel_change=z, kl=z, entropy=z, max_prob=z, lens=z, majority=np.array(majority), agreement=np.array(agreement),
+        labels=np.zeros(N, dtype=np.int64),
+        keys=np.array(["1"] * N, dtype=object),
+        commitment=np.zeros((N, T + 1)),
+        rel_change=z,
+        kl=z,
+        entropy=z,
+        max_prob=z,
+        lens=z,
+        majority=np.array(majority),
+        agreement=np.array(agreement),
         decision=np.array(decision),
     )
 
@@ -132,7 +140,9 @@ def _diagnose(capsys, *args: str) -> tuple[int, str]:
 
 def test_cli_end_to_end(tiny_graph_run, tmp_path, capsys):
     out = tmp_path / "dyn"
-    rc, stdout = _diagnose(capsys, str(tiny_graph_run), "--difficulty", "1..3", "--steps", "8", "--runs", "4", "--n", "48", "--out", str(out), "--json")
+    rc, stdout = _diagnose(
+        capsys, str(tiny_graph_run), "--difficulty", "1..3", "--steps", "8", "--runs", "4", "--n", "48", "--out", str(out), "--json"
+    )
     assert rc == 0
     summary = json.loads(stdout)
     assert SUMMARY_KEYS <= set(summary)
@@ -157,7 +167,9 @@ def test_cli_data_file_and_errors(tiny_graph_run, tmp_path, capsys):
 
     path = tmp_path / "g.jsonl"
     write_jsonl(path, get_task("graph").generate(20, 99, (2, 3)))
-    rc, stdout = _diagnose(capsys, str(tiny_graph_run), "--data", str(path), "--steps", "6", "--runs", "3", "--t0", "2", "--out", str(tmp_path / "d"))
+    rc, stdout = _diagnose(
+        capsys, str(tiny_graph_run), "--data", str(path), "--steps", "6", "--runs", "3", "--t0", "2", "--out", str(tmp_path / "d")
+    )
     assert rc == 0 and "monitor AUROC" in stdout
     data = json.loads((tmp_path / "d" / "dynamics.json").read_text())
     assert data["n"] == 20 and data["monitor"]["t0"] == 2 and data["monitor"]["heldout_n"] == 20
@@ -183,7 +195,9 @@ def test_runs_start_apart_and_zeros_init(tiny_graph_run, tmp_path, capsys):
     write_run_config(run, zcfg)
     zmodel = build_model(zcfg, task)
     atomic_save_tensors(run / "model.safetensors", zmodel.state_dict())
-    rc, stdout = _diagnose(capsys, str(run), "--difficulty", "1..3", "--steps", "5", "--runs", "4", "--n", "24", "--out", str(tmp_path / "z"), "--json")
+    rc, stdout = _diagnose(
+        capsys, str(run), "--difficulty", "1..3", "--steps", "5", "--runs", "4", "--n", "24", "--out", str(tmp_path / "z"), "--json"
+    )
     assert rc == 0
     summary = json.loads(stdout)
     assert "identical" in summary["note"]
@@ -212,8 +226,8 @@ def test_other_tasks(name):
 def test_a_model_that_does_not_run_step_by_step_is_refused_with_its_name():
     from torch import nn
 
-    from loopthink.checkpoint import RunError
     from loopthink.analysis.dynamics import summarise
+    from loopthink.checkpoint import RunError
 
     with pytest.raises(RunError, match="SteppedModel.*Linear"):
         summarise(nn.Linear(2, 2), None, [{}], steps=2, runs=1, seed=0)

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
+from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps
+from loopthink.analysis.frontier import frontier_line
+from loopthink.analysis.stats import wilson_interval
 from loopthink.checkpoint import load_run
 from loopthink.cli import main
-from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps
-from loopthink.analysis.stats import wilson_interval
-from loopthink.analysis.frontier import frontier_line
 from loopthink.tasks.formats import write_jsonl
 
 
@@ -23,8 +23,10 @@ def test_wilson_interval_known_values():
 
 
 def test_frontier_line_known_rows():
-    rows = [{"steps": s, "difficulty": d, "accuracy": a} for s, d, a in
-            [(1, 1, 0.97), (2, 1, 0.99), (1, 2, 0.5), (2, 2, 0.96), (1, 3, 0.5), (2, 3, 0.6)]]
+    rows = [
+        {"steps": s, "difficulty": d, "accuracy": a}
+        for s, d, a in [(1, 1, 0.97), (2, 1, 0.99), (1, 2, 0.5), (2, 2, 0.96), (1, 3, 0.5), (2, 3, 0.6)]
+    ]
     assert frontier_line(rows) == {1: 1, 2: 2, 3: None}
 
 
@@ -44,7 +46,10 @@ def test_eval_frontier_compare_cli(tiny_graph_run, tmp_path, capsys):
     _, _, task = load_run(tiny_graph_run)
     data = tmp_path / "d.jsonl"
     write_jsonl(data, task.generate(60, 9, (1, 3)))
-    assert main(["eval", str(tiny_graph_run), "--data", str(data), "--steps", "2,6", "--json", "--halt", "convergence", "--max-steps", "12"]) == 0
+    assert (
+        main(["eval", str(tiny_graph_run), "--data", str(data), "--steps", "2,6", "--json", "--halt", "convergence", "--max-steps", "12"])
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert res["n"] == 60 and set(res["steps"]) == {"2", "6"}
     assert 1 <= res["halting"]["mean_steps"] <= 12 and 0 <= res["halting"]["accuracy"] <= 1
@@ -58,7 +63,27 @@ def test_eval_frontier_compare_cli(tiny_graph_run, tmp_path, capsys):
     assert "smallest steps" in capsys.readouterr().out
 
     cmp = tmp_path / "cmp"
-    assert main(["compare", str(tiny_graph_run), str(tiny_graph_run), "--labels", "a,b", "--difficulty", "1..3", "--n", "30", "--candidates", "2,4", "--out", str(cmp), "--json"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(tiny_graph_run),
+                str(tiny_graph_run),
+                "--labels",
+                "a,b",
+                "--difficulty",
+                "1..3",
+                "--n",
+                "30",
+                "--candidates",
+                "2,4",
+                "--out",
+                str(cmp),
+                "--json",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert [c["label"] for c in res["runs"]] == ["a", "b"] and res["runs"][0]["accuracy"] == res["runs"][1]["accuracy"]
     assert (cmp / "compare.png").exists()

@@ -16,8 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A model and budget small enough to train in seconds; the commands' own flags stay as written.
 TINY_TRAIN = [
-    "train.iters=12", "train.eval_every=12", "train.checkpoint_every=6", "train.eval_n=8", "train.batch_size=16",
-    "train.steps.min=2", "train.steps.max=3", "train.threads=1", "model.d_model=16", "model.n_heads=2", "model.d_ff=32",
+    "train.iters=12",
+    "train.eval_every=12",
+    "train.checkpoint_every=6",
+    "train.eval_n=8",
+    "train.batch_size=16",
+    "train.steps.min=2",
+    "train.steps.max=3",
+    "train.threads=1",
+    "model.d_model=16",
+    "model.n_heads=2",
+    "model.d_ff=32",
 ]
 # Appended to each quick-tour command: argparse keeps the last value of a repeated option.
 TINY_FLAGS = {
@@ -48,7 +57,7 @@ def test_quick_tour_covers_every_command_it_uses():
     trained = {c[c.index("--out") + 1] for c in commands if c[0] in ("train", "sweep")}
     for c in commands:
         if c[0] == "compare":  # the tour trains whatever it later compares
-            runs = [a for a in c[1:c.index("--out")] if not a.startswith("-")]
+            runs = [a for a in c[1 : c.index("--out")] if not a.startswith("-")]
             assert set(runs) <= trained, runs
 
 
@@ -63,9 +72,17 @@ def test_readme_quick_tour_runs_in_order(tmp_path, monkeypatch, capsys):
     for command in ("eval", "frontier", "diagnose", "halt", "compare", "sweep"):  # start and end lines with timing
         assert f"loopthink {command}: started" in printed.err
         assert re.search(rf"loopthink {command}: finished in (\d+ (h|min) )?[\d.]+ (s|min)", printed.err), command
-    for path in ("data/graph_ood.jsonl", "runs/graph/model.safetensors", "runs/transformer/model.safetensors",
-                 "out/frontier/frontier.json", "out/compare", "out/halt/halting.json", "out/dynamics/dynamics.json",
-                 "runs/graph_seeds/sweep.json", "report.html"):
+    for path in (
+        "data/graph_ood.jsonl",
+        "runs/graph/model.safetensors",
+        "runs/transformer/model.safetensors",
+        "out/frontier/frontier.json",
+        "out/compare",
+        "out/halt/halting.json",
+        "out/dynamics/dynamics.json",
+        "runs/graph_seeds/sweep.json",
+        "report.html",
+    ):
         assert (tmp_path / path).exists(), path
 
 

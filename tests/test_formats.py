@@ -12,7 +12,13 @@ from loopthink.tasks.formats import read_jsonl, write_jsonl
 GOOD = {
     "graph": {"task": "graph", "num_nodes": 4, "edges": [[0, 1], [1, 2]], "source": 0, "target": 2, "label": True, "hops": 2},
     "logic": {"task": "logic", "expression": "not ( True and False ) or False", "label": True, "depth": 2},
-    "text": {"task": "text", "text": "Ann is the sister of Tom. Tom's daughter is Liv.", "question": "How is Ann related to Liv?", "answer": "aunt", "hops": 2},
+    "text": {
+        "task": "text",
+        "text": "Ann is the sister of Tom. Tom's daughter is Liv.",
+        "question": "How is Ann related to Liv?",
+        "answer": "aunt",
+        "hops": 2,
+    },
 }
 
 
@@ -31,7 +37,14 @@ def test_roundtrip_generated_files(tmp_path, task):
 
 def test_bad_lines_are_named_with_line_numbers(tmp_path):
     bad_node = dict(GOOD["graph"], edges=[[0, 9]])
-    lines = [json.dumps(GOOD["graph"]), "{not json", json.dumps(bad_node), json.dumps({"num_nodes": 3}), "", json.dumps(dict(GOOD["graph"], source="0"))]
+    lines = [
+        json.dumps(GOOD["graph"]),
+        "{not json",
+        json.dumps(bad_node),
+        json.dumps({"num_nodes": 3}),
+        "",
+        json.dumps(dict(GOOD["graph"], source="0")),
+    ]
     path = write_lines(tmp_path / "bad.jsonl", lines)
     with pytest.raises(DataError) as first:
         read_jsonl(path)
@@ -95,7 +108,25 @@ def test_cli_check_and_errors(tmp_path, capsys):
 
 def test_cli_data_is_seeded(tmp_path):
     for name in ("a", "b"):
-        assert main(["data", "graph", "--n", "30", "--seed", "4", "--difficulty", "2..5", "--out", str(tmp_path / f"{name}.jsonl"), "--num-nodes", "14,20"]) == 0
+        assert (
+            main(
+                [
+                    "data",
+                    "graph",
+                    "--n",
+                    "30",
+                    "--seed",
+                    "4",
+                    "--difficulty",
+                    "2..5",
+                    "--out",
+                    str(tmp_path / f"{name}.jsonl"),
+                    "--num-nodes",
+                    "14,20",
+                ]
+            )
+            == 0
+        )
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     _, recs = read_jsonl(tmp_path / "a.jsonl")
     assert all(14 <= r["num_nodes"] <= 20 and (r["hops"] is None or 2 <= r["hops"] <= 5) for r in recs)

@@ -165,9 +165,7 @@ def test_difficulty_of_computes_missing_keys():
     assert task.difficulty_of({**base, "target": 4, "label": True}) == UNREACHABLE
 
 
-GOOD = {
-    "task": "graph", "num_nodes": 4, "edges": [[0, 1], [1, 2]], "source": 0, "target": 2, "label": True, "hops": 2
-}
+GOOD = {"task": "graph", "num_nodes": 4, "edges": [[0, 1], [1, 2]], "source": 0, "target": 2, "label": True, "hops": 2}
 
 
 @pytest.mark.parametrize(
@@ -217,7 +215,7 @@ def test_reachable_nodes_match_networkx():
     task = get_task("graph")
     rng = np.random.default_rng(3)
     records = task.generate(64, 3, (1, 8))
-    for i in range(32):
+    for _i in range(32):
         n = int(rng.integers(2, 30))
         edges = rng.integers(0, n, size=(int(rng.integers(0, 2 * n)), 2)).tolist()
         source, target = (int(x) for x in rng.choice(n, 2, replace=False))

@@ -129,9 +129,8 @@ def test_cli_writes_one_family(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_shipped_mixture_run(tmp_path_factory):
     """The tiny test model (conftest) trained on configs/graph.yaml's training graphs."""
-    from tests.conftest import tiny_config
-
     from loopthink.train import train
+    from tests.conftest import tiny_config
 
     torch.set_num_threads(2)
     options = load_config("configs/graph.yaml").task.options

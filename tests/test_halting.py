@@ -6,11 +6,10 @@ import pytest
 import torch
 
 from loopthink.analysis import halting as H
+from loopthink.analysis.trajectory import rollout
 from loopthink.config import ModelConfig
 from loopthink.model.core import LoopModel
 from loopthink.tasks import get_task
-from loopthink.analysis.trajectory import rollout
-
 
 # ---- conformal risk control on hand-computed cases -------------------------------------------
 LAMS = torch.tensor([0.0, 1.0, 2.0, 3.0])
@@ -177,15 +176,44 @@ def test_conformal_rule_with_infinite_lambda_never_exits_early(graphs):
 
 
 # ---- CLI end to end -----------------------------------------------------------------------------
-SUMMARY_KEYS = {"rule", "alpha", "accuracy", "accuracy_at_max", "mean_steps", "max_steps", "compute_saved", "premature_exit_rate", "by_difficulty"}
+SUMMARY_KEYS = {
+    "rule",
+    "alpha",
+    "accuracy",
+    "accuracy_at_max",
+    "mean_steps",
+    "max_steps",
+    "compute_saved",
+    "premature_exit_rate",
+    "by_difficulty",
+}
 
 
 def test_cli_conformal_end_to_end(tiny_graph_run, tmp_path, capsys):
     from loopthink.cli import main
 
     out = tmp_path / "halt"
-    rc = main(["halt", str(tiny_graph_run), "--rule", "conformal", "--alpha", "0.1", "--max-steps", "8",
-               "--n", "64", "--n-calib", "64", "--n-probe", "32", "--out", str(out), "--json"])
+    rc = main(
+        [
+            "halt",
+            str(tiny_graph_run),
+            "--rule",
+            "conformal",
+            "--alpha",
+            "0.1",
+            "--max-steps",
+            "8",
+            "--n",
+            "64",
+            "--n-calib",
+            "64",
+            "--n-probe",
+            "32",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert SUMMARY_KEYS <= set(summary)
@@ -203,8 +231,28 @@ def test_cli_threshold_rules_and_errors(tiny_graph_run, tmp_path, capsys):
     from loopthink.cli import main
 
     out = tmp_path / "kl"
-    assert main(["halt", str(tiny_graph_run), "--rule", "kl", "--threshold", "1e-3", "--max-steps", "6",
-                 "--difficulty", "2..4", "--n", "32", "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "halt",
+                str(tiny_graph_run),
+                "--rule",
+                "kl",
+                "--threshold",
+                "1e-3",
+                "--max-steps",
+                "6",
+                "--difficulty",
+                "2..4",
+                "--n",
+                "32",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["rule"] == "kl" and summary["alpha"] is None and SUMMARY_KEYS <= set(summary)
     assert set(summary["by_difficulty"]) <= {"2", "3", "4", "unreachable"}

@@ -30,7 +30,23 @@ def test_run_directory_and_export_roundtrip_with_identical_logits(tmp_path, tiny
     _, reference, task = load_run(tiny_graph_run)
     from_run = LoopModel.from_pretrained(tiny_graph_run)
     assert not from_run.training and torch.equal(_logits(from_run, task), _logits(reference, task))
-    assert main(["frontier", str(tiny_graph_run), "--steps", "2,4,8", "--difficulty", "1..4", "--n-per-cell", "32", "--out", str(tmp_path / "fr")]) == 0
+    assert (
+        main(
+            [
+                "frontier",
+                str(tiny_graph_run),
+                "--steps",
+                "2,4,8",
+                "--difficulty",
+                "1..4",
+                "--n-per-cell",
+                "32",
+                "--out",
+                str(tmp_path / "fr"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     folder = export_run(tiny_graph_run, tmp_path / "export", frontier=tmp_path / "fr")
     assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "README.md", RUN_CONFIG}

@@ -23,9 +23,22 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks", ("loopthink.tasks",)),
     ("config", ("loopthink.config",)),
     ("model", ("loopthink.model",)),
-    ("training", ("loopthink.progress", "loopthink.checkpoint", "loopthink.datasource", "loopthink.train", "loopthink.seeds", "loopthink.sweep",
-                  "loopthink.sweep_runner", "loopthink.batches",
-                  "loopthink.loggers", "loopthink.launchers", "loopthink.api")),
+    (
+        "training",
+        (
+            "loopthink.progress",
+            "loopthink.checkpoint",
+            "loopthink.datasource",
+            "loopthink.train",
+            "loopthink.seeds",
+            "loopthink.sweep",
+            "loopthink.sweep_runner",
+            "loopthink.batches",
+            "loopthink.loggers",
+            "loopthink.launchers",
+            "loopthink.api",
+        ),
+    ),
     ("analysis", ("loopthink.analysis",)),
     ("plots", ("loopthink.plots",)),
     ("report", ("loopthink.report",)),
@@ -128,7 +141,8 @@ def test_only_the_command_line_parses_arguments():
         for node in ast.walk(ast.parse(MODULES[m].read_text()))
         if isinstance(node, (ast.Import, ast.ImportFrom))
         for line in [node.lineno]
-        if (isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names)) or (isinstance(node, ast.ImportFrom) and node.module == "argparse")
+        if (isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names))
+        or (isinstance(node, ast.ImportFrom) and node.module == "argparse")
     ]
     assert not offenders, f"argparse outside loopthink.commands / cli / demo: {offenders}"
 

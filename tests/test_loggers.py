@@ -13,7 +13,12 @@ SHORT = {"iters": 8, "log_every": 2, "eval_every": 4, "checkpoint_every": 8, "th
 
 def test_scalars_flatten_log_and_validation_rows():
     assert scalars({"iter": 4, "loss": 0.5, "acc": 0.75, "steps": 5, "lr": 0.001, "grad_norm": 1.5, "time": 2.0}) == {
-        "train/loss": 0.5, "train/acc": 0.75, "train/steps": 5.0, "train/lr": 0.001, "train/grad_norm": 1.5}
+        "train/loss": 0.5,
+        "train/acc": 0.75,
+        "train/steps": 5.0,
+        "train/lr": 0.001,
+        "train/grad_norm": 1.5,
+    }
     assert scalars({"iter": 4, "val": {"1": 0.9, "2": 0.5}, "val_steps": 6}) == {"val/1": 0.9, "val/2": 0.5}
 
 

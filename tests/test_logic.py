@@ -172,9 +172,7 @@ def test_deep_expressions_do_not_recurse():
 
 trees = st.recursive(
     st.booleans().map(Const),
-    lambda kids: st.one_of(
-        kids.map(Not), st.builds(BinOp, st.sampled_from(["and", "or"]), kids, kids)
-    ),
+    lambda kids: st.one_of(kids.map(Not), st.builds(BinOp, st.sampled_from(["and", "or"]), kids, kids)),
     max_leaves=25,
 )
 

@@ -12,7 +12,9 @@ def chain_graph(B: int = 3, N: int = 7) -> dict[str, torch.Tensor]:
     adj = torch.zeros(B, N, N, dtype=torch.bool)
     for u in range(N - 1):
         adj[:, u + 1, u] = True
-    return dict(adj=adj, node_mask=torch.ones(B, N, dtype=torch.bool), source=torch.zeros(B, dtype=torch.long), target=torch.full((B,), N - 1))
+    return dict(
+        adj=adj, node_mask=torch.ones(B, N, dtype=torch.bool), source=torch.zeros(B, dtype=torch.long), target=torch.full((B,), N - 1)
+    )
 
 
 def model(**kw) -> LoopModel:
@@ -151,10 +153,12 @@ def test_relation_mask_attends_only_along_relations():
     from loopthink.tasks import get_task
 
     task = get_task("logic")
-    inputs = task.encode([
-        {"expression": "not ( True or False ) and True", "label": False},
-        {"expression": "True", "label": True},
-    ]).inputs
+    inputs = task.encode(
+        [
+            {"expression": "not ( True or False ) and True", "label": False},
+            {"expression": "True", "label": True},
+        ]
+    ).inputs
     model = LoopModel(ModelConfig(relation_mask=True, init_state="zeros"), "expression", 2, len(task.vocab))
     bias = model.encode(inputs).mask  # (B, H, L, L)
     # 'True' inside the parentheses (3) sees its group (3, 4, 5) and the parentheses (2, 6) only

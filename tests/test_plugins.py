@@ -18,8 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PARITY = {
     "task": {"name": "parity", "train_difficulty": [1, 3]},
     "model": {"d_model": 32, "n_heads": 2, "d_ff": 64},
-    "train": {"iters": 150, "batch_size": 64, "lr": 3e-3, "warmup": 10, "steps": {"mode": "uniform", "min": 4, "max": 6},
-              "eval_every": 150, "eval_n": 128, "checkpoint_every": 150, "log_every": 50, "threads": 1},
+    "train": {
+        "iters": 150,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "warmup": 10,
+        "steps": {"mode": "uniform", "min": 4, "max": 6},
+        "eval_every": 150,
+        "eval_n": 128,
+        "checkpoint_every": 150,
+        "log_every": 50,
+        "threads": 1,
+    },
 }
 
 
@@ -37,7 +47,23 @@ def test_parity_task_trains_evaluates_and_draws_its_frontier_through_the_cli(tmp
     assert main(["eval", str(tmp_path / "run"), "--data", str(data), "--steps", "2,6", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 200 and set(result["by_difficulty"]) == {str(d) for d in range(1, 7)}
-    assert main(["frontier", str(tmp_path / "run"), "--steps", "1,4", "--difficulty", "1..5", "--n-per-cell", "40", "--out", str(tmp_path / "fr")]) == 0
+    assert (
+        main(
+            [
+                "frontier",
+                str(tmp_path / "run"),
+                "--steps",
+                "1,4",
+                "--difficulty",
+                "1..5",
+                "--n-per-cell",
+                "40",
+                "--out",
+                str(tmp_path / "fr"),
+            ]
+        )
+        == 0
+    )
     grid = json.loads((tmp_path / "fr" / "frontier.json").read_text())
     assert grid["task"] == "parity" and grid["difficulty_name"] == "length" and len(grid["rows"]) == 10
     assert (tmp_path / "fr" / "frontier.png").stat().st_size > 0
@@ -46,6 +72,7 @@ def test_parity_task_trains_evaluates_and_draws_its_frontier_through_the_cli(tmp
 def test_task_names_are_checked_against_the_registry():
     with pytest.raises(ConfigError, match=r"task\.name: .*unknown task 'nope'; known tasks: graph, logic, text"):
         config_from_dict({"task": {"name": "nope", "train_difficulty": [1, 2]}})
+
     class Graph(ParityTask):
         name = "graph"
 
@@ -73,7 +100,9 @@ def test_an_installed_package_registers_through_its_entry_point(tmp_path):
         f"assert 'parity' in task_names(); raise SystemExit(main(['data', 'parity', '--n', '5', '--difficulty', '2..4', '--out', {str(tmp_path / 'p.jsonl')!r}]))"
     )
     env_path = f"{tmp_path}:{ROOT}:{ROOT / 'src'}"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(rows) == 5 and all(r["task"] == "parity" and 2 <= len(r["bits"]) <= 4 for r in rows)

@@ -147,15 +147,30 @@ def chromium() -> str:
             path = _find_chromium()
         _CHROMIUM["path"], _CHROMIUM["why"] = path, why
     if _CHROMIUM["path"] is None:
-        pytest.skip(f"headless Chromium is not available: /usr/bin/chromium is missing and could not be installed "
-                    f"({_CHROMIUM['why'] or 'the install did not provide it'}); install Debian's `chromium` package to run this test")
+        pytest.skip(
+            f"headless Chromium is not available: /usr/bin/chromium is missing and could not be installed "
+            f"({_CHROMIUM['why'] or 'the install did not provide it'}); install Debian's `chromium` package to run this test"
+        )
     return str(_CHROMIUM["path"])
 
 
 def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 

@@ -3,9 +3,9 @@ accuracy on the CPU, in and out of distribution. Takes several minutes."""
 
 import pytest
 
+from loopthink.analysis.accuracy import evaluate_records
 from loopthink.checkpoint import load_run
 from loopthink.config import load_config
-from loopthink.analysis.accuracy import evaluate_records
 from loopthink.train import train
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -9,11 +10,11 @@ import math
 import pytest
 import yaml
 
-from loopthink.cli import main
-from loopthink.config import load_config
 from loopthink.analysis.stats import mean_ci, t_quantile, t_quantile_975
-from loopthink.seeds import is_sweep, run_finished, sweep_runs
+from loopthink.cli import main
 from loopthink.commands.argtypes import parse_seeds
+from loopthink.config import load_config
+from loopthink.seeds import is_sweep, run_finished, sweep_runs
 from loopthink.sweep import grid_points, parse_grid, resolve_devices, split_values
 from tests.conftest import TINY
 
@@ -73,12 +74,17 @@ def test_t_quantile_matches_scipy():
 def test_seeds_and_grid_parsing():
     assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("0..3,7") == [0, 1, 2, 3, 7]
     for bad in ("", "a", "1,1", "-1"):
-        with pytest.raises(Exception):
+        with pytest.raises(argparse.ArgumentTypeError):
             parse_seeds(bad)
     assert split_values("1,[1,3],{a: 1}") == ["1", "[1,3]", "{a: 1}"]
     grid = parse_grid(["model.d_model=32,64", "train.lr=1e-3,2e-3"])
     names = [n for n, _ in grid_points(grid)]
-    assert names == ["model.d_model=32,train.lr=1e-3", "model.d_model=32,train.lr=2e-3", "model.d_model=64,train.lr=1e-3", "model.d_model=64,train.lr=2e-3"]
+    assert names == [
+        "model.d_model=32,train.lr=1e-3",
+        "model.d_model=32,train.lr=2e-3",
+        "model.d_model=64,train.lr=1e-3",
+        "model.d_model=64,train.lr=2e-3",
+    ]
     assert grid_points([]) == [("", [])]
     assert resolve_devices("cuda:0,2", None) == (["cuda:0", "cuda:2"], 2)
     assert resolve_devices("cuda:1", 3) == (["cuda:1"] * 3, 3)
@@ -92,7 +98,12 @@ def test_dry_run_grid_layout(tmp_path, capsys):
     cmds = capsys.readouterr().out.strip().splitlines()
     assert len(cmds) == 4 and all(" train " in c and "--no-progress" in c for c in cmds)
     data = sweep_json(out)
-    assert [r["dir"] for r in data["runs"]] == ["model.d_model=16/seed3", "model.d_model=16/seed4", "model.d_model=32/seed3", "model.d_model=32/seed4"]
+    assert [r["dir"] for r in data["runs"]] == [
+        "model.d_model=16/seed3",
+        "model.d_model=16/seed4",
+        "model.d_model=32/seed3",
+        "model.d_model=32/seed4",
+    ]
     assert all(r["status"] == "pending" for r in data["runs"])
     assert is_sweep(out) and is_sweep(out / "model.d_model=16") and not is_sweep(tmp_path)
     assert sweep_runs(out, warn=False) == {}
@@ -197,7 +208,25 @@ def test_compare_with_a_sweep(sweep, tmp_path, capsys):
     _, out = sweep
     cmp = tmp_path / "C"
     capsys.readouterr()
-    assert main(["compare", str(out), str(out / "seed0"), "--candidates", "2,4", "--difficulty", "1..2", "--n", "20", "--out", str(cmp), "--json"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(out),
+                str(out / "seed0"),
+                "--candidates",
+                "2,4",
+                "--difficulty",
+                "1..2",
+                "--n",
+                "20",
+                "--out",
+                str(cmp),
+                "--json",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     mean, single = res["runs"]
     assert mean["label"] == "S" and mean["seeds"] == [0, 1] and len(mean["per_seed"]) == 2

@@ -20,7 +20,10 @@ def test_submitit_sweep_has_the_local_layout_and_resumes(tmp_path):
     assert main(args) == 0, sweep_json(out)
     plan = sweep_json(out)
     assert plan["launcher"] == "submitit" and plan["status"] == "finished"
-    assert [(r["dir"], r["status"], r["action"]) for r in plan["runs"]] == [("seed0", "finished", "trained"), ("seed1", "finished", "resumed")]
+    assert [(r["dir"], r["status"], r["action"]) for r in plan["runs"]] == [
+        ("seed0", "finished", "trained"),
+        ("seed1", "finished", "resumed"),
+    ]
     assert all(r["job_id"] and set(r["val"]) == {"1", "2", "3"} for r in plan["runs"])
     train(load_config(config, ["train.seed=1"]), tmp_path / "whole", progress=False)
     assert metrics(out / "seed1") == metrics(tmp_path / "whole")  # the resumed job equals an uninterrupted run

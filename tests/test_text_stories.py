@@ -221,9 +221,9 @@ def test_the_text_stories_config_trains_on_a_mixture_of_short_and_tangled_storie
     from contextlib import nullcontext
     from pathlib import Path
 
+    from loopthink.batches import sample_training_batch
     from loopthink.config import load_config
     from loopthink.model import build_model
-    from loopthink.batches import sample_training_batch
     from loopthink.train import accumulate_gradients
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "text_stories.yaml")

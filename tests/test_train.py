@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from loopthink.checkpoint import RunError, load_run, load_weights
 from loopthink.batches import difficulty_at, sample_steps
+from loopthink.checkpoint import RunError, load_run, load_weights
 from loopthink.train import TrainingDiverged, lr_at, train
 from tests.conftest import tiny_config
 
@@ -75,10 +75,14 @@ def test_existing_run_needs_resume(tmp_path, tiny_graph_run):
 
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
-    cfg = tiny_config(train={"iters": 30, "checkpoint_every": 10, "lr": 1e30, "warmup": 0, "grad_clip": None}, model={"layerscale": None, "gate": False})
+    cfg = tiny_config(
+        train={"iters": 30, "checkpoint_every": 10, "lr": 1e30, "warmup": 0, "grad_clip": None}, model={"layerscale": None, "gate": False}
+    )
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
         train(cfg, tmp_path / "run", progress=False)
-    trainer = json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text()) if (tmp_path / "run" / "checkpoint").exists() else None
+    trainer = (
+        json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text()) if (tmp_path / "run" / "checkpoint").exists() else None
+    )
     if trainer is not None:  # any checkpoint left behind is complete and loadable
         load_run(tmp_path / "run")
 
@@ -133,7 +137,19 @@ def test_torchrun_ddp_on_cpu(tmp_path):
     cfg = json.loads(json.dumps(TINY))
     cfg["train"].update(iters=10, checkpoint_every=5, eval_every=10, threads=1)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "loopthink.cli", "train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run"), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "-m",
+        "loopthink.cli",
+        "train",
+        str(tmp_path / "c.yaml"),
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert [r["iter"] for r in metrics(tmp_path / "run") if "loss" in r][-1] == 10
@@ -147,7 +163,9 @@ def test_cli_train_overrides_anywhere(tmp_path, capsys):
     from tests.conftest import TINY
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(TINY))
-    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"), "--no-progress", "train.iters=3", "train.eval_every=3"]) == 0
+    assert (
+        main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"), "--no-progress", "train.iters=3", "train.eval_every=3"]) == 0
+    )
     assert [r["iter"] for r in metrics(tmp_path / "r") if "val" in r] == [3]
     assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "s"), "model.d_modle=3"]) == 2
     assert "model.d_modle: unknown key" in capsys.readouterr().err
@@ -185,9 +203,9 @@ def test_concat_equals_encoding_the_records_together(task_name):
 
 
 def test_linear_difficulty_weights_favour_the_hardest_level():
+    from loopthink.batches import sample_training_batch
     from loopthink.config import load_config
     from loopthink.tasks import get_task
-    from loopthink.batches import sample_training_batch
 
     task = get_task("logic")
     cfg = load_config(CONFIGS / "logic.yaml", ["train.difficulty_weights=linear", "train.batch_size=600"])
@@ -207,7 +225,10 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
     from loopthink.tasks import get_task
     from loopthink.train import accumulate_gradients
 
-    data = {"task": {"name": task_name, "train_difficulty": [1, 5]}, "model": {"d_model": 32, "n_heads": 2, "d_ff": 64, "init_state": "zeros", "dropout": 0.0}}
+    data = {
+        "task": {"name": task_name, "train_difficulty": [1, 5]},
+        "model": {"d_model": 32, "n_heads": 2, "d_ff": 64, "init_state": "zeros", "dropout": 0.0},
+    }
     task = get_task(task_name)
     batch = task.encode(task.generate(24, 5, (1, 5)))
     grads, losses = [], []
@@ -224,7 +245,16 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
 
 
 @pytest.mark.parametrize(
-    ("task_name", "arch"), [("graph", "recurrent"), ("graph", "transformer"), ("graph", "act"), ("graph", "ponder"), ("text", "recurrent"), ("text", "transformer"), ("logic", "recurrent")]
+    ("task_name", "arch"),
+    [
+        ("graph", "recurrent"),
+        ("graph", "transformer"),
+        ("graph", "act"),
+        ("graph", "ponder"),
+        ("text", "recurrent"),
+        ("text", "transformer"),
+        ("logic", "recurrent"),
+    ],
 )
 def test_node_loss_adds_the_every_node_term(task_name, arch):
     """loss(node_loss=w) = loss(0) + w * every-node loss, for the model and every baseline

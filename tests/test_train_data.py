@@ -70,7 +70,12 @@ def _file_config(tmp_path, **train):
     task = get_task("graph")
     write_jsonl(tmp_path / "train.jsonl", task.generate(300, 11, (1, 3)))
     write_jsonl(tmp_path / "val.jsonl", task.generate(60, 12, (1, 4)))
-    files = {"name": "graph", "train_difficulty": [1, 3], "train_data": str(tmp_path / "train.jsonl"), "val_data": str(tmp_path / "val.jsonl")}
+    files = {
+        "name": "graph",
+        "train_difficulty": [1, 3],
+        "train_data": str(tmp_path / "train.jsonl"),
+        "val_data": str(tmp_path / "val.jsonl"),
+    }
     return tiny_config(task=files, train={"checkpoint_every": 10, "eval_every": 10, "log_every": 5, "threads": 1, **train})
 
 
@@ -113,6 +118,16 @@ def test_cli_writes_parquet_and_trains_on_it(tmp_path, capsys):
     assert main(["data", "graph", "--n", "200", "--difficulty", "1..3", "--seed", "2", "--out", str(out)]) == 0
     assert main(["check", str(out)]) == 0 and "200 valid graph instances" in capsys.readouterr().out
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(TINY))
-    args = ["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"), "--no-progress", f"task.train_data={out}", "train.iters=4", "train.eval_every=4", "train.threads=1"]
+    args = [
+        "train",
+        str(tmp_path / "c.yaml"),
+        "--out",
+        str(tmp_path / "r"),
+        "--no-progress",
+        f"task.train_data={out}",
+        "train.iters=4",
+        "train.eval_every=4",
+        "train.threads=1",
+    ]
     assert main(args) == 0
     assert [r["iter"] for r in metrics(tmp_path / "r") if "val" in r] == [4]

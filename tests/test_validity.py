@@ -8,14 +8,13 @@ from collections import Counter
 
 import pytest
 
+from loopthink.analysis.accuracy import labels_of, predict_over_steps
+from loopthink.analysis.validity import family_seed
 from loopthink.checkpoint import load_run
 from loopthink.cli import main as cli_main
-from loopthink.analysis.accuracy import labels_of, predict_over_steps
-from loopthink.tasks import DataError, get_task
-from loopthink.tasks import external
+from loopthink.tasks import DataError, external, get_task
 from loopthink.tasks.external import EXTERNAL_MODULES, external_families
 from loopthink.tasks.graph import bfs_distances
-from loopthink.analysis.validity import family_seed
 
 
 def test_external_families_registry(monkeypatch):
@@ -52,8 +51,20 @@ def test_graph_nx_records_are_valid_and_balanced(family):
 
 def test_validity_report_matches_an_independent_count(tiny_graph_run, tmp_path):
     out = tmp_path / "validity"
-    args = ["validity", str(tiny_graph_run), "--difficulty", "1..3", "--n-per-cell", "12", "--steps", "2,4",
-            "--families", "gnp,paper", "--out", str(out)]
+    args = [
+        "validity",
+        str(tiny_graph_run),
+        "--difficulty",
+        "1..3",
+        "--n-per-cell",
+        "12",
+        "--steps",
+        "2,4",
+        "--families",
+        "gnp,paper",
+        "--out",
+        str(out),
+    ]
     assert cli_main(args) == 0
     data = json.loads((out / "validity.json").read_text())
     assert (out / "validity.png").exists() and (out / "validity.svg").exists()

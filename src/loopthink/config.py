@@ -60,7 +60,7 @@ class TaskConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _known_options(self) -> "TaskConfig":
+    def _known_options(self) -> TaskConfig:
         cls = task_class(self.name)
         cls.check_options(self.options)
         try:  # the generator's own checks (ranges, options that depend on each other), on 2 instances
@@ -78,7 +78,8 @@ class ModelConfig(_Strict):
     n_heads: int = Field(4, gt=0, description="attention heads; d_model / n_heads must be even (rotary pairs)")
     d_ff: int = Field(256, gt=0, description="hidden width of each block's MLP")
     blocks_per_step: int = Field(
-        1, ge=1,
+        1,
+        ge=1,
         description="transformer blocks inside one recurrent step, shared across steps; more lets one "
         "step do several attention hops (text: name -> fact -> name)",
     )
@@ -106,14 +107,15 @@ class ModelConfig(_Strict):
     )
     init_scale: float = Field(1.0, ge=0.0, description="std of the random initial state")
     depth_embedding: int = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="size of a learned per-step embedding table (the seed paper's); caps the steps at its "
         "size, so 0 = off is what lets a model run more steps than it was trained with",
     )
     max_entities: int = Field(
-        64, ge=1,
-        description="text: entity slots, the most distinct names one instance can have (at least "
-        "task.options.max_entities)",
+        64,
+        ge=1,
+        description="text: entity slots, the most distinct names one instance can have (at least task.options.max_entities)",
     )
     relation_bias: float | None = Field(
         10.0,
@@ -127,8 +129,7 @@ class ModelConfig(_Strict):
     )
     relation_mask: bool = Field(
         False,
-        description="attend only along the relations (and to itself), as graph attends only along edges; "
-        "needs relation_bias",
+        description="attend only along the relations (and to itself), as graph attends only along edges; needs relation_bias",
     )
     null_key: bool = Field(
         False,
@@ -136,13 +137,14 @@ class ModelConfig(_Strict):
         "in-neighbours then attends like one whose in-neighbours carry nothing, instead of to itself alone",
     )
     init_std: float | None = Field(
-        0.02, gt=0.0,
+        0.02,
+        gt=0.0,
         description="std of Linear weights at init (0.02: GPT-2's); null = 1/sqrt(fan_in), which keeps a "
         "signal's scale through each map where 0.02 shrinks it ~6x at d_model 64",
     )
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> "ModelConfig":
+    def _heads_divide(self) -> ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if (self.d_model // self.n_heads) % 2:
@@ -164,13 +166,13 @@ class StepsConfig(_Strict):
     max: int = Field(16, ge=1, le=MAX_STEPS, description="most steps a batch gets; also the steps validation runs")
     mean: float = Field(8.0, gt=0, description="lognormal_poisson: mean number of steps")
     bptt: int | None = Field(
-        None, ge=1,
-        description="backprop through only the last k steps (earlier ones run without a graph, so memory "
-        "stays flat in T); null = all",
+        None,
+        ge=1,
+        description="backprop through only the last k steps (earlier ones run without a graph, so memory stays flat in T); null = all",
     )
 
     @model_validator(mode="after")
-    def _range(self) -> "StepsConfig":
+    def _range(self) -> StepsConfig:
         if self.min > self.max:
             raise ValueError(f"min={self.min} > max={self.max}")
         return self
@@ -194,14 +196,17 @@ class TrainConfig(_Strict):
     )
     every_step_weight: float = Field(1.0, ge=0, description="loss='every': weight of the mean over earlier steps")
     node_loss: float = Field(
-        0.0, ge=0,
+        0.0,
+        ge=0,
         description="weight of an extra loss that applies the readout to every token with a label of its "
         "own after the final step (graph: each node, reachable from the source or not; text: each person "
         "within A's distance of B, their relation to B; logic: each operator, its subexpression's value); "
         "the labels come from the training instance, so training still sees no longer chains; 0 = off",
     )
     curriculum: float = Field(
-        0.0, ge=0, le=1,
+        0.0,
+        ge=0,
+        le=1,
         description="fraction of iters over which the hardest training difficulty grows from the easiest "
         "to task.train_difficulty's max (one level per equal share); 0 = off",
     )
@@ -212,12 +217,14 @@ class TrainConfig(_Strict):
         "are learned first and then waste most of a uniform batch)",
     )
     micro_batches: int = Field(
-        1, ge=1,
+        1,
+        ge=1,
         description="split each batch into this many micro-batches of similar instance size, each "
         "trimmed of padding; gradients accumulate, so the update is the whole batch's, at less cost",
     )
     epochs: float | None = Field(
-        None, gt=0,
+        None,
+        gt=0,
         description="with task.train_data: passes over the file; sets iters = ceil(epochs * N / (batch_size * "
         "world size)); null = train for iters",
     )
@@ -237,7 +244,8 @@ class TrainConfig(_Strict):
     compile: bool = Field(False, description="torch.compile the recurrence step (for a GPU)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default all cores")
     data_workers: int = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="processes generating training batches ahead (for a GPU, where one background "
         "thread cannot keep up); 0 = one background thread. The batches are the same either way",
     )
@@ -271,12 +279,12 @@ class RunConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _eval_options(self) -> "RunConfig":
+    def _eval_options(self) -> RunConfig:
         task_class(self.task.name).check_options(self.eval.options)
         return self
 
     @model_validator(mode="after")
-    def _depth_table(self) -> "RunConfig":
+    def _depth_table(self) -> RunConfig:
         table = self.model.depth_embedding
         steps = self.train.steps.max
         if table and table < steps:
@@ -284,13 +292,15 @@ class RunConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _file_data(self) -> "RunConfig":
+    def _file_data(self) -> RunConfig:
         if self.task.train_data is None:
             if self.train.epochs is not None:
                 raise ValueError("train.epochs needs task.train_data (generated data has no epochs; set train.iters)")
             return self
         if self.train.curriculum or self.train.difficulty_weights != "uniform":
-            raise ValueError("train.curriculum and train.difficulty_weights shape generated data; with task.train_data the file's own mix is used")
+            raise ValueError(
+                "train.curriculum and train.difficulty_weights shape generated data; with task.train_data the file's own mix is used"
+            )
         return self
 
 

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from loopthink.commands.argtypes import count
-from loopthink.checkpoint import checkpointed_iteration, load_run
-from loopthink.config import load_config
 from loopthink.analysis.accuracy import evaluate_records
+from loopthink.checkpoint import checkpointed_iteration, load_run
+from loopthink.commands.argtypes import count
+from loopthink.config import load_config
 from loopthink.train import train
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -100,7 +100,10 @@ def submit(config: str, runs: list[Any], out: Path, meta: dict[str, Any], args: 
         r.status, r.started, r.device, r.job_id = "submitted", time.time(), executor.cluster, str(job.job_id)
         r.attempts += 1
     write(out, meta, runs)
-    print(f"sweep {out}: submitted {len(jobs_of)} job(s) to {executor.cluster}: {', '.join(str(j.job_id) for _, j in jobs_of)}", file=sys.stderr)
+    print(
+        f"sweep {out}: submitted {len(jobs_of)} job(s) to {executor.cluster}: {', '.join(str(j.job_id) for _, j in jobs_of)}",
+        file=sys.stderr,
+    )
     if args.wait:
         for r, job in jobs_of:
             record(r, job, out)

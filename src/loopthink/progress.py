@@ -37,7 +37,9 @@ class TrainProgress:
     ``show``: True or False forces it; None shows it. ``bar``: a tqdm bar (terminal) or plain lines
     every ``every`` seconds (no terminal); None picks by whether stderr is a terminal."""
 
-    def __init__(self, start: int, total: int, show: bool | None = True, bar: bool | None = None, every: float = 5.0, stream: TextIO | None = None):
+    def __init__(
+        self, start: int, total: int, show: bool | None = True, bar: bool | None = None, every: float = 5.0, stream: TextIO | None = None
+    ):
         self.start, self.total, self.every = start, total, every
         self.stream = stream or sys.stderr
         self.show = True if show is None else show

@@ -52,6 +52,7 @@ from loopthink.config import ConfigError, load_config
 from loopthink.seeds import run_finished
 from loopthink.sweep_runner import Run, Terminated, execute, previous_runs, train_command, val_of, write_sweep
 
+
 # ---- the grid ------------------------------------------------------------------------------------
 def split_values(text: str) -> list[str]:
     """Split on commas outside brackets/braces: ``"1,[1,3],{a: 1}"`` -> ``["1", "[1,3]", "{a: 1}"]``."""
@@ -184,10 +185,20 @@ def run_sweep(
         devices = devices[:jobs]
         threads = max(1, (os.cpu_count() or 1) // jobs)
         meta = {
-            "version": 1, "config": config_arg, "config_path": config, "overrides": list(overrides), "seeds": seeds,
-            "grid": {k: v for k, v in parse_grid(grid)}, "grid_points": [{"name": n, "overrides": o} for n, o in points],
-            "jobs": jobs, "threads_per_run": threads, "devices": devices, "config_device": config_device,
-            "device_flag": device, "started": time.time(), "wall_s": None,
+            "version": 1,
+            "config": config_arg,
+            "config_path": config,
+            "overrides": list(overrides),
+            "seeds": seeds,
+            "grid": {k: v for k, v in parse_grid(grid)},
+            "grid_points": [{"name": n, "overrides": o} for n, o in points],
+            "jobs": jobs,
+            "threads_per_run": threads,
+            "devices": devices,
+            "config_device": config_device,
+            "device_flag": device,
+            "started": time.time(),
+            "wall_s": None,
         }
         if dry_run:
             write_sweep(out, meta, runs)
@@ -219,7 +230,9 @@ def _mark_finished(runs: list[Run], out: Path) -> list[Run]:
     return [r for r in runs if r.status == "pending"]
 
 
-def _execute_until_term(config: str, runs: list[Run], out: Path, devices: list[str], threads: int, meta: dict[str, Any], show: bool) -> None:
+def _execute_until_term(
+    config: str, runs: list[Run], out: Path, devices: list[str], threads: int, meta: dict[str, Any], show: bool
+) -> None:
     """:func:`execute` with SIGTERM handled like Ctrl-C (children stopped, state recorded)."""
     old_term = signal.getsignal(signal.SIGTERM)
 

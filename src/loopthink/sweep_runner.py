@@ -57,7 +57,15 @@ def train_command(config: str, run: Run, out: Path, extra: list[str]) -> list[st
 # ---- sweep.json ------------------------------------------------------------------------------------
 def write_sweep(out: Path, meta: dict[str, Any], runs: list[Run]) -> None:
     statuses = {r.status for r in runs}
-    status = "failed" if "failed" in statuses else "interrupted" if "interrupted" in statuses else "finished" if statuses == {"finished"} else "running"
+    status = (
+        "failed"
+        if "failed" in statuses
+        else "interrupted"
+        if "interrupted" in statuses
+        else "finished"
+        if statuses == {"finished"}
+        else "running"
+    )
     data = {**meta, "status": status, "runs": [r.as_json() for r in runs]}
     atomic_write_text(out / SWEEP_FILE, json.dumps(data, indent=1))
 
@@ -135,8 +143,14 @@ def execute(config: str, runs: list[Run], out: Path, devices: list[str], threads
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if threads:
             env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
         run.status, run.started, run.device, run.error = "running", time.time(), dev, None
         run.attempts += 1
         active.append(_Child(run, proc, slot, log, log.tell(), time.monotonic()))

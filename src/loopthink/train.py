@@ -20,11 +20,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.checkpoint import (
-    CKPT, LOCK_FILE, OLD, TMP, RunError, atomic_write_text, check_device, exclusive_lock, latest_checkpoint, load_checkpoint,
-    save_checkpoint, write_run_config,
-)
 from loopthink.batches import Prefetcher, iteration_rng, validation_sets
+from loopthink.checkpoint import (
+    CKPT,
+    LOCK_FILE,
+    OLD,
+    TMP,
+    RunError,
+    atomic_write_text,
+    check_device,
+    exclusive_lock,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_run_config,
+)
 from loopthink.config import RunConfig, TrainConfig
 from loopthink.datasource import FileData, training_data, with_epochs
 from loopthink.loggers import open_loggers
@@ -36,6 +46,8 @@ from loopthink.tasks import Batch, Task, get_task
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf. The last good checkpoint is kept."""
+
+
 ADAM_BETAS = (0.9, 0.98)  # beta2 0.98, not 0.999: the transformer setting (Vaswani et al. 2017)
 
 
@@ -201,8 +213,19 @@ def train(
 
 
 def _loop(
-    cfg: RunConfig, out: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, file_data: FileData | None,
-    device: str, rank: int, world: int, start: int, best: dict, progress: bool | None, stop_at: int | None,
+    cfg: RunConfig,
+    out: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    task: Task,
+    file_data: FileData | None,
+    device: str,
+    rank: int,
+    world: int,
+    start: int,
+    best: dict,
+    progress: bool | None,
+    stop_at: int | None,
 ) -> dict[str, Any]:
     tc = cfg.train
 
@@ -241,7 +264,14 @@ def _loop(
                 continue
             done = it + 1
             if done % tc.log_every == 0 or done == tc.iters:
-                last = {"iter": done, "loss": round(loss, 6), "acc": round(acc, 4), "steps": steps, "lr": lr_at(it, tc), "grad_norm": round(float(gnorm), 4)}
+                last = {
+                    "iter": done,
+                    "loss": round(loss, 6),
+                    "acc": round(acc, 4),
+                    "steps": steps,
+                    "lr": lr_at(it, tc),
+                    "grad_norm": round(float(gnorm), 4),
+                }
                 log.log({**last, "time": round(time.time() - t0, 2)})
             if done % tc.eval_every == 0 or done == tc.iters:
                 best = validate(model, val_sets, eval_steps, device)

@@ -7,7 +7,8 @@ rollout per step count.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,7 +76,9 @@ def correct_over_steps(model: nn.Module, task: Task, records: list[dict], steps:
     return predict_over_steps(model, task, records, steps, **kw) == labels_of(task, records)[None, :]
 
 
-def correct_counts(model: nn.Module, task: Task, data: dict[int, list[dict]], steps: list[int], progress: bool = False, desc: str = "difficulty", **kw: Any) -> np.ndarray:
+def correct_counts(
+    model: nn.Module, task: Task, data: dict[int, list[dict]], steps: list[int], progress: bool = False, desc: str = "difficulty", **kw: Any
+) -> np.ndarray:
     """Correct answers per (step count, difficulty): an int array (len(steps), len(data)), the
     difficulties of ``data`` (difficulty -> records) in sorted order."""
     diffs = sorted(data)
@@ -112,8 +115,10 @@ def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") ->
     lines.append(f"{'all':>12} " + " ".join(f"{result['steps'][s]['accuracy']:>7.3f}" for s in steps) + f" {result['n']:>6}")
     if "halting" in result:
         h = result["halting"]
-        lines.append(f"\nwith halting ({h['rule'].get('rule', '?')}, at most {h['max_steps']} steps): accuracy {h['accuracy']:.3f}, "
-                     f"mean steps {h['mean_steps']:.1f}, compute saved {h['compute_saved']:.0%}")
+        lines.append(
+            f"\nwith halting ({h['rule'].get('rule', '?')}, at most {h['max_steps']} steps): accuracy {h['accuracy']:.3f}, "
+            f"mean steps {h['mean_steps']:.1f}, compute saved {h['compute_saved']:.0%}"
+        )
         lines += [f"{k:>12}  accuracy {v['accuracy']:.3f}  mean steps {v['mean_steps']:.1f}" for k, v in h["by_difficulty"].items()]
     return "\n".join(lines)
 

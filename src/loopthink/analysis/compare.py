@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from loopthink.checkpoint import load_run
 from loopthink.analysis.accuracy import correct_counts
 from loopthink.analysis.stats import mean_ci, wilson_interval
+from loopthink.checkpoint import load_run
 from loopthink.seeds import is_sweep, sweep_runs
 from loopthink.tasks import DataError
 
@@ -97,7 +98,10 @@ def compare_runs(
     for (label, _, sweep), group in tqdm(list(zip(entries, loaded_entries)), desc="compare", disable=not progress):
         cfg = group[0][0]
         if sweep:
-            curve = {"seeds": [c.train.seed for c, _, _ in group], **sweep_curve([m for _, m, _ in group], task, data, list(candidates), fixed_steps)}
+            curve = {
+                "seeds": [c.train.seed for c, _, _ in group],
+                **sweep_curve([m for _, m, _ in group], task, data, list(candidates), fixed_steps),
+            }
         else:
             curve = run_curve(group[0][1], task, data, list(candidates), fixed_steps)
         curves.append({"label": label, "arch": cfg.arch, **curve})

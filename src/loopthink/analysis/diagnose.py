@@ -51,13 +51,19 @@ def summary_text(data: dict[str, Any]) -> str:
     lines = []
     if data.get("note"):
         lines.append(f"note: {data['note']}")
-    lines.append(f"{data['n']} examples x {data['runs']} runs x {data['steps']} steps; accuracy {data['accuracy']:.3f}, consistency {data['consistency']:.3f}")
+    lines.append(
+        f"{data['n']} examples x {data['runs']} runs x {data['steps']} steps; accuracy {data['accuracy']:.3f}, consistency {data['consistency']:.3f}"
+    )
     lines.append(f"{name:>12} {'n':>6} {'acc':>6} {'consist':>8} {'commit@T':>9} {'decision':>9}")
     for k, row in data["by_difficulty"].items():
-        lines.append(f"{k:>12} {row['n']:>6} {row['accuracy']:>6.3f} {row['consistency']:>8.3f} {row['commitment_final']:>9.3f} {row['decision_step_mean']:>9.2f}")
+        lines.append(
+            f"{k:>12} {row['n']:>6} {row['accuracy']:>6.3f} {row['consistency']:>8.3f} {row['commitment_final']:>9.3f} {row['decision_step_mean']:>9.2f}"
+        )
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     st = data["decision_step_stats"]
-    lines.append(f"decision step vs {name}: Spearman {fmt(st['spearman_with_difficulty'])}, slope of medians {fmt(st['slope_per_difficulty'])} steps per unit")
+    lines.append(
+        f"decision step vs {name}: Spearman {fmt(st['spearman_with_difficulty'])}, slope of medians {fmt(st['slope_per_difficulty'])} steps per unit"
+    )
     sp = data["correctness_split"]
     lines.append(
         f"commitment at T: correct {fmt(sp['commitment_correct'])} (n={sp['n_correct']}), wrong {fmt(sp['commitment_wrong'])} (n={sp['n_wrong']}),"
@@ -65,7 +71,11 @@ def summary_text(data: dict[str, Any]) -> str:
     )
     mon = data["monitor"]
     if mon.get("per_t0"):
-        lines.append("monitor AUROC (held-out seed): " + ", ".join(f"t0={m['t0']}: {fmt(m['auroc'])}" for m in mon["per_t0"]) + f"  [headline t0={mon['t0']}]")
+        lines.append(
+            "monitor AUROC (held-out seed): "
+            + ", ".join(f"t0={m['t0']}: {fmt(m['auroc'])}" for m in mon["per_t0"])
+            + f"  [headline t0={mon['t0']}]"
+        )
     return "\n".join(lines)
 
 
@@ -108,7 +118,9 @@ def _generate(task: Any, n: int, seed: int, rng: tuple[int, int], opts: dict[str
         raise DataError(f"cannot generate {what} over {task.difficulty_name} {rng[0]}..{rng[1]}: {e}") from None
 
 
-def _summaries_of_file(model: Any, task: Any, cfg: Any, path: str, n: int | None, seed: int, kw: dict[str, Any], run: Any) -> tuple[Summaries, Summaries, Summaries, dict[str, Any]]:
+def _summaries_of_file(
+    model: Any, task: Any, cfg: Any, path: str, n: int | None, seed: int, kw: dict[str, Any], run: Any
+) -> tuple[Summaries, Summaries, Summaries, dict[str, Any]]:
     """(all, fit, held-out, source): the file is held out; the monitor is fitted on generated examples."""
     fit_seed, held_seed = split_seeds(seed)
     name, records = read_jsonl(path)
@@ -127,7 +139,9 @@ def _summaries_of_file(model: Any, task: Any, cfg: Any, path: str, n: int | None
     return held, fit, held, {"data": str(path), "monitor_fit": what, "monitor_heldout": "the data file"}
 
 
-def _summaries_generated(model: Any, task: Any, cfg: Any, rng: tuple[int, int], n: int, seed: int, kw: dict[str, Any]) -> tuple[Summaries, Summaries, Summaries, dict[str, Any]]:
+def _summaries_generated(
+    model: Any, task: Any, cfg: Any, rng: tuple[int, int], n: int, seed: int, kw: dict[str, Any]
+) -> tuple[Summaries, Summaries, Summaries, dict[str, Any]]:
     """(all, fit, held-out, source) on two generated halves with seeds of their own."""
     fit_seed, held_seed = split_seeds(seed)
     opts = {**cfg.task.options, **cfg.eval.options}
@@ -135,8 +149,11 @@ def _summaries_generated(model: Any, task: Any, cfg: Any, rng: tuple[int, int], 
     held_records = _generate(task, n - n // 2, held_seed, rng, opts, f"{task.name} examples")
     fit = summarise(model, task, fit_records, seed=fit_seed, **kw)
     held = summarise(model, task, held_records, seed=held_seed, **kw)
-    source = {"difficulty": list(rng), "monitor_fit": f"{len(fit_records)} examples generated with seed {fit_seed}",
-              "monitor_heldout": f"{len(held_records)} examples generated with seed {held_seed}"}
+    source = {
+        "difficulty": list(rng),
+        "monitor_fit": f"{len(fit_records)} examples generated with seed {fit_seed}",
+        "monitor_heldout": f"{len(held_records)} examples generated with seed {held_seed}",
+    }
     return Summaries.concat([fit, held]), fit, held, source
 
 
@@ -166,13 +183,22 @@ def diagnose_run(
     zeros = model.deterministic_init()
     note = None
     if zeros:
-        note = "init_state is zeros: the K runs start from the same state and are identical (commitment = 1, consistency = 1); computed anyway"
+        note = (
+            "init_state is zeros: the K runs start from the same state and are identical (commitment = 1, consistency = 1); computed anyway"
+        )
     elif runs == 1:
         note = "--runs 1: commitment and consistency are 1 by definition"
     meta = {
-        "run": str(run), "task": task.name, "difficulty_name": task.difficulty_name, "seed": seed,
-        "init_state": cfg.model.init_state, "init_scale": cfg.model.init_scale, "identical_runs": bool(zeros or runs == 1),
-        "note": note, **source, "definitions": DEFINITIONS,
+        "run": str(run),
+        "task": task.name,
+        "difficulty_name": task.difficulty_name,
+        "seed": seed,
+        "init_state": cfg.model.init_state,
+        "init_scale": cfg.model.init_scale,
+        "identical_runs": bool(zeros or runs == 1),
+        "note": note,
+        **source,
+        "definitions": DEFINITIONS,
     }
     return clean_json({**meta, **analyse(all_, fit, held, t0)})
 

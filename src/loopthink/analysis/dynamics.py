@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from loopthink.checkpoint import RunError
 from loopthink.analysis.accuracy import bucket_order, difficulty_keys
-from loopthink.model.core import SteppedModel
 from loopthink.analysis.stats import auroc, fit_logistic, roc_curve, spearman
-from loopthink.tasks import DataError
 from loopthink.analysis.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
+from loopthink.checkpoint import RunError
+from loopthink.model.core import SteppedModel
+from loopthink.tasks import DataError
 
 FEATURES = ("commitment", "log_rel_change", "entropy", "max_prob", "log_kl")
 TARGET = "majority prediction at t0 != majority prediction at T, or the K runs disagree at T"
@@ -102,10 +102,10 @@ class Summaries:
         return self.rel_change.shape[1]
 
     @staticmethod
-    def concat(parts: list["Summaries"]) -> "Summaries":
+    def concat(parts: list[Summaries]) -> Summaries:
         return Summaries(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Summaries)))
 
-    def subset(self, idx: np.ndarray) -> "Summaries":
+    def subset(self, idx: np.ndarray) -> Summaries:
         return Summaries(*(getattr(self, f.name)[idx] for f in fields(Summaries)))
 
 
@@ -185,9 +185,15 @@ def summarise(
         chunks = tqdm(chunks, desc="diagnose", leave=False)
     N, T, K = len(records), steps, runs
     arrays = {
-        "commitment": np.zeros((N, T + 1)), "rel_change": np.zeros((N, T)), "kl": np.zeros((N, T)),
-        "entropy": np.zeros((N, T)), "max_prob": np.zeros((N, T)), "lens": np.zeros((N, T)),
-        "majority": np.zeros((N, T), dtype=np.int64), "agreement": np.zeros((N, T)), "decision": np.zeros((N, K), dtype=np.int64),
+        "commitment": np.zeros((N, T + 1)),
+        "rel_change": np.zeros((N, T)),
+        "kl": np.zeros((N, T)),
+        "entropy": np.zeros((N, T)),
+        "max_prob": np.zeros((N, T)),
+        "lens": np.zeros((N, T)),
+        "majority": np.zeros((N, T), dtype=np.int64),
+        "agreement": np.zeros((N, T)),
+        "decision": np.zeros((N, K), dtype=np.int64),
     }
     labels = np.zeros(N, dtype=np.int64)
     for chunk in chunks:
@@ -340,7 +346,14 @@ def monitor(fit: Summaries, held: Summaries, t0: int | None = None) -> dict[str,
     :func:`t0_grid`; the headline t0 (default :func:`default_t0`) with its ROC curve."""
     T = fit.steps
     headline = t0 if t0 is not None else default_t0(fit)
-    out: dict[str, Any] = {"t0": headline, "auroc": None, "target": TARGET, "features": list(FEATURES), "fit_n": len(fit), "heldout_n": len(held)}
+    out: dict[str, Any] = {
+        "t0": headline,
+        "auroc": None,
+        "target": TARGET,
+        "features": list(FEATURES),
+        "fit_n": len(fit),
+        "heldout_n": len(held),
+    }
     if T < 2:
         out["skipped"] = "needs --steps >= 2 (t0 must be below T)"
         return out

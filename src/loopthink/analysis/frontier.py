@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from loopthink.checkpoint import load_run
 from loopthink.analysis.accuracy import correct_counts
 from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci, wilson_interval
+from loopthink.checkpoint import load_run
 from loopthink.seeds import is_sweep, single_point_runs
 
 THRESHOLD = 0.95
@@ -109,8 +109,12 @@ def measure_frontier(
     diffs = list(range(lo, hi + 1))
     grids = [frontier_grid(m, task, steps, diffs, n_per_cell, seed, options, device, progress=progress) for _, m in loaded]
     meta: dict[str, Any] = {
-        "run": str(run), "task": task.name, "difficulty_name": task.difficulty_name, "train_difficulty": [lo_t, hi_t],
-        "threshold": threshold, "seed": seed,
+        "run": str(run),
+        "task": task.name,
+        "difficulty_name": task.difficulty_name,
+        "train_difficulty": [lo_t, hi_t],
+        "threshold": threshold,
+        "seed": seed,
     }
     if sweep:  # accuracy = mean over seeds; ci_low/ci_high across seeds; the frontier is the mean's
         meta.update(runs=[str(r) for r in run_dirs], seeds=[c.train.seed for c, _ in loaded], interval=INTERVAL_METHOD)

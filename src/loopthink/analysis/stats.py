@@ -12,15 +12,18 @@ estimate and the interval is ``[v, v]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Sequence
+from functools import cache
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-INTERVAL_METHOD = "Student-t 95% interval of the mean over seeds: mean +- t(0.975, n-1) * sd / sqrt(n) (sd with ddof=1); [v, v] for one seed"
+INTERVAL_METHOD = (
+    "Student-t 95% interval of the mean over seeds: mean +- t(0.975, n-1) * sd / sqrt(n) (sd with ddof=1); [v, v] for one seed"
+)
 Z975 = 1.959963985
 
 
@@ -94,7 +97,7 @@ def t_quantile(p: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
-@lru_cache(maxsize=None)
+@cache
 def t_quantile_975(df: int) -> float:
     """t(0.975, df), the two-sided 95% quantile of Student's t, exact for every df >= 1."""
     if df < 1:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from loopthink.analysis.accuracy import evaluate_records, format_table
 from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci
@@ -13,7 +14,9 @@ from loopthink.sweep_runner import Run
 from loopthink.tasks import DataError
 
 
-def sweep_eval(runs: Sequence[str | Path], records: list[dict], data_name: str, steps: list[int], device: str = "cpu", **kw: Any) -> dict[str, Any]:
+def sweep_eval(
+    runs: Sequence[str | Path], records: list[dict], data_name: str, steps: list[int], device: str = "cpu", **kw: Any
+) -> dict[str, Any]:
     """The ``loopthink eval --json`` object of a sweep: every seed's run evaluated on the same
     records; accuracies are means over seeds with their 95% interval, per-seed values alongside."""
     results, seeds = [], []
@@ -34,15 +37,21 @@ def sweep_eval(runs: Sequence[str | Path], records: list[dict], data_name: str, 
         cis = {s: mean_ci(per_seed[k][s], (0.0, 1.0)) for s in keys}
         by_diff[k] = {s: cis[s]["mean"] for s in keys}
         by_ci[k] = {s: [cis[s]["low"], cis[s]["high"]] for s in keys}
-    out.update(by_difficulty=by_diff, by_difficulty_per_seed=per_seed, by_difficulty_ci=by_ci, n_by_difficulty=results[0]["n_by_difficulty"])
+    out.update(
+        by_difficulty=by_diff, by_difficulty_per_seed=per_seed, by_difficulty_ci=by_ci, n_by_difficulty=results[0]["n_by_difficulty"]
+    )
     out["difficulty_name"] = task.difficulty_name
     return out
 
 
 def format_sweep_table(result: dict[str, Any]) -> str:
     """The mean table of :func:`loopthink.analysis.accuracy.format_table`, then each step count's interval."""
-    lines = [f"mean over {len(result['seeds'])} seeds ({', '.join(map(str, result['seeds']))})", format_table(result, result.get("difficulty_name", "difficulty")), "",
-             "95% interval over seeds (Student t):"]
+    lines = [
+        f"mean over {len(result['seeds'])} seeds ({', '.join(map(str, result['seeds']))})",
+        format_table(result, result.get("difficulty_name", "difficulty")),
+        "",
+        "95% interval over seeds (Student t):",
+    ]
     for s, v in result["steps"].items():
         per = " ".join(f"{a:.3f}" for a in v["per_seed"])
         lines.append(f"  T={s:>4}: {v['accuracy']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]   per seed: {per}")

@@ -99,5 +99,7 @@ def decision_step(predictions: torch.Tensor) -> torch.Tensor:
     T = predictions.shape[0]
     changed = predictions[1:] != predictions[:-1]  # (T-1, B): change between t and t+1
     steps = torch.arange(2, T + 1, device=predictions.device)[:, None].expand_as(changed)
-    last_change = torch.where(changed, steps, torch.ones_like(steps)).max(0).values if T > 1 else torch.ones(predictions.shape[1], dtype=torch.long)
+    last_change = (
+        torch.where(changed, steps, torch.ones_like(steps)).max(0).values if T > 1 else torch.ones(predictions.shape[1], dtype=torch.long)
+    )
     return last_change

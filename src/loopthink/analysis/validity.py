@@ -37,8 +37,15 @@ def bucket_of(task: Task, record: dict) -> int:
 
 
 def validity_cells(
-    model: Any, task: Task, families: dict[str, Any], difficulty: tuple[int, int], n_per_cell: int,
-    steps: list[int], seed: int = 0, batch_size: int = 256, device: str = "cpu",
+    model: Any,
+    task: Task,
+    families: dict[str, Any],
+    difficulty: tuple[int, int],
+    n_per_cell: int,
+    steps: list[int],
+    seed: int = 0,
+    batch_size: int = 256,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """One row per (family, label, difficulty) that has records: ``{family, label, difficulty, n,
     correct, steps, accuracy, by_steps}`` (``steps``: the cell's best step count, ``by_steps``:
@@ -60,12 +67,18 @@ def validity_cells(
             best = int(np.argmax(correct[:, in_d].mean(1)))  # first maximum: the fewest steps
             for c in sorted(set(labels[in_d].tolist())):
                 sel = in_d & (labels == c)
-                rows.append({
-                    "family": name, "label": task.classes[c], "difficulty": int(d), "n": int(sel.sum()),
-                    "correct": int(correct[best, sel].sum()), "steps": steps[best],
-                    "accuracy": float(correct[best, sel].mean()),
-                    "by_steps": {str(s): float(correct[j, sel].mean()) for j, s in enumerate(steps)},
-                })
+                rows.append(
+                    {
+                        "family": name,
+                        "label": task.classes[c],
+                        "difficulty": int(d),
+                        "n": int(sel.sum()),
+                        "correct": int(correct[best, sel].sum()),
+                        "steps": steps[best],
+                        "accuracy": float(correct[best, sel].mean()),
+                        "by_steps": {str(s): float(correct[j, sel].mean()) for j, s in enumerate(steps)},
+                    }
+                )
     return rows
 
 

@@ -7,15 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-from loopthink.commands.argtypes import count, parse_int_list, parse_range, seed
 from loopthink.analysis.compare import compare_runs, legend, table, write_outputs
+from loopthink.commands.argtypes import count, parse_int_list, parse_range, seed
 
 HELP = "several runs' accuracy-vs-difficulty curves on one plot"
 TIMED = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+", help="run directories; a sweep directory is its mean curve with a 95%% band across seeds (one per grid point)")
+    p.add_argument(
+        "runs", nargs="+", help="run directories; a sweep directory is its mean curve with a 95%% band across seeds (one per grid point)"
+    )
     p.add_argument("--steps", default="best", help="a step count, or 'best' (see --candidates)")
     p.add_argument("--candidates", type=parse_int_list, default=[4, 8, 16, 32, 64])
     p.add_argument("--difficulty", type=parse_range, default=None, help="LO..HI (default: 1..4x the first run's training max)")
@@ -36,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     write_outputs(result, out)
     curves = result["runs"]
-    plot_curves([{**c, "label": legend(c)} for c in curves], out / "compare.png", result["difficulty_name"], tuple(result["train_difficulty"]))
+    plot_curves(
+        [{**c, "label": legend(c)} for c in curves], out / "compare.png", result["difficulty_name"], tuple(result["train_difficulty"])
+    )
     print(json.dumps(result) if args.json else table(curves, result["difficulty_name"]))
     return 0

@@ -8,8 +8,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from loopthink.commands.arguments import task_options
 from loopthink.commands.argtypes import count, parse_range, seed
+from loopthink.commands.arguments import task_options
 from loopthink.tasks import Task, get_task, task_names
 from loopthink.tasks.files import write_records
 

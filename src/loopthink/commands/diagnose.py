@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from loopthink.commands.argtypes import count, parse_range, seed, step_count
 from loopthink.analysis.diagnose import check_settings, diagnose_run, summary_json, summary_text, write_outputs
+from loopthink.commands.argtypes import count, parse_range, seed, step_count
 from loopthink.tasks import DataError
 
 HELP = "latent dynamics: convergence, decision step, commitment, monitor"
@@ -44,7 +44,16 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     data = diagnose_run(
-        args.run, args.data, args.difficulty, args.steps, args.runs, args.n, args.seed, args.t0, args.batch_size, args.device,
+        args.run,
+        args.data,
+        args.difficulty,
+        args.steps,
+        args.runs,
+        args.n,
+        args.seed,
+        args.t0,
+        args.batch_size,
+        args.device,
         progress=sys.stderr.isatty(),
     )
     out = Path(args.out)

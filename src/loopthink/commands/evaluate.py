@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from loopthink.checkpoint import load_run
-from loopthink.commands.argtypes import count, parse_int_list, step_count
 from loopthink.analysis.accuracy import evaluate_records, format_table
 from loopthink.analysis.halting import halting_summary, rule_from_spec
 from loopthink.analysis.sweeps import format_sweep_table, sweep_eval
+from loopthink.checkpoint import load_run
+from loopthink.commands.argtypes import count, parse_int_list, step_count
 from loopthink.seeds import is_sweep, single_point_runs
 from loopthink.tasks import DataError
 from loopthink.tasks.formats import read_jsonl
@@ -26,7 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=count, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--halt", metavar="RULE[:X]", help="also evaluate with per-example halting: kl[:threshold], convergence[:threshold], conformal[:alpha]")
+    p.add_argument(
+        "--halt",
+        metavar="RULE[:X]",
+        help="also evaluate with per-example halting: kl[:threshold], convergence[:threshold], conformal[:alpha]",
+    )
     p.add_argument("--max-steps", type=step_count, default=64, help="with --halt: the most steps an example may use")
 
 
@@ -34,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty()
     if is_sweep(args.run):  # mean over seeds with a 95% interval, per-seed values alongside
         name, records = read_jsonl(args.data)
-        result = sweep_eval(single_point_runs(args.run), records, name, args.steps, args.device, batch_size=args.batch_size, progress=progress)
+        result = sweep_eval(
+            single_point_runs(args.run), records, name, args.steps, args.device, batch_size=args.batch_size, progress=progress
+        )
         print(json.dumps(result) if args.json else format_sweep_table(result))
         return 0
     cfg, model, task = load_run(args.run, args.device)

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from loopthink.commands.argtypes import count, fraction, parse_int_list, parse_range, seed
 from loopthink.analysis.frontier import THRESHOLD, measure_frontier, summary_text, write_outputs
+from loopthink.commands.argtypes import count, fraction, parse_int_list, parse_range, seed
 
 HELP = "accuracy over (steps x difficulty): table, CSV/JSON, heatmap"
 TIMED = True
@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     # matplotlib takes seconds to import, so only a command that draws loads it (not every start)
     from loopthink.plots.frontier import plot_frontier
 
-    data = measure_frontier(args.run, args.steps, args.difficulty, args.n_per_cell, args.seed, args.threshold, args.device, progress=sys.stderr.isatty())
+    data = measure_frontier(
+        args.run, args.steps, args.difficulty, args.n_per_cell, args.seed, args.threshold, args.device, progress=sys.stderr.isatty()
+    )
     out = Path(args.out)
     write_outputs(data, out)
     plot_frontier(data, out / "frontier.png")

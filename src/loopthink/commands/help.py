@@ -31,7 +31,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not (action.option_strings or action.nargs in ("?", "*")):
+        if (
+            action.default in (None, False, argparse.SUPPRESS)
+            or "default" in text
+            or not (action.option_strings or action.nargs in ("?", "*"))
+        ):
             return text
         return super()._get_help_string(action)
 

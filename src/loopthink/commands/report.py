@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-
 HELP = "self-contained HTML report of runs"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (made by `loopthink train`)")
     p.add_argument("--out", required=True, help="output HTML file")
-    p.add_argument("--frontier", action="append", metavar="DIR", help="output of `loopthink frontier` (default: RUN/frontier); once per run, in run order")
-    p.add_argument("--compare", action="append", metavar="DIR", help="output of `loopthink compare` (default: RUN/compare); may be repeated")
-    p.add_argument("--dynamics", action="append", metavar="DIR", help="output of `loopthink diagnose` (default: RUN/dynamics); once per run")
+    p.add_argument(
+        "--frontier",
+        action="append",
+        metavar="DIR",
+        help="output of `loopthink frontier` (default: RUN/frontier); once per run, in run order",
+    )
+    p.add_argument(
+        "--compare", action="append", metavar="DIR", help="output of `loopthink compare` (default: RUN/compare); may be repeated"
+    )
+    p.add_argument(
+        "--dynamics", action="append", metavar="DIR", help="output of `loopthink diagnose` (default: RUN/dynamics); once per run"
+    )
     p.add_argument("--halting", action="append", metavar="DIR", help="output of `loopthink halt` (default: RUN/halting); once per run")
 
 

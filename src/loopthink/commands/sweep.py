@@ -7,9 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from loopthink.analysis.sweeps import sweep_summary
 from loopthink.commands.argtypes import count, parse_seeds
 from loopthink.seeds import SWEEP_FILE
-from loopthink.analysis.sweeps import sweep_summary
 from loopthink.sweep import run_sweep
 from loopthink.sweep_runner import LOG
 
@@ -21,11 +21,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", help="key=value overrides applied to every run (may also follow the options)")
     p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0..4 (default 0,1,2)")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="a config key and its values; repeat for a cartesian grid")
-    p.add_argument("--jobs", type=count, default=None, help="runs at once (default CPU: all runs if <= 2x cores, else one per core; CUDA: one per GPU)")
+    p.add_argument(
+        "--grid", action="append", default=[], metavar="KEY=V1,V2", help="a config key and its values; repeat for a cartesian grid"
+    )
+    p.add_argument(
+        "--jobs", type=count, default=None, help="runs at once (default CPU: all runs if <= 2x cores, else one per core; CUDA: one per GPU)"
+    )
     p.add_argument("--device", default=None, help="cpu, cuda (every visible GPU) or cuda:0,2; default: the config's train.device")
     p.add_argument("--out", required=True, help="sweep directory")
-    p.add_argument("--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing"
+    )
     p.epilog = "On a Slurm cluster: --launcher submitit --partition P --time MIN --gpus-per-job G (see loopthink/launchers.py)."
     add_launcher_arguments(p)
 
@@ -33,7 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def add_launcher_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("--launcher submitit (Slurm through submitit)")
     g.add_argument("--launcher", choices=["local", "submitit"], default="local", help="local processes, or one submitit job per run")
-    g.add_argument("--cluster", choices=["slurm", "local", "debug"], default=None, help="submitit's executor (default: Slurm when sbatch is found, else local)")
+    g.add_argument(
+        "--cluster",
+        choices=["slurm", "local", "debug"],
+        default=None,
+        help="submitit's executor (default: Slurm when sbatch is found, else local)",
+    )
     g.add_argument("--partition", default=None, help="Slurm partition")
     g.add_argument("--time", type=int, default=60, help="minutes per job (Slurm time limit; a timed-out job is requeued and resumes)")
     g.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job; above 1 the run trains with DDP, one task per GPU")
@@ -43,7 +54,18 @@ def add_launcher_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    runs, commands = run_sweep(args.config, list(args.overrides), args.seeds, args.grid, args.out, args.jobs, args.device, args.dry_run, show=sys.stderr.isatty(), launcher=args)
+    runs, commands = run_sweep(
+        args.config,
+        list(args.overrides),
+        args.seeds,
+        args.grid,
+        args.out,
+        args.jobs,
+        args.device,
+        args.dry_run,
+        show=sys.stderr.isatty(),
+        launcher=args,
+    )
     if args.dry_run:
         for cmd in commands:
             print(shlex.join(cmd))

@@ -51,9 +51,15 @@ def run(args: argparse.Namespace) -> int:
         families = {f: families[f] for f in wanted}
     rows = validity_cells(model, task, families, args.difficulty, args.n_per_cell, args.steps, args.seed, args.batch_size, args.device)
     meta = {
-        "run": str(args.run), "task": task.name, "difficulty_name": task.difficulty_name,
-        "train_difficulty": list(cfg.task.train_difficulty), "difficulty": list(args.difficulty),
-        "n_per_cell": args.n_per_cell, "steps": args.steps, "seed": args.seed, "families": list(families),
+        "run": str(args.run),
+        "task": task.name,
+        "difficulty_name": task.difficulty_name,
+        "train_difficulty": list(cfg.task.train_difficulty),
+        "difficulty": list(args.difficulty),
+        "n_per_cell": args.n_per_cell,
+        "steps": args.steps,
+        "seed": args.seed,
+        "families": list(families),
     }
     data = write_outputs(rows, Path(args.out), meta)
     plot_validity(data, Path(args.out) / "validity.png")

@@ -100,7 +100,7 @@ def model_card_text(model: Any, run_config: RunConfig | None = None, frontier: d
         "",
         "```python",
         "from loopthink import LoopModel",
-        "model = LoopModel.from_pretrained(\"THIS_FOLDER_OR_REPO\")",
+        'model = LoopModel.from_pretrained("THIS_FOLDER_OR_REPO")',
         "```",
         "",
     ]
@@ -113,8 +113,7 @@ def model_card_text(model: Any, run_config: RunConfig | None = None, frontier: d
             f"{source}, task `{t.name}`, difficulty {t.train_difficulty[0]}..{t.train_difficulty[1]}"
             + (f", options {json.dumps(t.options)}" if t.options else "")
             + f"; {tr.iters} iterations of {tr.batch_size}, {tr.steps.min}..{tr.steps.max} recurrence steps "
-            f"({tr.steps.mode}), seed {tr.seed}."
-            + (f" Validation: `{Path(t.val_data).name}`." if t.val_data else ""),
+            f"({tr.steps.mode}), seed {tr.seed}." + (f" Validation: `{Path(t.val_data).name}`." if t.val_data else ""),
             "",
             "## Config",
             "",

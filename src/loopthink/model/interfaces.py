@@ -25,7 +25,7 @@ class Context:
     token_mask: torch.Tensor  # bool (B, L) real tokens
     readout_index: torch.Tensor  # long (B,) token whose state the readout reads
 
-    def index(self, idx: torch.Tensor) -> "Context":
+    def index(self, idx: torch.Tensor) -> Context:
         """The context of a subset of the batch (for shrinking a batch as examples halt)."""
         rotary = self.rotary
         if rotary is not None and rotary[0].ndim == 4:  # per-example positions
@@ -77,7 +77,7 @@ class RelationBias(nn.Module):
         self.hard = hard
 
     @classmethod
-    def from_config(cls, relations: int, cfg: ModelConfig) -> "RelationBias | None":
+    def from_config(cls, relations: int, cfg: ModelConfig) -> RelationBias | None:
         if cfg.relation_bias is None:
             return None
         return cls(relations, cfg.n_heads, cfg.relation_bias, cfg.relation_mask)
@@ -168,9 +168,7 @@ class TextInterface(nn.Module):
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
         if entity.max() > self.max_entities:
-            raise ValueError(
-                f"an instance has {int(entity.max())} distinct names; this model has {self.max_entities} entity slots"
-            )
+            raise ValueError(f"an instance has {int(entity.max())} distinct names; this model has {self.max_entities} entity slots")
         if not self.training:
             return entity
         perm = torch.argsort(torch.rand(entity.shape[0], self.max_entities, device=entity.device), dim=1) + 1
@@ -221,7 +219,10 @@ class SequenceInterface(nn.Module):
 
 # Interface kinds by the structure they read; a task names its kind (``Task.interface``).
 INTERFACES: dict[str, type[nn.Module]] = {
-    "nodes": GraphInterface, "expression": LogicInterface, "prose": TextInterface, "sequence": SequenceInterface,
+    "nodes": GraphInterface,
+    "expression": LogicInterface,
+    "prose": TextInterface,
+    "sequence": SequenceInterface,
 }
 
 

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
 
 
-def save_figure(fig: "plt.Figure", path: str | Path, svg: bool = True) -> list[Path]:
+def save_figure(fig: plt.Figure, path: str | Path, svg: bool = True) -> list[Path]:
     """Write ``path`` (.png) and, if ``svg``, the same name with .svg; close the figure."""
     path = Path(path).with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)

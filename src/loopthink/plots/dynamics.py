@@ -31,8 +31,14 @@ def _by_difficulty(ax: Any, data: dict[str, Any], field: str, x0: int) -> None:
     name = data.get("difficulty_name", "difficulty")
     for k, row in rows.items():
         y = np.asarray(row[field], dtype=float)
-        ax.plot(np.arange(x0, x0 + len(y)), y, color=col[k], linestyle="-" if _numeric(k) else "--", linewidth=1.3,
-                label=f"{name} {k}" if _numeric(k) else k)
+        ax.plot(
+            np.arange(x0, x0 + len(y)),
+            y,
+            color=col[k],
+            linestyle="-" if _numeric(k) else "--",
+            linewidth=1.3,
+            label=f"{name} {k}" if _numeric(k) else k,
+        )
     ncol = 2 if len(rows) > 8 else 1
     ax.legend(fontsize=7, ncol=ncol, loc="best", framealpha=0.8)
 
@@ -110,7 +116,9 @@ def plot_decision(data: dict[str, Any], path: Path) -> list[Path]:
         a2.axhline(rows[k]["decision_step_mean"], color="0.45", linestyle="--", label=f"{k} (mean)")
     stats = data["decision_step_stats"]
     if nk:
-        a2.plot(x, [rows[k]["decision_step_median"] for k in nk], marker="s", linestyle=":", color="tab:orange", label="median over examples")
+        a2.plot(
+            x, [rows[k]["decision_step_median"] for k in nk], marker="s", linestyle=":", color="tab:orange", label="median over examples"
+        )
     rho = stats.get("spearman_with_difficulty")
     a2.set_title(f"decision step vs {name}" + (f" (Spearman ρ = {rho:.2f})" if rho is not None else ""), fontsize=10)
     a2.set_xlabel(name)
@@ -151,10 +159,25 @@ def plot_roc(data: dict[str, Any], path: Path) -> list[Path]:
     per = [m for m in mon.get("per_t0") or [] if m["auroc"] is not None]
     if per:
         a2.plot([m["t0"] for m in per], [m["auroc"] for m in per], marker="o", label="logistic monitor")
-        a2.plot([m["t0"] for m in per], [m["positive_rate_heldout"] for m in per], marker=".", linestyle="--", color="0.5", label="unstable rate (held-out)")
+        a2.plot(
+            [m["t0"] for m in per],
+            [m["positive_rate_heldout"] for m in per],
+            marker=".",
+            linestyle="--",
+            color="0.5",
+            label="unstable rate (held-out)",
+        )
         a2.axvline(mon["t0"], color="tab:red", linestyle=":", label=f"headline t0={mon['t0']}")
     else:
-        a2.text(0.5, 0.5, "AUROC undefined at every t0\n(held-out target has one class)", ha="center", va="center", fontsize=9, transform=a2.transAxes)
+        a2.text(
+            0.5,
+            0.5,
+            "AUROC undefined at every t0\n(held-out target has one class)",
+            ha="center",
+            va="center",
+            fontsize=9,
+            transform=a2.transAxes,
+        )
     a2.axhline(0.5, color="0.6", linestyle=":")
     a2.set_ylim(0, 1.02)
     a2.set_xlabel("monitor step t0")

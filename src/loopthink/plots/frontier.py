@@ -18,8 +18,15 @@ def plot_frontier(data: dict[str, Any], path: Path) -> list[Path]:
     steps, diffs, acc = accuracy_matrix(data["rows"])
     floor = task_class(data["task"]).heatmap_floor
     fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(diffs) + 2.5), 0.45 * len(steps) + 2.2))
-    im = ax.imshow(acc, origin="lower", aspect="auto", cmap="viridis", vmin=floor, vmax=1.0,
-                   extent=(diffs[0] - 0.5, diffs[-1] + 0.5, -0.5, len(steps) - 0.5))
+    im = ax.imshow(
+        acc,
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=floor,
+        vmax=1.0,
+        extent=(diffs[0] - 0.5, diffs[-1] + 0.5, -0.5, len(steps) - 0.5),
+    )
     ax.grid(False)
     ax.set_yticks(range(len(steps)), [str(s) for s in steps])
     ax.set_xlabel(data.get("difficulty_name", "difficulty"))

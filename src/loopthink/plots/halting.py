@@ -34,8 +34,17 @@ def plot_pareto(data: dict[str, Any], path: Path) -> list[Path]:
             if name == "conformal":
                 _annotate_alphas(a, pts, data["max_steps"], style["color"], data.get("alpha"), every=not full)
         a.axhline(acc_max, color="black", linewidth=0.8, linestyle=":", label=f"accuracy at T_max={data['max_steps']}")
-        a.plot([data["mean_steps"]], [data["accuracy"]], marker="*", markersize=15, color="gold", markeredgecolor="black",
-               linestyle="none", label=f"this run: {data['rule']} ({data['compute_saved']:.0%} compute saved)", zorder=5)
+        a.plot(
+            [data["mean_steps"]],
+            [data["accuracy"]],
+            marker="*",
+            markersize=15,
+            color="gold",
+            markeredgecolor="black",
+            linestyle="none",
+            label=f"this run: {data['rule']} ({data['compute_saved']:.0%} compute saved)",
+            zorder=5,
+        )
         a.set_xlim(0, data["max_steps"] + 1)
         a.set_xlabel("mean recurrence steps used per example")
         a.set_ylabel("test accuracy")
@@ -60,10 +69,23 @@ def _annotate_alphas(ax: Any, pts: list[dict[str, Any]], max_steps: int, color: 
     for i, ((x, y), alphas) in enumerate(sorted(spots.items())):
         text = f"α={alphas[0]:g}" if len(alphas) == 1 else f"α={min(alphas):g}..{max(alphas):g}"
         if not every:  # overview: the conformal curve is the upper-left envelope, so its left side is free
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(-6, 2), fontsize=7, color=color, ha="right", va="bottom", clip_on=True)
+            ax.annotate(
+                text, (x, y), textcoords="offset points", xytext=(-6, 2), fontsize=7, color=color, ha="right", va="bottom", clip_on=True
+            )
             continue
-        ax.annotate(text, (x, y), textcoords="offset points", xytext=(2, 5) if i % 2 else (2, -7), fontsize=7, color=color,
-                    rotation=35 if i % 2 else -35, rotation_mode="anchor", ha="left", va="bottom" if i % 2 else "top", clip_on=True)
+        ax.annotate(
+            text,
+            (x, y),
+            textcoords="offset points",
+            xytext=(2, 5) if i % 2 else (2, -7),
+            fontsize=7,
+            color=color,
+            rotation=35 if i % 2 else -35,
+            rotation_mode="anchor",
+            ha="left",
+            va="bottom" if i % 2 else "top",
+            clip_on=True,
+        )
 
 
 def plot_steps_by_difficulty(data: dict[str, Any], keys: list[str], steps: np.ndarray, path: Path) -> list[Path]:
@@ -103,7 +125,15 @@ def plot_calibration(data: dict[str, Any], path: Path) -> list[Path]:
     lo = np.array([r["premature_exit"]["ci_low"] for r in rows])
     hi = np.array([r["premature_exit"]["ci_high"] for r in rows])
     fig, ax = plt.subplots(figsize=(5.5, 4.4))
-    ax.errorbar(a, rate, yerr=[np.clip(rate - lo, 0, None), np.clip(hi - rate, 0, None)], fmt="o", color="tab:red", capsize=3, label="measured on test (95% CI)")
+    ax.errorbar(
+        a,
+        rate,
+        yerr=[np.clip(rate - lo, 0, None), np.clip(hi - rate, 0, None)],
+        fmt="o",
+        color="tab:red",
+        capsize=3,
+        label="measured on test (95% CI)",
+    )
     ax.plot([a.min(), a.max()], [a.min(), a.max()], color="black", linewidth=0.8, linestyle="--", label="rate = alpha")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-3)

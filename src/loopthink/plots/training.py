@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.ticker import FuncFormatter
@@ -16,7 +17,7 @@ from matplotlib.ticker import FuncFormatter
 from loopthink.plots import plt
 
 
-def figure_png_bytes(fig: "plt.Figure", dpi: int | None = None) -> bytes:
+def figure_png_bytes(fig: plt.Figure, dpi: int | None = None) -> bytes:
     """The figure as PNG bytes; closes it."""
     buf = io.BytesIO()
     try:
@@ -55,8 +56,9 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(y, k, mode="same") / np.convolve(np.ones_like(y), k, mode="same")
 
 
-def training_figure(train_rows: Sequence[dict[str, Any]], val_rows: Sequence[dict[str, Any]], title: str = "",
-                    difficulty_name: str = "difficulty") -> "plt.Figure":
+def training_figure(
+    train_rows: Sequence[dict[str, Any]], val_rows: Sequence[dict[str, Any]], title: str = "", difficulty_name: str = "difficulty"
+) -> plt.Figure:
     """Three panels over iterations: training loss (log scale), training accuracy of the logged
     batch, and validation accuracy per difficulty (plus their mean)."""
     fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.6), sharex=True)
@@ -68,7 +70,9 @@ def training_figure(train_rows: Sequence[dict[str, Any]], val_rows: Sequence[dic
     pts = [(r["iter"], r["loss"]) for r in train_rows if _finite(r.get("loss")) and _finite(r.get("iter"))]
     if pts:
         x, y = np.array(pts, dtype=float).T
-        ax_loss.plot(x, y, color="C0", linewidth=1, alpha=0.45 if len(x) > 50 else 1.0, marker="o" if len(x) < 3 else None, label="logged batch")
+        ax_loss.plot(
+            x, y, color="C0", linewidth=1, alpha=0.45 if len(x) > 50 else 1.0, marker="o" if len(x) < 3 else None, label="logged batch"
+        )
         if len(x) > 50:
             ax_loss.plot(x, _smooth(y, max(3, len(x) // 25)), color="C0", linewidth=2, label="moving average")
             ax_loss.legend(fontsize=8)
@@ -123,7 +127,7 @@ def training_figure(train_rows: Sequence[dict[str, Any]], val_rows: Sequence[dic
     return fig
 
 
-def val_overlay_figure(series: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> "plt.Figure":
+def val_overlay_figure(series: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> plt.Figure:
     """Mean validation accuracy (over each run's validation difficulties) against iteration,
     one line per run: ``series`` is ``[(label, val_rows), ...]``."""
     fig, ax = plt.subplots(figsize=(8.0, 4.0))
@@ -148,6 +152,7 @@ def val_overlay_figure(series: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -
 
 def _log_labels(ax: Any) -> None:
     """Plain numbers on a log axis: decades and their 2x / 5x minor ticks, nothing else."""
+
     def label(v: float, _pos: Any) -> str:
         if v <= 0:
             return ""

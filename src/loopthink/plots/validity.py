@@ -25,7 +25,7 @@ def plot_validity(data: dict[str, Any], path: Path) -> list[Path]:
         ax.set_title(fam, fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(data.get("difficulty_name", "difficulty"), fontsize=8)
-    for ax in axes.flat[len(families):]:
+    for ax in axes.flat[len(families) :]:
         ax.set_visible(False)
     axes[0, 0].set_ylabel("accuracy (best T)")
     axes[0, 0].legend(fontsize=7, loc="lower left")

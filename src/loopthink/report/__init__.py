@@ -15,8 +15,9 @@ subfolders ``frontier/``, ``compare/``, ``dynamics/``, ``halting/`` of each run 
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from loopthink.checkpoint import atomic_write_text, read_run_config
 from loopthink.report.artefacts import RunInfo, resolve_dirs, unique_labels
@@ -33,6 +34,7 @@ from loopthink.report.sections import (
 from loopthink.tasks import DataError
 from loopthink.version import __version__
 
+
 def guarded(section: Callable[..., str], *args: Any) -> str:
     """A section's HTML, or a notice when its artefact holds values of unexpected types (a
     hand-edited or foreign JSON file): one bad file must not stop the whole report."""
@@ -43,8 +45,14 @@ def guarded(section: Callable[..., str], *args: Any) -> str:
         return f'<p class="missing">The {esc(name)} section cannot be shown: its files hold unexpected values ({esc(type(e).__name__)}: {esc(str(e)[:200])}).</p>'
 
 
-def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = None, compare: Sequence[str] | None = None,
-                 dynamics: Sequence[str] | None = None, halting: Sequence[str] | None = None, command: str | None = None) -> tuple[str, int]:
+def build_report(
+    runs: Sequence[str | Path],
+    frontier: Sequence[str] | None = None,
+    compare: Sequence[str] | None = None,
+    dynamics: Sequence[str] | None = None,
+    halting: Sequence[str] | None = None,
+    command: str | None = None,
+) -> tuple[str, int]:
     """(the HTML page, number of embedded pictures). Raises RunError for a directory that is not a run."""
     paths = [Path(r) for r in runs]
     cfgs = [read_run_config(p) for p in paths]
@@ -82,20 +90,28 @@ def build_report(runs: Sequence[str | Path], frontier: Sequence[str] | None = No
     title = f"loopthink report: {labels[0]}" if not many else f"loopthink report: {len(infos)} runs"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     made = f" by <code>{esc(command)}</code>" if command else ""
-    head = (f"<h1>{esc(title)}</h1><p class=\"meta\">Made{made} on {esc(stamp)} with loopthink {esc(__version__)}. "
-            "Self-contained: pictures are embedded, nothing is loaded from the network.</p>")
+    head = (
+        f'<h1>{esc(title)}</h1><p class="meta">Made{made} on {esc(stamp)} with loopthink {esc(__version__)}. '
+        "Self-contained: pictures are embedded, nothing is loaded from the network.</p>"
+    )
     doc = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n"
-        f"<body data-images-ok=\"pending\"><main>{head}{page.toc_html()}{''.join(body)}</main>"
+        f'<body data-images-ok="pending"><main>{head}{page.toc_html()}{"".join(body)}</main>'
         f"<script>{CHECK_SCRIPT}</script></body></html>\n"
     )
     return doc, page.images
 
 
-def write_report(runs: Sequence[str | Path], out: str | Path, frontier: Sequence[str] | None = None, compare: Sequence[str] | None = None,
-                 dynamics: Sequence[str] | None = None, halting: Sequence[str] | None = None) -> tuple[Path, int, int]:
+def write_report(
+    runs: Sequence[str | Path],
+    out: str | Path,
+    frontier: Sequence[str] | None = None,
+    compare: Sequence[str] | None = None,
+    dynamics: Sequence[str] | None = None,
+    halting: Sequence[str] | None = None,
+) -> tuple[Path, int, int]:
     """Build the page and write it to ``out``: (path, size in bytes, embedded pictures). The page
     names the command that remakes it."""
     words = ["loopthink", "report", *map(q, runs), "--out", q(out)]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from loopthink.tasks import DataError
 
@@ -15,7 +16,11 @@ ARTEFACTS = {
     # kind: (json file, default subfolder, pictures in display order (others in the folder follow))
     "frontier": ("frontier.json", "frontier", ["frontier.png"]),
     "compare": ("compare.json", "compare", ["compare.png"]),
-    "dynamics": ("dynamics.json", "dynamics", ["commitment.png", "convergence.png", "decision_step.png", "lens_accuracy.png", "monitor_roc.png"]),
+    "dynamics": (
+        "dynamics.json",
+        "dynamics",
+        ["commitment.png", "convergence.png", "decision_step.png", "lens_accuracy.png", "monitor_roc.png"],
+    ),
     "halting": ("halting.json", "halting", ["pareto.png", "steps_by_difficulty.png", "calibration.png"]),
 }
 MAX_TRAIN_TABLE_ROWS = 15
@@ -126,7 +131,9 @@ def resolve_dirs(runs: Sequence[Path], given: dict[str, list[str] | None]) -> li
     for kind in ("frontier", "dynamics", "halting"):
         dirs = given.get(kind) or []
         if len(dirs) > len(runs):
-            raise DataError(f"--{kind} given {len(dirs)} times for {len(runs)} run(s); give it at most once per run, in the order of the runs")
+            raise DataError(
+                f"--{kind} given {len(dirs)} times for {len(runs)} run(s); give it at most once per run, in the order of the runs"
+            )
         for i, run in enumerate(runs):
             out[i][kind] = (Path(dirs[i]), True) if i < len(dirs) else (run / ARTEFACTS[kind][1], False)
     for i, run in enumerate(runs):

@@ -8,8 +8,9 @@ import html
 import math
 import shlex
 import struct
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CSS = (HERE / "report.css").read_text()
@@ -42,7 +43,7 @@ def fmt(v: Any, digits: int = 3) -> str:
             return "&ndash;"
         if math.isinf(v):
             return "&infin;" if v > 0 else "&minus;&infin;"
-        if v != 0 and abs(v) < 10 ** -digits:
+        if v != 0 and abs(v) < 10**-digits:
             return f"{v:.2e}"
         return f"{v:.{digits}f}"
     if isinstance(v, (list, tuple)):

@@ -105,19 +105,19 @@ class Batch:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         return Batch(
             {k: v.to(device, non_blocking=True) for k, v in self.inputs.items()},
             self.labels.to(device, non_blocking=True),
             self.difficulty.to(device, non_blocking=True),
         )
 
-    def index(self, idx: torch.Tensor | slice) -> "Batch":
+    def index(self, idx: torch.Tensor | slice) -> Batch:
         """Sub-batch (rows ``idx``); padding is kept as is."""
         return Batch({k: v[idx] for k, v in self.inputs.items()}, self.labels[idx], self.difficulty[idx])
 
     @staticmethod
-    def concat(parts: list["Batch"]) -> "Batch":
+    def concat(parts: list[Batch]) -> Batch:
         """One batch of ``parts`` (in order), each padded to the longest part's padded length.
 
         Every task pads with zeros/False after the real tokens/nodes, so padding a part further
@@ -141,7 +141,7 @@ class Batch:
         """Real tokens or nodes per instance: long (B,)."""
         return self.padding_mask().sum(1)
 
-    def trimmed(self) -> "Batch":
+    def trimmed(self) -> Batch:
         """The batch with the padding its largest instance does not need cut off.
 
         Every task pads after the real tokens/nodes and every model masks padding out, so this
@@ -157,7 +157,7 @@ class Batch:
 
         return Batch({k: cut(v) for k, v in self.inputs.items()}, self.labels, self.difficulty)
 
-    def length_buckets(self, k: int) -> list["Batch"]:
+    def length_buckets(self, k: int) -> list[Batch]:
         """``k`` sub-batches of instances of similar size, each trimmed. Mixed-difficulty batches
         are mostly padding (logic depth 1..6: 54% of the token slots)."""
         if k <= 1:
@@ -248,9 +248,7 @@ class Task:
         hints = typing.get_type_hints(cls.generate)
         for key, value in options.items():
             if key not in allowed:
-                raise DataError(
-                    f"unknown option {key!r} for task {cls.name!r}; allowed: {', '.join(allowed) or 'none'}"
-                )
+                raise DataError(f"unknown option {key!r} for task {cls.name!r}; allowed: {', '.join(allowed) or 'none'}")
             try:
                 TypeAdapter(hints[key]).validate_python(value, strict=not isinstance(value, list))
             except ValidationError:

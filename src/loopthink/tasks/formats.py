@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from loopthink.tasks import DataError, task_class
-
 
 # Bounds on a file's lines (docs/formats.md), checked before a line is decoded or parsed.
 MAX_LINE_BYTES = 4 * 1024 * 1024
@@ -88,9 +88,7 @@ def _lines(f: BinaryIO) -> Iterator[bytes]:
         yield raw
 
 
-def read_jsonl(
-    path: str | Path, task: str | None = None, all_errors: bool = False, verify: bool = True
-) -> tuple[str, list[dict]]:
+def read_jsonl(path: str | Path, task: str | None = None, all_errors: bool = False, verify: bool = True) -> tuple[str, list[dict]]:
     """Read and validate every line; return ``(task_name, records)``.
 
     Errors carry ``FILE:LINE``. With ``all_errors`` every bad line is reported in one

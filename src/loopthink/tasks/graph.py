@@ -54,7 +54,17 @@ import numpy as np
 import torch
 
 from loopthink.tasks.base import (
-    MAX_EDGES, MAX_NODES, UNREACHABLE, Batch, DataError, Task, bool_field, int_field, mismatch, optional_int, required,
+    MAX_EDGES,
+    MAX_NODES,
+    UNREACHABLE,
+    Batch,
+    DataError,
+    Task,
+    bool_field,
+    int_field,
+    mismatch,
+    optional_int,
+    required,
 )
 
 NumNodes = int | tuple[int, int] | list[int] | None
@@ -76,7 +86,7 @@ class _Graphs:
     label: np.ndarray  # bool (B,)
     hops: np.ndarray  # int64 (B,): hops of positives, search depth of negatives (both = h)
 
-    def index(self, rows: np.ndarray) -> "_Graphs":
+    def index(self, rows: np.ndarray) -> _Graphs:
         return _Graphs(self.adj[rows], self.num_nodes[rows], self.source[rows], self.target[rows], self.label[rows], self.hops[rows])
 
 
@@ -281,9 +291,7 @@ def _check_density(density: float) -> None:
         raise ValueError(f"distractor_density must be >= 0, got {density}")
 
 
-def _sample_graphs(
-    n: int, rng: np.random.Generator, difficulty: tuple[int, int], num_nodes: NumNodes, density: float
-) -> _Graphs:
+def _sample_graphs(n: int, rng: np.random.Generator, difficulty: tuple[int, int], num_nodes: NumNodes, density: float) -> _Graphs:
     lo, hi = _check_difficulty(difficulty)
     _check_density(density)
     h = rng.integers(lo, hi + 1, size=n)

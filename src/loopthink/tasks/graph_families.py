@@ -55,9 +55,7 @@ def check_families(families: dict | None) -> dict[str, float] | None:
     return {k: float(v) for k, v in families.items()}
 
 
-def sample_mixture(
-    families: dict[str, float], n: int, rng: np.random.Generator, lo: int, hi: int, num_nodes, density: float
-) -> _Graphs:
+def sample_mixture(families: dict[str, float], n: int, rng: np.random.Generator, lo: int, hi: int, num_nodes, density: float) -> _Graphs:
     """``n`` instances, exactly balanced, ``h`` uniform in ``[lo, hi]``, families drawn by weight."""
     h = rng.integers(lo, hi + 1, size=n)
     label = rng.permutation(np.arange(n) % 2).astype(bool)
@@ -119,7 +117,9 @@ def _pick(cand: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return best // N, best % N, cand.reshape(B, -1).any(1)
 
 
-def _queries(out_adj: np.ndarray, size: np.ndarray, h: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tuple[_Graphs, np.ndarray]:
+def _queries(
+    out_adj: np.ndarray, size: np.ndarray, h: np.ndarray, label: np.ndarray, rng: np.random.Generator
+) -> tuple[_Graphs, np.ndarray]:
     """Random ids, then one query per row as the module docstring says; ``ok``: rows that have one."""
     B, N, _ = out_adj.shape
     new_id = _random_ids(size, N, rng)
@@ -304,7 +304,9 @@ def _distance_to(out_adj: np.ndarray, target: np.ndarray, h: np.ndarray) -> np.n
     return np.where(dist > h, h + 1, dist)
 
 
-def _paper_queries(out_adj: np.ndarray, size: np.ndarray, h: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tuple[_Graphs, np.ndarray]:
+def _paper_queries(
+    out_adj: np.ndarray, size: np.ndarray, h: np.ndarray, label: np.ndarray, rng: np.random.Generator
+) -> tuple[_Graphs, np.ndarray]:
     B, N, _ = out_adj.shape
     dist = all_pairs_distances(out_adj)
     real = np.arange(N)[None, :] < size[:, None]

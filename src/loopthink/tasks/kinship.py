@@ -81,6 +81,7 @@ def extend_layout(roles: tuple[str, str], layout: Layout) -> Layout:
         return ((x_role, layout[0][1]),) + layout[1:]
     return ((x_role, y_role),) + layout
 
+
 # Chance that a detour step or a distractor picks an existing person of the unit over a new child.
 _EXISTING = 0.5
 # Chance that a distractor fact starts a separate component (about people of the tree not yet
@@ -228,9 +229,7 @@ def _detour(family: Family, rng: random.Random, unit: int, used: tuple[int, int]
     return out
 
 
-def add_distractors(
-    family: Family, rng: random.Random, chain: list[int], count: int, max_people: int
-) -> list[tuple[int, int]]:
+def add_distractors(family: Family, rng: random.Random, chain: list[int], count: int, max_people: int) -> list[tuple[int, int]]:
     """True facts about the tree that never shorten the chain.
 
     Each fact names at least one person not mentioned before, so the stated facts stay a forest

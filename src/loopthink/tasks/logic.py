@@ -37,8 +37,9 @@ expressions (hundreds of levels) do not hit Python's recursion limit.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -60,17 +61,17 @@ class Const:
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    child: "Node"
+    child: Node
 
 
 @dataclass(frozen=True, slots=True)
 class BinOp:
     op: str  # "and" or "or"
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
-Node = Union[Const, Not, BinOp]
+Node = Const | Not | BinOp
 T = TypeVar("T")
 
 
@@ -202,9 +203,7 @@ def operator_values(expr: str) -> list[bool | None]:
 # ---- tree functions (iterative post-order folds) ------------------------------------------------
 
 
-def fold(
-    tree: Node, const: Callable[[bool], T], neg: Callable[[T], T], binop: Callable[[str, T, T], T]
-) -> T:
+def fold(tree: Node, const: Callable[[bool], T], neg: Callable[[T], T], binop: Callable[[str, T, T], T]) -> T:
     """Bottom-up fold without recursion: ``const`` at leaves, ``neg`` at ``not``, ``binop`` at and/or."""
     out: list[T] = []
     stack: list[tuple[Node, bool]] = [(tree, False)]
@@ -237,9 +236,7 @@ def depth(tree: Node) -> int:
     return fold(tree, lambda _: 0, lambda d: d, lambda _, a, b: 1 + max(a, b))
 
 
-def to_tokens(
-    tree: Node, rng: random.Random | None = None, paren_prob: float = 0.0, full_parens: bool = False
-) -> list[str]:
+def to_tokens(tree: Node, rng: random.Random | None = None, paren_prob: float = 0.0, full_parens: bool = False) -> list[str]:
     """Tokens of ``tree`` with the parentheses precedence needs (so it parses back to ``tree``),
     plus, when ``rng`` is given, redundant ones around each subexpression with ``paren_prob``.
     ``full_parens``: every and/or subexpression below the top is parenthesised."""
@@ -275,9 +272,7 @@ def to_string(tree: Node) -> str:
 # ---- generation ---------------------------------------------------------------------------------
 
 
-def random_tree(
-    depth: int, rng: random.Random, side_depth: int = 1, negate_prob: float = 0.3, pass_prob: float | None = None
-) -> Node:
+def random_tree(depth: int, rng: random.Random, side_depth: int = 1, negate_prob: float = 0.3, pass_prob: float | None = None) -> Node:
     """A tree of exactly ``depth``: a spine built bottom-up, one level per step; at each level the
     spine is joined by a random and/or to a side tree of depth ``<= side_depth`` (random order),
     and each new node is negated with ``negate_prob``. Length is linear in ``depth``.
@@ -288,9 +283,7 @@ def random_tree(
     return _valued_tree(depth, rng, side_depth, negate_prob, pass_prob)[0]
 
 
-def _valued_tree(
-    depth: int, rng: random.Random, side_depth: int, negate_prob: float, pass_prob: float | None = None
-) -> tuple[Node, bool]:
+def _valued_tree(depth: int, rng: random.Random, side_depth: int, negate_prob: float, pass_prob: float | None = None) -> tuple[Node, bool]:
     """:func:`random_tree` and its value, computed on the way (saves an evaluation pass)."""
     value = rng.random() < 0.5
     node: Node = Const(value)

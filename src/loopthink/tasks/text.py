@@ -485,9 +485,7 @@ def parse_question(question: str) -> tuple[str, str]:
         m = _match(pattern, sent)
         if m:
             return m["X"], m["Y"]
-    raise DataError(
-        f"cannot read the question {question!r}; 'hops' is required for questions not in the generator's templates"
-    )
+    raise DataError(f"cannot read the question {question!r}; 'hops' is required for questions not in the generator's templates")
 
 
 def relations_to(facts: list[Fact], b: str, max_hops: int | None = None) -> dict[str, str]:

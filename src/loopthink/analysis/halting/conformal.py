@@ -4,8 +4,9 @@ conformal risk control (see :mod:`loopthink.analysis.halting`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -20,6 +21,7 @@ DEFAULT_ALPHA = 0.05
 LAMBDA_GRID = torch.linspace(-20.0, 20.0, 2001, dtype=torch.float64)
 PROBE_SEED_OFFSET = 100_003
 CALIB_SEED_OFFSET = 200_006
+
 
 def stable_targets(predictions: torch.Tensor) -> torch.Tensor:
     """(T, B) bool: after step t the prediction never changes again within T."""
@@ -73,7 +75,12 @@ def conformal_threshold(
     (n * R_hat(lambda) + 1) / (n + 1) <= alpha, R_hat the mean monotonised premature-exit loss."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    grid = torch.cat([(LAMBDA_GRID if lams is None else torch.as_tensor(lams, dtype=torch.float64)).sort().values, torch.tensor([math.inf], dtype=torch.float64)])
+    grid = torch.cat(
+        [
+            (LAMBDA_GRID if lams is None else torch.as_tensor(lams, dtype=torch.float64)).sort().values,
+            torch.tensor([math.inf], dtype=torch.float64),
+        ]
+    )
     n = scores.shape[1]
     risk = premature_losses(scores, predictions, grid, min_steps).double().mean(0)  # (G,), non-increasing
     bound = (n * risk + 1) / (n + 1)
@@ -94,9 +101,7 @@ def calibrate_conformal(
     return ConformalRule(probe, res.lam, alpha, res.to_dict())
 
 
-def record_batches(
-    model: SteppedModel, batches: Iterable[dict[str, torch.Tensor]], max_steps: int, seed: int = 0
-) -> StepFeatures:
+def record_batches(model: SteppedModel, batches: Iterable[dict[str, torch.Tensor]], max_steps: int, seed: int = 0) -> StepFeatures:
     """:func:`record` over several batches (batch i's initial state from generator seed ``seed + i``)."""
     parts = [record(model, inp, max_steps, torch.Generator().manual_seed(seed + i)) for i, inp in enumerate(batches)]
     return concat(parts)

@@ -6,17 +6,27 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from loopthink.analysis.accuracy import bucket_order, difficulty_keys, labels_of
-from loopthink.analysis.halting.features import StepFeatures
 from loopthink.analysis.halting.conformal import CALIB_SEED_OFFSET, DEFAULT_ALPHA, PROBE_SEED_OFFSET, calibrate_conformal, fit_probe
-from loopthink.analysis.halting.rules import CONVERGENCE_THRESHOLD, KL_THRESHOLD, ConformalRule, ConvergenceRule, ExitRule, KLRule, make_rule, num
+from loopthink.analysis.halting.features import StepFeatures
+from loopthink.analysis.halting.rules import (
+    CONVERGENCE_THRESHOLD,
+    KL_THRESHOLD,
+    ConformalRule,
+    ConvergenceRule,
+    ExitRule,
+    KLRule,
+    make_rule,
+    num,
+)
 from loopthink.analysis.halting.runtime import halt_records, record_records, simulate
 from loopthink.analysis.stats import wilson_interval
 from loopthink.checkpoint import RunError, load_run
@@ -28,6 +38,7 @@ ALPHA_SWEEP = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 KL_SWEEP = tuple(float(x) for x in np.logspace(-10, -1, 19))
 CONVERGENCE_SWEEP = tuple(float(x) for x in np.logspace(-2.5, 0, 21))
 
+
 def _rate(k: int, n: int) -> dict[str, Any]:
     lo, hi = wilson_interval(k, n)
     return {"rate": k / n if n else 0.0, "k": k, "n": n, "ci_low": lo, "ci_high": hi}
@@ -37,8 +48,11 @@ def _point(steps: torch.Tensor, preds: torch.Tensor, final: torch.Tensor, labels
     prem = int((preds != final).sum())
     mean = float(steps.double().mean())
     return {
-        "accuracy": float((preds == labels).double().mean()), "mean_steps": mean, "compute_saved": 1 - mean / max_steps,
-        "premature_exit_rate": prem / len(preds), "premature_exit": _rate(prem, len(preds)),
+        "accuracy": float((preds == labels).double().mean()),
+        "mean_steps": mean,
+        "compute_saved": 1 - mean / max_steps,
+        "premature_exit_rate": prem / len(preds),
+        "premature_exit": _rate(prem, len(preds)),
     }
 
 
@@ -73,7 +87,9 @@ def pareto_curves(
     return curves
 
 
-def by_difficulty(keys: list[str], steps: torch.Tensor, preds: torch.Tensor, final: torch.Tensor, labels: torch.Tensor) -> dict[str, dict[str, Any]]:
+def by_difficulty(
+    keys: list[str], steps: torch.Tensor, preds: torch.Tensor, final: torch.Tensor, labels: torch.Tensor
+) -> dict[str, dict[str, Any]]:
     arr = np.array(keys)
     out: dict[str, dict[str, Any]] = {}
     for k in sorted(set(keys), key=bucket_order):
@@ -84,8 +100,12 @@ def by_difficulty(keys: list[str], steps: torch.Tensor, preds: torch.Tensor, fin
             "n": int(sel.sum()),
             "accuracy": float((preds[sel] == labels[sel]).double().mean()),
             "accuracy_at_max": float((final[sel] == labels[sel]).double().mean()),
-            "mean_steps": float(s.mean()), "steps_p10": float(q[0]), "steps_median": float(q[1]), "steps_p90": float(q[2]),
-            "steps_min": int(s.min()), "steps_max": int(s.max()),
+            "mean_steps": float(s.mean()),
+            "steps_p10": float(q[0]),
+            "steps_median": float(q[1]),
+            "steps_p90": float(q[2]),
+            "steps_min": int(s.min()),
+            "steps_max": int(s.max()),
             "premature_exit_rate": float((preds[sel] != final[sel]).double().mean()),
         }
     return out
@@ -134,7 +154,9 @@ def read_records(path: str, task: Any) -> list[dict]:
     return records
 
 
-def _probe_and_calibration(task: Any, calib_data: str | None, rng: tuple[int, int], n_probe: int, n_calib: int, seed: int, opts: dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
+def _probe_and_calibration(
+    task: Any, calib_data: str | None, rng: tuple[int, int], n_probe: int, n_calib: int, seed: int, opts: dict[str, Any]
+) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """(probe-training records, calibration records, their source): a file split in half, or two
     generated sets with seeds disjoint from the test seed."""
     if calib_data:
@@ -151,8 +173,17 @@ def _probe_and_calibration(task: Any, calib_data: str | None, rng: tuple[int, in
 
 
 def conformal_rules_for(
-    model: SteppedModel, task: Task, probe_records: list[dict], calib_records: list[dict], alphas: Sequence[float], max_steps: int,
-    min_steps: int, seed: int, batch_size: int, device: str, say: Any = None,
+    model: SteppedModel,
+    task: Task,
+    probe_records: list[dict],
+    calib_records: list[dict],
+    alphas: Sequence[float],
+    max_steps: int,
+    min_steps: int,
+    seed: int,
+    batch_size: int,
+    device: str,
+    say: Any = None,
 ) -> list[ConformalRule]:
     """One calibrated :class:`ConformalRule` per alpha, all from one probe (fitted on ``probe_records``)."""
     say = say or (lambda msg: None)
@@ -164,8 +195,9 @@ def conformal_rules_for(
     return [calibrate_conformal(probe, calib_feats, a, min_steps) for a in alphas]
 
 
-def _test_set(task: Task, data: str | None, difficulty: tuple[int, int] | None, train: tuple[int, int], n: int, seed: int,
-              opts: dict[str, Any]) -> tuple[list[dict], tuple[int, int], dict[str, Any]]:
+def _test_set(
+    task: Task, data: str | None, difficulty: tuple[int, int] | None, train: tuple[int, int], n: int, seed: int, opts: dict[str, Any]
+) -> tuple[list[dict], tuple[int, int], dict[str, Any]]:
     """(test records, their difficulty range, where they came from): a file, or generated."""
     if data:
         records = read_records(data, task)
@@ -175,8 +207,17 @@ def _test_set(task: Task, data: str | None, difficulty: tuple[int, int] | None, 
     return task.generate(n, seed, rng, **opts), rng, {"difficulty": list(rng), "n": n, "seed": seed}
 
 
-def _summary(rule: str, alpha: float, exit_rule: ExitRule, point: dict[str, Any], final: torch.Tensor, labels: torch.Tensor,
-             max_steps: int, min_steps: int, by_diff: dict[str, Any]) -> dict[str, Any]:
+def _summary(
+    rule: str,
+    alpha: float,
+    exit_rule: ExitRule,
+    point: dict[str, Any],
+    final: torch.Tensor,
+    labels: torch.Tensor,
+    max_steps: int,
+    min_steps: int,
+    by_diff: dict[str, Any],
+) -> dict[str, Any]:
     """The one-line summary (``loopthink halt --json``), also the head of ``halting.json``."""
     spec = exit_rule.describe()
     return {
@@ -197,8 +238,20 @@ def _summary(rule: str, alpha: float, exit_rule: ExitRule, point: dict[str, Any]
 
 
 def _exit_rule(
-    model: SteppedModel, task: Task, rule: str, alpha: float, threshold: float | None, calib: tuple[str | None, int, int],
-    rng: tuple[int, int], opts: dict[str, Any], max_steps: int, min_steps: int, seed: int, batch_size: int, device: str, say: Any,
+    model: SteppedModel,
+    task: Task,
+    rule: str,
+    alpha: float,
+    threshold: float | None,
+    calib: tuple[str | None, int, int],
+    rng: tuple[int, int],
+    opts: dict[str, Any],
+    max_steps: int,
+    min_steps: int,
+    seed: int,
+    batch_size: int,
+    device: str,
+    say: Any,
 ) -> tuple[ExitRule, list[ConformalRule], dict[str, Any]]:
     """(the rule, the calibrated conformal rule of every alpha of :data:`ALPHA_SWEEP` (conformal
     only), calibration info). ``calib`` = (calibration file or None, n_probe, n_calib). Conformal:
@@ -212,8 +265,11 @@ def _exit_rule(
     rules = conformal_rules_for(model, task, probe_records, calib_records, alphas, max_steps, min_steps, seed, batch_size, device, say)
     chosen = rules[alphas.index(alpha)]
     if not math.isfinite(chosen.lam):
-        print(f"warning: alpha={alpha} cannot be certified with {len(calib_records)} calibration instances "
-              f"(needs n >= 1/alpha - 1); every example runs {max_steps} steps", file=sys.stderr)
+        print(
+            f"warning: alpha={alpha} cannot be certified with {len(calib_records)} calibration instances "
+            f"(needs n >= 1/alpha - 1); every example runs {max_steps} steps",
+            file=sys.stderr,
+        )
     return chosen, rules, info
 
 
@@ -248,7 +304,9 @@ def evaluate_halting(
     test_records, rng, test_source = _test_set(task, data, difficulty, (lo_t, hi_t), n, seed, opts)
 
     calib = (calib_data, n_probe, n_calib)
-    exit_rule, conformal_rules, calib_info = _exit_rule(model, task, rule, alpha, threshold, calib, rng, opts, T, m, seed, batch_size, device, say)
+    exit_rule, conformal_rules, calib_info = _exit_rule(
+        model, task, rule, alpha, threshold, calib, rng, opts, T, m, seed, batch_size, device, say
+    )
 
     # test: full rollouts (reference, Pareto curves) and the halted run on the same initial states
     say(f"test: recording {len(test_records)} full rollouts")
@@ -265,12 +323,20 @@ def evaluate_halting(
     curves = pareto_curves(test_feats, labels, m, conformal_rules)
     out = {
         **summary,
-        "run": str(run), "task": task.name, "difficulty_name": task.difficulty_name,
-        "train_difficulty": [lo_t, hi_t], "test": test_source,
-        "rule_spec": exit_rule.describe(), "calibration": calib_info or None,
+        "run": str(run),
+        "task": task.name,
+        "difficulty_name": task.difficulty_name,
+        "train_difficulty": [lo_t, hi_t],
+        "test": test_source,
+        "rule_spec": exit_rule.describe(),
+        "calibration": calib_info or None,
         "premature_exit": point["premature_exit"],
-        "wall_time": {"full_rollout_s": full_wall, "halted_s": halted_wall, "speedup": full_wall / max(halted_wall, 1e-9),
-                      "note": "full rollout = T_max steps with per-step readouts (recording); halted = halt() on the same batches"},
+        "wall_time": {
+            "full_rollout_s": full_wall,
+            "halted_s": halted_wall,
+            "speedup": full_wall / max(halted_wall, 1e-9),
+            "note": "full rollout = T_max steps with per-step readouts (recording); halted = halt() on the same batches",
+        },
         "simulated_exit_agreement": float((sim_steps.cpu() == steps).double().mean()),
         "steps_histogram": np.bincount(steps.numpy(), minlength=T + 1)[1:].tolist(),
         "pareto": curves,
@@ -310,20 +376,33 @@ def summary_text(data: dict[str, Any]) -> str:
         f"{data['difficulty_name']:>12} {'n':>6} {'acc':>7} {'acc@max':>8} {'mean':>6} {'p10':>5} {'med':>5} {'p90':>5} {'max':>5}",
     ]
     for k, r in data["by_difficulty"].items():
-        lines.append(f"{k:>12} {r['n']:>6} {r['accuracy']:>7.3f} {r['accuracy_at_max']:>8.3f} {r['mean_steps']:>6.1f} "
-                     f"{r['steps_p10']:>5.0f} {r['steps_median']:>5.0f} {r['steps_p90']:>5.0f} {r['steps_max']:>5}")
+        lines.append(
+            f"{k:>12} {r['n']:>6} {r['accuracy']:>7.3f} {r['accuracy_at_max']:>8.3f} {r['mean_steps']:>6.1f} "
+            f"{r['steps_p10']:>5.0f} {r['steps_median']:>5.0f} {r['steps_p90']:>5.0f} {r['steps_max']:>5}"
+        )
     if data.get("alpha_sweep"):
         lines += ["", f"{'alpha':>8} {'premature':>10} {'95% CI':>17} {'accuracy':>9} {'mean steps':>11}"]
         for r in data["alpha_sweep"]:
             pe = r["premature_exit"]
-            lines.append(f"{r['alpha']:>8g} {pe['rate']:>10.4f} {pe['ci_low']:>8.4f}..{pe['ci_high']:<7.4f} {r['accuracy']:>9.4f} {r['mean_steps']:>11.2f}")
+            lines.append(
+                f"{r['alpha']:>8g} {pe['rate']:>10.4f} {pe['ci_low']:>8.4f}..{pe['ci_high']:<7.4f} {r['accuracy']:>9.4f} {r['mean_steps']:>11.2f}"
+            )
     return "\n".join(lines)
 
 
 # ---- exit rules by name, for `eval --halt` and the Python API -------------------------------------
 def rule_from_spec(
-    spec: str, model: SteppedModel, task: Task, difficulty: tuple[int, int], options: dict[str, Any], max_steps: int,
-    seed: int = 1234, n_probe: int = 500, n_calib: int = 1000, min_steps: int = 1, device: str = "cpu",
+    spec: str,
+    model: SteppedModel,
+    task: Task,
+    difficulty: tuple[int, int],
+    options: dict[str, Any],
+    max_steps: int,
+    seed: int = 1234,
+    n_probe: int = 500,
+    n_calib: int = 1000,
+    min_steps: int = 1,
+    device: str = "cpu",
 ) -> ExitRule:
     """``kl[:THRESHOLD]``, ``convergence[:THRESHOLD]`` or ``conformal[:ALPHA]`` -> an exit rule.
 
@@ -355,8 +434,16 @@ def halting_summary(
     preds, steps, _ = halt_records(model, task, records, rule, max_steps, 1, seed, device=device)
     correct = (preds == torch.as_tensor(labels_of(task, records))).double()
     keys = np.array(difficulty_keys(task, records))
-    by = {k: {"accuracy": float(correct[keys == k].mean()), "mean_steps": float(steps[keys == k].double().mean())}
-          for k in sorted(set(keys.tolist()), key=bucket_order)}
+    by = {
+        k: {"accuracy": float(correct[keys == k].mean()), "mean_steps": float(steps[keys == k].double().mean())}
+        for k in sorted(set(keys.tolist()), key=bucket_order)
+    }
     mean_steps = float(steps.double().mean())
-    return {"rule": rule.describe(), "max_steps": max_steps, "accuracy": float(correct.mean()), "mean_steps": mean_steps,
-            "compute_saved": 1 - mean_steps / max_steps, "by_difficulty": by}
+    return {
+        "rule": rule.describe(),
+        "max_steps": max_steps,
+        "accuracy": float(correct.mean()),
+        "mean_steps": mean_steps,
+        "compute_saved": 1 - mean_steps / max_steps,
+        "by_difficulty": by,
+    }

@@ -3,8 +3,9 @@ step by step by one :class:`FeatureTracker` for both the halted run and recorded
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,8 +86,17 @@ class FeatureTracker:
             stable = torch.where(changed, torch.ones_like(pred), self.stable + 1)
         probs = logp.exp()
         f = StepFeatures(
-            torch.tensor(t, device=logits.device), self.max_steps, kl_step(logp, prev), rel_change, token_change, entropy_of(logp),
-            probs.max(-1).values, pred, changed, stable, self.n_tokens,
+            torch.tensor(t, device=logits.device),
+            self.max_steps,
+            kl_step(logp, prev),
+            rel_change,
+            token_change,
+            entropy_of(logp),
+            probs.max(-1).values,
+            pred,
+            changed,
+            stable,
+            self.n_tokens,
         )
         self.prev_logp, self.prev_pred, self.stable = logp, pred, stable
         return f
@@ -102,9 +112,7 @@ def n_tokens(ctx: Any) -> torch.Tensor:
 
 
 @torch.no_grad()
-def record(
-    model: SteppedModel, inputs: dict[str, torch.Tensor], max_steps: int, generator: torch.Generator | None = None
-) -> StepFeatures:
+def record(model: SteppedModel, inputs: dict[str, torch.Tensor], max_steps: int, generator: torch.Generator | None = None) -> StepFeatures:
     """Features of every step of a full ``max_steps`` rollout, tensors (T, B)."""
     traj = rollout(model, inputs, max_steps, generator=generator)
     tracker = FeatureTracker(n_tokens(model.encode(inputs)).to(traj.step_logits.device), max_steps)

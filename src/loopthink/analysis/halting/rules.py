@@ -22,6 +22,7 @@ from loopthink.analysis.stats import fit_logistic
 KL_THRESHOLD = 1e-6
 CONVERGENCE_THRESHOLD = 0.04
 
+
 class ExitRule:
     """Decides, per example, whether to stop after the current step."""
 
@@ -89,7 +90,7 @@ class LogisticProbe:
         return ((x - mean) / std) @ w + self.bias
 
     @classmethod
-    def fit(cls, x: torch.Tensor, y: torch.Tensor, l2: float = 1e-4, iters: int = 200) -> "LogisticProbe":
+    def fit(cls, x: torch.Tensor, y: torch.Tensor, l2: float = 1e-4, iters: int = 200) -> LogisticProbe:
         """Fit on rows ``x`` (N, F) with 0/1 targets ``y`` (N,): mean log-loss + l2 |w|^2."""
         m = fit_logistic(x.double().cpu().numpy(), y.double().cpu().numpy(), l2=2 * l2, max_iter=iters)
         return cls(m.weight.tolist(), m.bias, m.mean.tolist(), m.std.tolist())
@@ -98,7 +99,7 @@ class LogisticProbe:
         return {"features": list(self.features), "weight": self.weight, "bias": self.bias, "mean": self.mean, "std": self.std}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LogisticProbe":
+    def from_dict(cls, d: dict[str, Any]) -> LogisticProbe:
         return cls(list(d["weight"]), float(d["bias"]), list(d["mean"]), list(d["std"]), tuple(d.get("features", FEATURES)))
 
 
@@ -117,9 +118,12 @@ class ConformalRule(ExitRule):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "rule": self.name, "alpha": self.alpha, "lambda": num(self.lam),
+            "rule": self.name,
+            "alpha": self.alpha,
+            "lambda": num(self.lam),
             "lambda_prob": num(1 / (1 + math.exp(-self.lam))) if math.isfinite(self.lam) else None,
-            "calibration": self.calibration, "probe": self.probe.to_dict(),
+            "calibration": self.calibration,
+            "probe": self.probe.to_dict(),
         }
 
 

@@ -15,6 +15,7 @@ from loopthink.analysis.trajectory import max_token_change, relative_change
 from loopthink.model.core import SteppedModel
 from loopthink.tasks import Task
 
+
 @dataclass
 class HaltResult:
     predictions: torch.Tensor  # (B,) prediction at each example's exit step
@@ -115,8 +116,15 @@ def record_records(
 
 
 def halt_records(
-    model: SteppedModel, task: Task, records: list[dict], rule: ExitRule, max_steps: int, min_steps: int, seed: int,
-    batch_size: int = 512, device: str = "cpu",
+    model: SteppedModel,
+    task: Task,
+    records: list[dict],
+    rule: ExitRule,
+    max_steps: int,
+    min_steps: int,
+    seed: int,
+    batch_size: int = 512,
+    device: str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(predictions, steps used, wall time) of :func:`halt` over ``records``; the chunks and initial
     states are those of :func:`record_records` with the same ``seed``."""

@@ -10,7 +10,7 @@ where the task has two. A record may carry ``bucket``, the difficulty it was gen
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from loopthink.tasks.base import DataError
 

@@ -33,7 +33,8 @@ takes (whatever their search depth), so ``bucket`` is the paper's bucket, not th
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 try:
     import networkx as nx
@@ -84,7 +85,11 @@ def _dag(h: int, rng: random.Random) -> nx.DiGraph:
 
 def _tree(h: int, rng: random.Random) -> nx.DiGraph:
     n = rng.randint(h + 2, 3 * h + 6)
-    g = nx.random_labeled_tree(n, seed=rng.randrange(2**31)) if hasattr(nx, "random_labeled_tree") else nx.random_tree(n, seed=rng.randrange(2**31))
+    g = (
+        nx.random_labeled_tree(n, seed=rng.randrange(2**31))
+        if hasattr(nx, "random_labeled_tree")
+        else nx.random_tree(n, seed=rng.randrange(2**31))
+    )
     root = rng.randrange(n)
     d = nx.DiGraph()
     d.add_nodes_from(range(n))
@@ -105,7 +110,7 @@ def _path_star(h: int, rng: random.Random) -> nx.DiGraph:
     d = nx.DiGraph()
     d.add_node(0)
     nxt = arms + 1
-    for leaf in star.neighbors(0):
+    for _leaf in star.neighbors(0):
         prev = 0
         for _ in range(h + rng.randint(0, 2)):  # each arm: a path of h..h+2 edges out of the centre
             d.add_edge(prev, nxt)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ast
 import random
-from typing import Callable
+from collections.abc import Callable
 
 Tree = tuple  # ("c", bool) | ("not", Tree) | (op, Tree, Tree) with op "and"/"or"
 _BIND = {"or": 1, "and": 2, "not": 3, "c": 4}

@@ -40,12 +40,16 @@ PLAIN = {
 }
 QUESTIONS = ("How is {a} related to {b}?", "What is {a} to {b}?")
 NAMES = {  # by gender, so the stories read naturally (the model takes names as anonymous slots)
-    F: tuple("Ada Alma Anya Asha Bea Cara Cleo Cora Dara Dina Elsa Esme Faye Flora Gia Hana Ida Ines Jada Juno "
-             "Kira Lale Leni Lina Lola Mara Mika Mina Nell Nina Noor Olga Oona Pia Rhea Rita Rosa Ruth Saba Sela "
-             "Tara Tove Una Vera Wren Xena Yara Zara Zoe Edda".split()),
-    M: tuple("Abel Amos Arlo Axel Boris Bram Cato Dax Eli Emil Enzo Ezra Finn Gael Gus Hugo Ira Ivo Joel Kai "
-             "Knut Lars Levi Lior Luca Milo Nico Odin Omar Otto Pim Quin Rafe Rolf Sami Sven Teo Ugo Uri Vik "
-             "Yusuf Zeno Dov Gorm Jarl Mads Nils Pell Tobin Wim".split()),
+    F: tuple(
+        "Ada Alma Anya Asha Bea Cara Cleo Cora Dara Dina Elsa Esme Faye Flora Gia Hana Ida Ines Jada Juno "
+        "Kira Lale Leni Lina Lola Mara Mika Mina Nell Nina Noor Olga Oona Pia Rhea Rita Rosa Ruth Saba Sela "
+        "Tara Tove Una Vera Wren Xena Yara Zara Zoe Edda".split()
+    ),
+    M: tuple(
+        "Abel Amos Arlo Axel Boris Bram Cato Dax Eli Emil Enzo Ezra Finn Gael Gus Hugo Ira Ivo Joel Kai "
+        "Knut Lars Levi Lior Luca Milo Nico Odin Omar Otto Pim Quin Rafe Rolf Sami Sven Teo Ugo Uri Vik "
+        "Yusuf Zeno Dov Gorm Jarl Mads Nils Pell Tobin Wim".split()
+    ),
 }
 
 
@@ -109,9 +113,9 @@ def relation(g: Genealogy, a: int, b: int) -> str | None:
         found.add("parent-in-law")
     if g.spouse[a] >= 0 and b in g.parents(g.spouse[a]):
         found.add("child-in-law")
-    if (g.spouse[b] >= 0 and g.basic(a, g.spouse[b]) == "sibling") or (g.spouse[a] >= 0 and g.spouse[a] in {
-        p for p in range(len(g.gender)) if g.basic(p, b) == "sibling"
-    }):
+    if (g.spouse[b] >= 0 and g.basic(a, g.spouse[b]) == "sibling") or (
+        g.spouse[a] >= 0 and g.spouse[a] in {p for p in range(len(g.gender)) if g.basic(p, b) == "sibling"}
+    ):
         found.add("sibling-in-law")
     return found.pop() if len(found) == 1 else None
 
