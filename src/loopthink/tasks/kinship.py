@@ -368,3 +368,54 @@ class _Story:
                 self._state(x, pick(rng, free))
                 return True
         return False
+
+
+# ---- reading relations off stated facts ------------------------------------------------------
+Fact = tuple[str, str, str, "str | None"]  # (holder, basic kind, other, holder's gender if stated)
+
+
+def relations_to(facts: list[Fact], b: str, max_hops: int | None = None) -> dict[str, str]:
+    """Each person the facts link to ``b`` by at most ``max_hops`` facts -> the kind of their
+    relation to ``b`` (a key of WORDS), leaving out ``b`` and people whose relation has no word here
+    (cousins, great-aunts, ...).
+
+    Breadth-first from ``b``: a person's layout (the family units on the way to ``b``, with the
+    roles entering and leaving each) extends the layout of the neighbour they were reached from,
+    and the layout names the relation (``kinship.PATTERNS``)."""
+    links: dict[str, list[tuple[str, tuple[str, str]]]] = {}  # person -> (other, (other's role, own role))
+    for x, kind, y, _ in facts:
+        rx, ry = ROLES[kind]
+        links.setdefault(x, []).append((y, (ry, rx)))
+        links.setdefault(y, []).append((x, (rx, ry)))
+    layouts: dict[str, Layout] = {b: ()}
+    hops = {b: 0}
+    queue = deque([b])
+    while queue:
+        u = queue.popleft()
+        if max_hops is not None and hops[u] >= max_hops:
+            continue
+        for v, roles in links.get(u, ()):
+            if v not in layouts:
+                layouts[v] = extend_layout(roles, layouts[u])
+                hops[v] = hops[u] + 1
+                queue.append(v)
+    return {p: KIND_OF_LAYOUT[lay] for p, lay in layouts.items() if lay in KIND_OF_LAYOUT}
+
+
+def shortest_chain(edges: list[tuple[str, str]], a: str, b: str) -> int | None:
+    """Fewest facts (edges, either direction) linking ``a`` and ``b``; None if no chain does."""
+    adj: dict[str, list[str]] = {}
+    for x, y in edges:
+        adj.setdefault(x, []).append(y)
+        adj.setdefault(y, []).append(x)
+    dist = {a: 0}
+    queue = deque([a])
+    while queue:
+        u = queue.popleft()
+        for v in adj.get(u, ()):
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                if v == b:
+                    return dist[v]
+                queue.append(v)
+    return None

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections import deque
 from typing import ClassVar
 
 import numpy as np
@@ -51,19 +50,18 @@ from loopthink.tasks.kinship import (
     BASIC_KINDS,
     CHILD,
     FEMALE,
-    KIND_OF_LAYOUT,
     MALE,
     PARENT,
-    ROLES,
     SIBLING,
     SPOUSE,
     WORDS,
+    Fact,
     Instance,
-    Layout,
-    extend_layout,
     pick,
+    relations_to,
     sample_instance,
     sample_story,
+    shortest_chain,
     shuffle,
 )
 
@@ -287,7 +285,7 @@ class TextTask(Task):
             facts = parse_facts(record["text"])
         except DataError:
             return
-        hops = _shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
+        hops = shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
         if hops is None:
             raise DataError(f"the stated facts do not link {a} and {b}")
         if record.get("hops") is not None and record["hops"] != hops:
@@ -306,7 +304,7 @@ class TextTask(Task):
             return int(record["hops"])
         a, b = parse_question(record["question"])
         edges = [(x, y) for x, _, y, _ in parse_facts(record["text"])]
-        hops = _shortest_chain(edges, a, b)
+        hops = shortest_chain(edges, a, b)
         if hops is None:
             raise DataError(f"the stated facts do not link {a} and {b}; 'hops' cannot be computed")
         return hops
@@ -421,15 +419,13 @@ def _relation_ids(record: dict) -> dict[str, int]:
         facts = parse_facts(record["text"])
     except DataError:
         return {}
-    hops = _shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
+    hops = shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
     if hops is None:
         return {}
     return {name: 1 + KINDS.index(kind) for name, kind in relations_to(facts, b, hops).items()}
 
 
 # ---- parsing back (for difficulty_of) -----------------------------------------------------------
-
-Fact = tuple[str, str, str, "str | None"]  # (holder, basic kind, other, holder's gender if stated)
 
 
 def _match(pattern: Pattern, sent: list[str]) -> dict[str, str] | None:
@@ -488,34 +484,6 @@ def parse_question(question: str) -> tuple[str, str]:
     raise DataError(f"cannot read the question {question!r}; 'hops' is required for questions not in the generator's templates")
 
 
-def relations_to(facts: list[Fact], b: str, max_hops: int | None = None) -> dict[str, str]:
-    """Each person the facts link to ``b`` by at most ``max_hops`` facts -> the kind of their
-    relation to ``b`` (a key of WORDS), leaving out ``b`` and people whose relation has no word here
-    (cousins, great-aunts, ...).
-
-    Breadth-first from ``b``: a person's layout (the family units on the way to ``b``, with the
-    roles entering and leaving each) extends the layout of the neighbour they were reached from,
-    and the layout names the relation (``kinship.PATTERNS``)."""
-    links: dict[str, list[tuple[str, tuple[str, str]]]] = {}  # person -> (other, (other's role, own role))
-    for x, kind, y, _ in facts:
-        rx, ry = ROLES[kind]
-        links.setdefault(x, []).append((y, (ry, rx)))
-        links.setdefault(y, []).append((x, (rx, ry)))
-    layouts: dict[str, Layout] = {b: ()}
-    hops = {b: 0}
-    queue = deque([b])
-    while queue:
-        u = queue.popleft()
-        if max_hops is not None and hops[u] >= max_hops:
-            continue
-        for v, roles in links.get(u, ()):
-            if v not in layouts:
-                layouts[v] = extend_layout(roles, layouts[u])
-                hops[v] = hops[u] + 1
-                queue.append(v)
-    return {p: KIND_OF_LAYOUT[lay] for p, lay in layouts.items() if lay in KIND_OF_LAYOUT}
-
-
 def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """bool (B, L, classes): the words each token's state should read as, for the every-node loss —
     both of a labelled person's kind (their gender need not be stated); none on other tokens."""
@@ -524,24 +492,6 @@ def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     pairs = KIND_CLASSES.to(rel.device)[(rel - 1).clamp(min=0)]  # (B, L, 2)
     allowed.scatter_(-1, pairs, (rel > 0)[..., None].expand_as(pairs))
     return allowed
-
-
-def _shortest_chain(edges: list[tuple[str, str]], a: str, b: str) -> int | None:
-    adj: dict[str, list[str]] = {}
-    for x, y in edges:
-        adj.setdefault(x, []).append(y)
-        adj.setdefault(y, []).append(x)
-    dist = {a: 0}
-    queue = deque([a])
-    while queue:
-        u = queue.popleft()
-        for v in adj.get(u, ()):
-            if v not in dist:
-                dist[v] = dist[u] + 1
-                if v == b:
-                    return dist[v]
-                queue.append(v)
-    return None
 
 
 __all__ = [
