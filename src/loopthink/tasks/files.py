@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loopthink.tasks import DataError, task_class
-from loopthink.tasks.formats import read_jsonl, write_jsonl
+from loopthink.tasks.formats import check_record, read_jsonl, write_jsonl
 
 
 def file_format(path: str | Path) -> str:
@@ -55,16 +55,8 @@ def _rows(path: Path, kind: str) -> list[dict]:
 
 
 def _check_record(rec: Any, task: str | None) -> dict:
-    if not isinstance(rec, dict):
-        raise DataError(f"expected a record (mapping), got {type(rec).__name__}")
-    name = rec.get("task")
-    if not isinstance(name, str):
-        raise DataError("missing key 'task'")
-    if task is not None and name != task:
-        raise DataError(f"task {name!r} differs from the file's task {task!r}; one task per file")
-    checker = task_class(name)()
-    checker.validate(rec)
-    checker.verify(rec)  # the label and difficulty against the instance, as read_jsonl does
+    rec = check_record(rec, task, "a record (mapping)")
+    task_class(rec["task"])().verify(rec)  # the label and difficulty against the instance, as read_jsonl does
     return rec
 
 

@@ -68,8 +68,14 @@ def _check_line(raw: bytes, task: str | None) -> dict:
         raise DataError(f"not valid JSON ({e.msg} at column {e.colno})") from None
     except RecursionError:
         raise DataError("JSON nested too deep") from None
+    return check_record(rec, task, "a JSON object")
+
+
+def check_record(rec: Any, task: str | None, kind: str) -> dict:
+    """``rec`` as a validated record of one task (``task``: the file's, once known); ``kind``
+    names what a row of this file format should be, for the error message."""
     if not isinstance(rec, dict):
-        raise DataError(f"expected a JSON object, got {type(rec).__name__}")
+        raise DataError(f"expected {kind}, got {type(rec).__name__}")
     name = rec.get("task")
     if not isinstance(name, str):
         raise DataError("missing key 'task' (one of graph, logic, text)")
