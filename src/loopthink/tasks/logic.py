@@ -17,11 +17,14 @@ Encoded inputs (``Batch.inputs``), vocabulary :data:`LOGIC_VOCAB`:
   ``1, 2, ...`` per instance (1 = top level, which holds ``<cls>``); a ``(`` or ``)`` belongs to the
   group around it, not the one it delimits; 0 on padding;
 * ``inner``: long ``(B, L)``, on ``(`` and ``)`` the group they delimit, 0 elsewhere;
+* ``parent``: long ``(B, L)``, the index of a token's parent in the parse tree (the operator it is
+  an operand of; ``<cls>`` (0) for the root), -1 on parentheses, ``<cls>`` and padding;
 * ``value``: long ``(B, L)``, on each ``not``/``and``/``or`` 1 + the value (0 False, 1 True) of the
-  subexpression it applies (:func:`operator_values`), 0 elsewhere. Only the every-node training loss
+  subexpression it applies (:func:`~loopthink.tasks.logic_trees.operator_values`), 0 elsewhere. Only the every-node training loss
   (``train.node_loss``) uses it; the model never sees it.
 
-``not ( True )`` gives ``group = [1, 1, 1, 2, 1]`` (``<cls>`` first) and ``inner = [0, 0, 2, 0, 2]``.
+``not ( True )`` gives ``group = [1, 1, 1, 2, 1]`` (``<cls>`` first), ``inner = [0, 0, 2, 0, 2]`` and
+``parent = [-1, 0, -1, 1, -1]``.
 
 """
 
@@ -35,7 +38,7 @@ import torch
 
 from loopthink.tasks import logic_forms
 from loopthink.tasks.base import MAX_EXPRESSION_CHARS, Batch, DataError, Task, bool_field, mismatch, optional_int, required
-from loopthink.tasks.logic_trees import _valued_tree, depth, evaluate, operator_values, parse, to_tokens, tokenize
+from loopthink.tasks.logic_trees import _valued_tree, depth, evaluate, parse, parse_structure, to_tokens, tokenize
 
 LOGIC_VOCAB = ("<pad>", "<cls>", "(", ")", "not", "and", "or", "True", "False")
 _TOKEN_ID = {tok: i for i, tok in enumerate(LOGIC_VOCAB)}
@@ -190,11 +193,14 @@ def paren_groups(tokens: list[str]) -> tuple[list[int], list[int]]:
 def _batch(records: list[dict], tokens: list[list[str]], difficulty: list[int]) -> Batch:
     shape = (len(tokens), 1 + max(map(len, tokens)))
     ids, group, inner, value = (np.zeros(shape, dtype=np.int64) for _ in range(4))
+    parent = np.full(shape, -1, dtype=np.int64)
     ids[:, 0] = _TOKEN_ID["<cls>"]
     for i, toks in enumerate(tokens):
         ids[i, 1 : 1 + len(toks)] = [_TOKEN_ID[t] for t in toks]
         group[i, : 1 + len(toks)], inner[i, : 1 + len(toks)] = paren_groups(toks)
-        value[i, 1 : 1 + len(toks)] = [0 if v is None else 1 + v for v in operator_values(" ".join(toks))]
+        values, parents = parse_structure(" ".join(toks))
+        value[i, 1 : 1 + len(toks)] = [0 if v is None else 1 + v for v in values]
+        parent[i, 1 : 1 + len(toks)] = [-1 if p is None else p + 1 for p in parents]  # +1: <cls> first; the root's is <cls>
     ids_t = torch.from_numpy(ids)
     labels = torch.tensor([int(rec["label"]) for rec in records], dtype=torch.long)
     inputs = {
@@ -203,6 +209,7 @@ def _batch(records: list[dict], tokens: list[list[str]], difficulty: list[int]) 
         "group": torch.from_numpy(group),
         "inner": torch.from_numpy(inner),
         "value": torch.from_numpy(value),
+        "parent": torch.from_numpy(parent),
     }
     return Batch(inputs, labels, torch.tensor(difficulty, dtype=torch.long))
 

@@ -150,31 +150,43 @@ def _reduce(ops: list[tuple[str, int, int]], values: list[Any], min_prec: int, b
             values.append(builder.binop(op, values.pop(), right, at))
 
 
-class OperatorValues(Builder):
-    """Evaluates while parsing and records, at each ``not``/``and``/``or`` token, the value of the
-    subexpression that operator applies (the labels of the every-node loss)."""
+class Structure(Builder):
+    """Evaluates while parsing and records, per token, the value of the subexpression its operator
+    applies (the labels of the every-node loss) and its parent in the parse tree (the token index
+    of the operator it is an operand of). Parentheses are in no node: they have neither."""
 
     def __init__(self, n_tokens: int):
-        self.at: list[bool | None] = [None] * n_tokens
+        self.value: list[bool | None] = [None] * n_tokens
+        self.parent: list[int | None] = [None] * n_tokens
 
-    def const(self, value: bool, at: int) -> bool:
-        return value
+    def const(self, value: bool, at: int) -> tuple[bool, int]:
+        return value, at
 
-    def neg(self, child: bool, at: int) -> bool:
-        self.at[at] = not child
-        return not child
+    def neg(self, child: tuple[bool, int], at: int) -> tuple[bool, int]:
+        self.parent[child[1]] = at
+        self.value[at] = not child[0]
+        return not child[0], at
 
-    def binop(self, op: str, left: bool, right: bool, at: int) -> bool:
-        self.at[at] = (left and right) if op == "and" else (left or right)
-        return self.at[at]
+    def binop(self, op: str, left: tuple[bool, int], right: tuple[bool, int], at: int) -> tuple[bool, int]:
+        self.parent[left[1]] = self.parent[right[1]] = at
+        self.value[at] = (left[0] and right[0]) if op == "and" else (left[0] or right[0])
+        return self.value[at], at
+
+
+def parse_structure(expr: str) -> tuple[list[bool | None], list[int | None]]:
+    """Per token of ``expr``: the value its operator computes (None on constants and parentheses)
+    and its parent's token index (-1 for the root, None on parentheses).
+    ``not ( True )`` -> ``([False, None, None, None], [-1, None, 0, None])``."""
+    builder = Structure(len(_scan(expr)))
+    _, root = parse(expr, builder)
+    builder.parent[root] = -1
+    return builder.value, builder.parent
 
 
 def operator_values(expr: str) -> list[bool | None]:
     """Per token of ``expr``: the value of the subexpression its operator applies, None on
     constants and parentheses. ``not ( True and False )`` -> ``[True, None, None, False, None, None]``."""
-    builder = OperatorValues(len(_scan(expr)))
-    parse(expr, builder)
-    return builder.at
+    return parse_structure(expr)[0]
 
 
 # ---- tree functions (iterative post-order folds) ------------------------------------------------
