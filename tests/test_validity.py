@@ -49,7 +49,7 @@ def test_graph_nx_records_are_valid_and_balanced(family):
             assert max(h + 2, 10) <= rec["num_nodes"] <= min(max(h + 6, 16), 20)
 
 
-def test_validity_report_matches_an_independent_count(tiny_graph_run, tmp_path):
+def test_validity_report_matches_an_independent_count(tiny_graph_run, tmp_path, capsys):
     out = tmp_path / "validity"
     args = [
         "validity",
@@ -66,6 +66,8 @@ def test_validity_report_matches_an_independent_count(tiny_graph_run, tmp_path):
         str(out),
     ]
     assert cli_main(args) == 0
+    err = capsys.readouterr().err  # one progress line per finished family
+    assert "validity: gnp done (36 records; 1 of 2 families)" in err and "paper done" in err
     data = json.loads((out / "validity.json").read_text())
     assert (out / "validity.png").exists() and (out / "validity.svg").exists()
     with open(out / "validity.csv") as f:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,11 @@ def validity_cells(
     seed: int = 0,
     batch_size: int = 256,
     device: str = "cpu",
+    on_family: Callable[[str, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (family, label, difficulty) that has records: ``{family, label, difficulty, n,
     correct, steps, accuracy, by_steps}`` (``steps``: the cell's best step count, ``by_steps``:
-    accuracy at every step count)."""
+    accuracy at every step count). ``on_family(name, n_records)`` is told each finished family."""
     lo, hi = difficulty
     rows = []
     for name, make in families.items():
@@ -79,6 +81,8 @@ def validity_cells(
                         "by_steps": {str(s): float(correct[j, sel].mean()) for j, s in enumerate(steps)},
                     }
                 )
+        if on_family is not None:
+            on_family(name, len(records))
     return rows
 
 

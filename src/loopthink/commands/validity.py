@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -49,7 +50,15 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise DataError(f"unknown {task.name} families {', '.join(unknown)}; known: {', '.join(families)}")
         families = {f: families[f] for f in wanted}
-    rows = validity_cells(model, task, families, args.difficulty, args.n_per_cell, args.steps, args.seed, args.batch_size, args.device)
+    done = []
+
+    def report(name: str, n: int) -> None:  # a long run says where it is (stderr: the table stays clean)
+        done.append(name)
+        print(f"validity: {name} done ({n} records; {len(done)} of {len(families)} families)", file=sys.stderr, flush=True)
+
+    rows = validity_cells(
+        model, task, families, args.difficulty, args.n_per_cell, args.steps, args.seed, args.batch_size, args.device, report
+    )
     meta = {
         "run": str(args.run),
         "task": task.name,
