@@ -76,7 +76,7 @@ def test_relation_mask_along_the_tree_keeps_itself_operands_and_operator():
     model, task = tree_model(relation_mask=True)
     # <cls> True and False or not True:  'or' (4) has operands 'and' (2) and 'not' (5); its operator is <cls>
     inputs = task.encode([{"expression": "True and False or not True", "label": False}]).inputs
-    assert inputs["parent"][0].tolist() == [-1, 2, 4, 2, 0, 4, 5]
+    assert inputs["parent"][0].tolist() == [0, 3, 5, 3, 1, 5, 6]  # 1 + the parent's index; 0: none
     bias = model.encode(inputs).mask[0]
     assert torch.isfinite(bias[:, 4]).nonzero()[:, 1].unique().tolist() == [0, 2, 4, 5]
     assert torch.isfinite(bias[:, 1]).nonzero()[:, 1].unique().tolist() == [1, 2]

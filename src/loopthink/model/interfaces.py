@@ -135,7 +135,7 @@ class LogicInterface(nn.Module):
             return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, zero)
         if self.tree:
             parent = inputs["parent"]
-            operand = parent[:, None, :] == torch.arange(L, device=tokens.device)[None, :, None]  # [b, i, j]: j is an operand of i
+            operand = parent[:, None, :] == torch.arange(1, L + 1, device=tokens.device)[None, :, None]  # [b, i, j]: j is an operand of i
             rel = torch.stack([operand, operand.transpose(1, 2)], dim=1)
             return Context(self.embed(tokens), self.relations(rel, tmask), None, tmask, zero)
         group, inner = inputs["group"], inputs["inner"]

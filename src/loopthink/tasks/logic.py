@@ -17,14 +17,14 @@ Encoded inputs (``Batch.inputs``), vocabulary :data:`LOGIC_VOCAB`:
   ``1, 2, ...`` per instance (1 = top level, which holds ``<cls>``); a ``(`` or ``)`` belongs to the
   group around it, not the one it delimits; 0 on padding;
 * ``inner``: long ``(B, L)``, on ``(`` and ``)`` the group they delimit, 0 elsewhere;
-* ``parent``: long ``(B, L)``, the index of a token's parent in the parse tree (the operator it is
-  an operand of; ``<cls>`` (0) for the root), -1 on parentheses, ``<cls>`` and padding;
+* ``parent``: long ``(B, L)``, 1 + the index of a token's parent in the parse tree (the operator it
+  is an operand of; ``<cls>`` for the root, so 1), 0 on parentheses, ``<cls>`` and padding;
 * ``value``: long ``(B, L)``, on each ``not``/``and``/``or`` 1 + the value (0 False, 1 True) of the
   subexpression it applies (:func:`~loopthink.tasks.logic_trees.operator_values`), 0 elsewhere. Only the every-node training loss
   (``train.node_loss``) uses it; the model never sees it.
 
 ``not ( True )`` gives ``group = [1, 1, 1, 2, 1]`` (``<cls>`` first), ``inner = [0, 0, 2, 0, 2]`` and
-``parent = [-1, 0, -1, 1, -1]``.
+``parent = [0, 1, 0, 2, 0]``.
 
 """
 
@@ -193,14 +193,14 @@ def paren_groups(tokens: list[str]) -> tuple[list[int], list[int]]:
 def _batch(records: list[dict], tokens: list[list[str]], difficulty: list[int]) -> Batch:
     shape = (len(tokens), 1 + max(map(len, tokens)))
     ids, group, inner, value = (np.zeros(shape, dtype=np.int64) for _ in range(4))
-    parent = np.full(shape, -1, dtype=np.int64)
+    parent = np.zeros(shape, dtype=np.int64)
     ids[:, 0] = _TOKEN_ID["<cls>"]
     for i, toks in enumerate(tokens):
         ids[i, 1 : 1 + len(toks)] = [_TOKEN_ID[t] for t in toks]
         group[i, : 1 + len(toks)], inner[i, : 1 + len(toks)] = paren_groups(toks)
         values, parents = parse_structure(" ".join(toks))
         value[i, 1 : 1 + len(toks)] = [0 if v is None else 1 + v for v in values]
-        parent[i, 1 : 1 + len(toks)] = [-1 if p is None else p + 1 for p in parents]  # +1: <cls> first; the root's is <cls>
+        parent[i, 1 : 1 + len(toks)] = [0 if p is None else p + 2 for p in parents]  # 1 + index; <cls> first, the root's parent
     ids_t = torch.from_numpy(ids)
     labels = torch.tensor([int(rec["label"]) for rec in records], dtype=torch.long)
     inputs = {
