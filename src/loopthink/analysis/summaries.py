@@ -158,19 +158,8 @@ def summarise(
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if progress:
         chunks = tqdm(chunks, desc="diagnose", leave=False)
-    N, T, K = len(records), steps, runs
-    arrays = {
-        "commitment": np.zeros((N, T + 1)),
-        "rel_change": np.zeros((N, T)),
-        "kl": np.zeros((N, T)),
-        "entropy": np.zeros((N, T)),
-        "max_prob": np.zeros((N, T)),
-        "lens": np.zeros((N, T)),
-        "majority": np.zeros((N, T), dtype=np.int64),
-        "agreement": np.zeros((N, T)),
-        "decision": np.zeros((N, K), dtype=np.int64),
-    }
-    labels = np.zeros(N, dtype=np.int64)
+    arrays = _empty_arrays(len(records), steps, runs)
+    labels = np.zeros(len(records), dtype=np.int64)
     for chunk in chunks:
         batch = task.encode([records[i] for i in chunk]).to(device)
         part = summarise_batch(model, batch.inputs, batch.labels, steps, runs, task.num_classes, gen, identical)
@@ -178,3 +167,11 @@ def summarise(
             arrays[k][chunk] = v
         labels[chunk] = batch.labels.cpu().numpy()
     return Summaries(labels=labels, keys=np.array(difficulty_keys(task, records), dtype=object), **arrays)
+
+
+def _empty_arrays(N: int, T: int, K: int) -> dict[str, np.ndarray]:
+    """Zeroed per-example arrays of :class:`Summaries` (all but labels and keys)."""
+    shapes = {"commitment": T + 1, "decision": K}
+    ints = ("majority", "decision")
+    names = ("commitment", "rel_change", "kl", "entropy", "max_prob", "lens", "majority", "agreement", "decision")
+    return {k: np.zeros((N, shapes.get(k, T)), dtype=np.int64 if k in ints else np.float64) for k in names}

@@ -71,47 +71,60 @@ class ACTModel(LoopModel):
         loop = self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen)
         s = next(loop)
         ctx, real = s.ctx, s.ctx.token_mask
-        B, L = real.shape
-        running = real.clone()  # padding never runs
-        cum = s.h.new_zeros(B, L, dtype=torch.float32)  # accumulated p of running positions
-        n_upd = torch.zeros_like(cum)  # N: steps each position ran
-        rem = torch.zeros_like(cum)  # R: remainder at its halting step
-        acc = torch.zeros_like(s.h)  # sum_n w_n h_n
+        halting = _Halting(s.h, real)
         step_logits = []
         states = [self.keep_state(s.h, ctx, return_states)] if return_states else []
         for s in loop:
             with torch.set_grad_enabled(s.grad):
                 if self.halted == "copy":  # a halted position's state is copied forward
-                    s.h = torch.where(running[..., None], s.h, s.prev)
-                h = s.h
-                p = self.halting_probability(h)
+                    s.h = torch.where(halting.running[..., None], s.h, s.prev)
+                p = self.halting_probability(s.h)
                 if return_step_logits:  # the output had the budget ended here
-                    capped = acc + (running * (1 - cum)).to(h.dtype)[..., None] * h
-                    step_logits.append(self.readout(capped, ctx))
-                halt_now = running & ((cum + p >= 1 - self.eps) | (s.t == steps))
-                still = running & ~halt_now
-                w = torch.where(still, p, torch.where(halt_now, 1 - cum, torch.zeros_like(p)))
-                acc = acc + w.to(h.dtype)[..., None] * h
-                n_upd = n_upd + running.float()
-                rem = torch.where(halt_now, 1 - cum, rem)
-                cum = cum + torch.where(still, p, torch.zeros_like(p))
-                running = still
+                    step_logits.append(self.readout(halting.capped(s.h), ctx))
+                halting.update(s.h, p, self.eps, last=s.t == steps)
             if return_states:
-                states.append(self.keep_state(h, ctx, return_states))
-            if not running.any():  # every position halted: nothing changes any more
+                states.append(self.keep_state(s.h, ctx, return_states))
+            if not halting.running.any():  # every position halted: nothing changes any more
                 break
         if return_step_logits:
             step_logits += [step_logits[-1]] * (steps - len(step_logits))
         if return_states:
             states += [states[-1]] * (steps + 1 - len(states))
         realf = real.float()
-        ponder = ((n_upd + rem) * realf).sum(1) / realf.sum(1).clamp(min=1)
-        rows = torch.arange(B, device=acc.device)
+        ponder = ((halting.n_upd + halting.rem) * realf).sum(1) / realf.sum(1).clamp(min=1)
+        rows = torch.arange(real.shape[0], device=halting.acc.device)
         return LoopOutput(
-            self.readout(acc, ctx),
+            self.readout(halting.acc, ctx),
             torch.stack(step_logits) if return_step_logits else None,
             torch.stack(states) if return_states else None,
-            acc,
+            halting.acc,
             aux_loss=self.tau * ponder.mean(),
-            halt_steps=n_upd[rows, ctx.readout_index].long(),
+            halt_steps=halting.n_upd[rows, ctx.readout_index].long(),
         )
+
+
+class _Halting:
+    """ACT's per-position bookkeeping over one rollout (B, L): who still runs, the accumulated
+    halting probability, steps run (N), remainder (R) and the halting-weighted output."""
+
+    def __init__(self, h0: torch.Tensor, real: torch.Tensor) -> None:
+        self.running = real.clone()  # padding never runs
+        self.cum = h0.new_zeros(real.shape, dtype=torch.float32)  # accumulated p of running positions
+        self.n_upd = torch.zeros_like(self.cum)  # N: steps each position ran
+        self.rem = torch.zeros_like(self.cum)  # R: remainder at its halting step
+        self.acc = torch.zeros_like(h0)  # sum_n w_n h_n
+
+    def capped(self, h: torch.Tensor) -> torch.Tensor:
+        """The output if the budget ended with state ``h``: running positions take what is left."""
+        return self.acc + (self.running * (1 - self.cum)).to(h.dtype)[..., None] * h
+
+    def update(self, h: torch.Tensor, p: torch.Tensor, eps: float, last: bool) -> None:
+        """One step with state ``h`` and halting probabilities ``p``; ``last``: the budget's last step."""
+        halt_now = self.running & ((self.cum + p >= 1 - eps) | last)
+        still = self.running & ~halt_now
+        w = torch.where(still, p, torch.where(halt_now, 1 - self.cum, torch.zeros_like(p)))
+        self.acc = self.acc + w.to(h.dtype)[..., None] * h
+        self.n_upd = self.n_upd + self.running.float()
+        self.rem = torch.where(halt_now, 1 - self.cum, self.rem)
+        self.cum = self.cum + torch.where(still, p, torch.zeros_like(p))
+        self.running = still
