@@ -165,17 +165,15 @@ def dynamics_section(page: Page, r: RunInfo, anchor: str) -> str:
             (f"monitor AUROC at t0={mon.get('t0')}", mon.get("auroc")),
         ]
     )
-    by = data.get("by_difficulty") or {}
-    if by:
-        keys = ("n", "accuracy", "consistency", "commitment_final", "decision_step_mean", "decision_step_sem")
-        out += f"<h4>Per {esc(name)}</h4>"
-        out += table(
-            [name, "n", "accuracy", "consistency", "commitment at T", "decision step", "± s.e."],
-            [[k] + [v.get(key) for key in keys] for k, v in by.items()],
-            left=1,
-            acc_cols=[2],
-        )
-    return out + _dynamics_details(data, mon)
+    columns = {
+        "n": "n",
+        "accuracy": "accuracy",
+        "consistency": "consistency",
+        "commitment at T": "commitment_final",
+        "decision step": "decision_step_mean",
+        "± s.e.": "decision_step_sem",
+    }
+    return out + _per_difficulty(data, name, columns, acc_cols=[2]) + _dynamics_details(data, mon)
 
 
 def _dynamics_details(data: dict, mon: dict) -> str:
@@ -222,17 +220,16 @@ def halting_section(page: Page, r: RunInfo, anchor: str) -> str:
             ("wall-clock speedup (halted vs full rollout)", wall.get("speedup")),
         ]
     )
-    by = data.get("by_difficulty") or {}
-    if by:
-        keys = ("n", "accuracy", "accuracy_at_max", "mean_steps", "steps_median", "steps_p90", "premature_exit_rate")
-        out += f"<h4>Per {esc(name)}</h4>"
-        out += table(
-            [name, "n", "accuracy", "at T_max", "mean steps", "median", "p90", "premature exits"],
-            [[k] + [v.get(key) for key in keys] for k, v in by.items()],
-            left=1,
-            acc_cols=[2, 3],
-        )
-    return out + _alpha_sweep(data) + _pareto_points(data)
+    columns = {
+        "n": "n",
+        "accuracy": "accuracy",
+        "at T_max": "accuracy_at_max",
+        "mean steps": "mean_steps",
+        "median": "steps_median",
+        "p90": "steps_p90",
+        "premature exits": "premature_exit_rate",
+    }
+    return out + _per_difficulty(data, name, columns, acc_cols=[2, 3]) + _alpha_sweep(data) + _pareto_points(data)
 
 
 def _alpha_sweep(data: dict) -> str:
@@ -268,6 +265,15 @@ def _pareto_points(data: dict) -> str:
                 acc_cols=[1],
             )
     return out + "</details>"
+
+
+def _per_difficulty(data: dict, name: str, columns: dict[str, str], acc_cols: list[int]) -> str:
+    """The artefact's ``by_difficulty`` as a table: one row per difficulty, ``columns`` = header: key."""
+    by = data.get("by_difficulty") or {}
+    if not by:
+        return ""
+    rows = [[k] + [v.get(key) for key in columns.values()] for k, v in by.items()]
+    return f"<h4>Per {esc(name)}</h4>" + table([name, *columns], rows, left=1, acc_cols=acc_cols)
 
 
 def _then(given: bool, kind: str, folder: Path) -> str:
