@@ -1,9 +1,9 @@
 """A logic run's accuracy on boolean expressions from generators outside loopthink's own.
 
-    python bench/logic_external.py RUN [--n 300] [--seed 7000] [--steps 8,12,16,24,32] [--json-out FILE]
+    python bench/logic_external.py RUN [--n 300] [--seed 7000] [--steps 8,12,16,24,32] [--ranges 1..6,7..10] [--json-out FILE]
 
 Families: ``loopthink.tasks.external.logic_infix.FAMILIES`` (labels by Python's ``eval``, depth by
-its ``ast``). For each family and depth range (1..6, 7..10): accuracy at every step count and the
+its ``ast``). For each family and depth range (default 1..6, 7..10): accuracy at every step count and the
 best. Prints a table, then one JSON line.
 """
 
@@ -18,8 +18,6 @@ from loopthink.analysis.accuracy import evaluate_records
 from loopthink.checkpoint import load_run
 from loopthink.tasks.external.logic_infix import FAMILIES
 
-RANGES = ((1, 6), (7, 10))
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,14 +25,16 @@ def main() -> None:
     p.add_argument("--n", type=int, default=300, help="expressions per family and depth range")
     p.add_argument("--seed", type=int, default=7000, help="family seeds are seed + the range's low depth")
     p.add_argument("--steps", default="8,12,16,24,32")
+    p.add_argument("--ranges", default="1..6,7..10", help="depth ranges, LO..HI, comma-separated")
     p.add_argument("--json-out")
     args = p.parse_args()
     torch.set_num_threads(1)
     steps = [int(s) for s in args.steps.split(",")]
+    ranges = [tuple(int(x) for x in r.split("..")) for r in args.ranges.split(",")]
     _, model, task = load_run(args.run)
     results: dict[str, dict] = {}
     for family, make in FAMILIES.items():
-        for lo, hi in RANGES:
+        for lo, hi in ranges:
             r = evaluate_records(model, task, make(args.n, args.seed + lo, (lo, hi)), steps, batch_size=256)
             acc = {s: v["accuracy"] for s, v in r["steps"].items()}
             best = max(acc, key=acc.get)

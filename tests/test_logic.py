@@ -13,22 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loopthink.tasks import DataError, get_task
-from loopthink.tasks.logic import (
-    LOGIC_VOCAB,
-    BinOp,
-    Const,
-    LogicTask,
-    Node,
-    Not,
-    depth,
-    evaluate,
-    node_targets,
-    operator_values,
-    paren_groups,
-    parse,
-    to_string,
-    tokenize,
-)
+from loopthink.tasks.logic import LOGIC_VOCAB, LogicTask, node_targets, paren_groups
+from loopthink.tasks.logic_trees import BinOp, Const, Node, Not, depth, evaluate, operator_values, parse, to_string, tokenize
 
 
 def py_value(expr: str) -> bool:

@@ -13,8 +13,9 @@ import pytest
 from loopthink.tasks import DataError, get_task
 from loopthink.tasks.external import logic_infix
 from loopthink.tasks.external.logic_infix import FAMILIES, python_depth, python_value
-from loopthink.tasks.logic import LogicTask, depth, evaluate, parse
+from loopthink.tasks.logic import LogicTask
 from loopthink.tasks.logic_forms import FORMS, check_forms
+from loopthink.tasks.logic_trees import depth, evaluate, parse
 from tests.test_logic import ast_depth, py_value
 
 ALL_FORMS = {name: 1.0 for name in FORMS}

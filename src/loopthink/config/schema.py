@@ -118,6 +118,12 @@ class ModelConfig(_Strict):
         description="logic: a token's rotary position is its index in the sequence, or in its own "
         "parenthesis group (bounded by the group's size at any depth)",
     )
+    expression_relations: Literal["parens", "tree"] = Field(
+        "parens",
+        description="logic: the two relations read off the parentheses (same group, group link; operator "
+        "precedence is learned), or off the parse tree (operand of, operator of; no rotary positions), "
+        "so every written form of one expression gives the same relations and a step moves values one level up",
+    )
     relation_mask: bool = Field(
         False,
         description="attend only along the relations (and to itself), as graph attends only along edges; needs relation_bias",
@@ -142,6 +148,8 @@ class ModelConfig(_Strict):
             raise ValueError("d_model / n_heads must be even (rotary positions rotate pairs)")
         if self.relation_mask and self.relation_bias is None:
             raise ValueError("relation_mask: true needs relation_bias (the relations it masks along)")
+        if self.expression_relations == "tree" and self.relation_bias is None:
+            raise ValueError("expression_relations: tree needs relation_bias (the tree's relations enter as its biases)")
         return self
 
 

@@ -110,6 +110,11 @@ class LogicInterface(nn.Module):
     top level included) and *group link* (a parenthesis and the tokens directly inside it, both
     ways). A subexpression's value can thus collect at its ``(`` and be read by the enclosing level,
     one nesting level per few steps; operator precedence inside a group is still learned.
+
+    ``expression_relations: tree`` reads the two relations off the parse tree instead: *operand of*
+    and *operator of* (``inputs["parent"]``), with no positions at all (and/or are commutative). The
+    parser, not the model, then resolves parentheses and precedence, and with ``relation_mask`` a
+    step moves a value one tree level up, as a graph step moves reachability one edge.
     """
 
     def __init__(self, cfg: ModelConfig, vocab_size: int, d_model: int):
@@ -118,6 +123,7 @@ class LogicInterface(nn.Module):
         self.head_dim = d_model // cfg.n_heads
         self.relations = RelationBias.from_config(2, cfg)
         self.group_positions = cfg.rotary_positions == "group"
+        self.tree = cfg.expression_relations == "tree"
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
         tokens, tmask = inputs["tokens"], inputs["mask"]
@@ -127,6 +133,11 @@ class LogicInterface(nn.Module):
         zero = torch.zeros(B, dtype=torch.long, device=tokens.device)
         if self.relations is None:
             return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, zero)
+        if self.tree:
+            parent = inputs["parent"]
+            operand = parent[:, None, :] == torch.arange(L, device=tokens.device)[None, :, None]  # [b, i, j]: j is an operand of i
+            rel = torch.stack([operand, operand.transpose(1, 2)], dim=1)
+            return Context(self.embed(tokens), self.relations(rel, tmask), None, tmask, zero)
         group, inner = inputs["group"], inputs["inner"]
         link = (inner[:, :, None] == group[:, None, :]) & (inner[:, :, None] > 0)
         rel = torch.stack([_same(group), link | link.transpose(1, 2)], dim=1)

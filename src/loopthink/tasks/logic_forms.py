@@ -1,10 +1,10 @@
 """The written forms of boolean expressions that the logic generator mixes (``task.options.forms``).
 
 Each form draws a tree of an exact and/or depth and prints it as tokens; the label and depth are
-the tree's own (:func:`~loopthink.tasks.logic.evaluate`, :func:`~loopthink.tasks.logic.depth`),
+the tree's own (:func:`~loopthink.tasks.logic_trees.evaluate`, :func:`~loopthink.tasks.logic_trees.depth`),
 and the printed tokens parse back to the same tree, so a record's label is its string's value.
 
-* ``canonical``: the spine trees of :func:`~loopthink.tasks.logic.random_tree`, minimal parentheses
+* ``canonical``: the spine trees of :func:`~loopthink.tasks.logic_trees.random_tree`, minimal parentheses
   plus ``paren_prob`` redundant ones (``full_parens`` obeyed): the generator's form without ``forms``.
 * ``full``: every and/or operand parenthesised, ``not`` before constants and groups, the whole
   expression in parentheses half the time.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 
-from loopthink.tasks.logic import BinOp, Const, Node, Not, _valued_tree, depth, evaluate, to_tokens
+from loopthink.tasks.logic_trees import BinOp, Const, Node, Not, _valued_tree, depth, evaluate, to_tokens
 
 FORMS = ("canonical", "full", "bushy", "chain", "negated", "redundant")
 MAX_LEAVES = 16  # bounds bushy trees: long tails in a batch cost padding and O(L^2) attention
