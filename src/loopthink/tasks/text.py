@@ -11,9 +11,9 @@ null or absent for text in the generator's templates, where :meth:`TextTask.diff
 parses the facts back. The family model and the relation words are described in ``kinship.py``.
 
 Generated text is worded with the templates of :mod:`loopthink.tasks.text_templates`; its words
-and names are in :mod:`loopthink.tasks.text_vocab`. Distractors are true facts about the same tree that never shorten the
-chain. Names are random pronounceable syllable strings (millions possible), never vocabulary
-words, distinct within an instance.
+and names are in :mod:`loopthink.tasks.text_vocab`. Distractors are true facts about the same
+tree that never shorten the chain. Names are random pronounceable syllable strings (millions
+possible), never vocabulary words, distinct within an instance.
 
 Encoded inputs (``Batch.inputs``), all long ``(B, L)`` except ``mask``; ``L`` = longest instance:
 
