@@ -29,11 +29,16 @@ TINY = {
 }
 
 
-def tiny_config(**sections):
+def tiny_dict(**sections) -> dict:
+    """TINY with each given section's keys replaced (one level deep), as a plain dict."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
     for key, val in sections.items():
         data[key] = {**data.get(key, {}), **val}
-    return config_from_dict(data)
+    return data
+
+
+def tiny_config(**sections):
+    return config_from_dict(tiny_dict(**sections))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Baselines (model/baselines.py): the same forward contract as LoopModel, halting behaviour,
-config validation, and a very short training run each that reloads from its checkpoint."""
+"""Baselines (model/baselines.py, fixed_depth.py, act.py, ponder.py): the same forward contract as
+LoopModel, halting behaviour, config validation, and a very short training run each that reloads from its checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 from loopthink.checkpoint import load_run
 from loopthink.config import ConfigError, load_config
 from loopthink.model import build_model
-from loopthink.model.baselines import PonderNetModel, count_params
+from loopthink.model.baselines import count_params
+from loopthink.model.ponder import PonderNetModel
 from loopthink.tasks import get_task
 from tests.conftest import tiny_config
 

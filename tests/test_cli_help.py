@@ -1,11 +1,19 @@
-"""Discoverable CLI: defaults and an example in every command's --help; ``config show``."""
+"""Discoverable CLI: defaults and an example in every command's --help; ``config show``; a closed
+stdout pipe."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 
-from loopthink.cli import build_parser, main
+from loopthink.cli import EXIT_CLOSED_PIPE, build_parser, main
 from loopthink.commands.help import EXAMPLES
 from loopthink.config import ModelConfig, TrainConfig, load_config
 from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _subparsers():
@@ -33,3 +41,24 @@ def test_config_show_prints_the_resolved_config_with_descriptions(tmp_path, caps
     assert f"  gate: false  # {gate}\n" in text and f"  iters: 7  # {iters}\n" in text
     assert main(["config", "show", str(tmp_path / "c.yaml"), "train.nope=1"]) == 2
     assert "train.nope: unknown key" in capsys.readouterr().err
+
+
+def test_a_closed_stdout_pipe_ends_the_command_quietly():
+    """``loopthink config show ... | head -1``: once the reader is gone, no ``error: Broken pipe``
+    and no traceback at exit, just the status a shell gives any tool stopped by a closed pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes a line
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "loopthink.cli", "config", "show", str(ROOT / "configs" / "graph.yaml")],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == "" and done.returncode == EXIT_CLOSED_PIPE == 141

@@ -5,17 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from loopthink.analysis.dynamics import (
-    FEATURES,
-    Summaries,
-    default_t0,
-    majority_vote,
-    mean_pairwise_cosine,
-    monitor_features,
-    monitor_target,
-    summarise,
-)
+from loopthink.analysis.monitor import FEATURES, default_t0, monitor_features, monitor_target
 from loopthink.analysis.stats import auroc, average_ranks, fit_logistic, roc_curve
+from loopthink.analysis.summaries import Summaries, majority_vote, mean_pairwise_cosine, summarise
 
 SUMMARY_KEYS = {"per_step", "decision_step", "monitor", "commitment_correct", "commitment_wrong"}
 
@@ -226,7 +218,6 @@ def test_other_tasks(name):
 def test_a_model_that_does_not_run_step_by_step_is_refused_with_its_name():
     from torch import nn
 
-    from loopthink.analysis.dynamics import summarise
     from loopthink.checkpoint import RunError
 
     with pytest.raises(RunError, match="SteppedModel.*Linear"):

@@ -131,3 +131,26 @@ def test_cli_data_is_seeded(tmp_path):
     _, recs = read_jsonl(tmp_path / "a.jsonl")
     assert all(14 <= r["num_nodes"] <= 20 and (r["hops"] is None or 2 <= r["hops"] <= 5) for r in recs)
     assert main(["data", "graph", "--n", "3", "--difficulty", "2..5", "--out", str(tmp_path / "c.jsonl"), "--bogus", "1"]) == 2
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_file_is_checked_with_one_task_instance(tmp_path, monkeypatch, suffix):
+    """Validating and verifying each record reuses the file's task instance (none is made per row)."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    from loopthink.tasks import formats
+    from loopthink.tasks.files import read_records, write_records
+
+    made = []
+    real = formats.task_class
+
+    def counting(name):
+        made.append(name)
+        return real(name)
+
+    monkeypatch.setattr(formats, "task_class", counting)
+    records = get_task("graph").generate(40, 5, (1, 3))
+    write_records(tmp_path / f"d{suffix}", records)
+    name, back = read_records(tmp_path / f"d{suffix}")
+    assert name == "graph" and len(back) == len(records)
+    assert made == ["graph"]

@@ -12,25 +12,13 @@ import yaml
 from loopthink.cli import main
 from loopthink.config import ConfigError, config_from_dict
 from loopthink.tasks import DataError, Task, get_task, register_task, task_names
+from tests.conftest import tiny_dict
 from tests.plugins.parity_task import ParityTask
 
 ROOT = Path(__file__).resolve().parents[1]
-PARITY = {
-    "task": {"name": "parity", "train_difficulty": [1, 3]},
-    "model": {"d_model": 32, "n_heads": 2, "d_ff": 64},
-    "train": {
-        "iters": 150,
-        "batch_size": 64,
-        "lr": 3e-3,
-        "warmup": 10,
-        "steps": {"mode": "uniform", "min": 4, "max": 6},
-        "eval_every": 150,
-        "eval_n": 128,
-        "checkpoint_every": 150,
-        "log_every": 50,
-        "threads": 1,
-    },
-}
+# The shared tiny recipe on the plug-in task, with 128 validation instances per length for the
+# accuracy check below (and one thread, checkpoints and log rows less often).
+PARITY = tiny_dict(task={"name": "parity"}, train={"eval_n": 128, "checkpoint_every": 150, "log_every": 50, "threads": 1})
 
 
 def test_parity_task_trains_evaluates_and_draws_its_frontier_through_the_cli(tmp_path, capsys):

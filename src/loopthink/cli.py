@@ -15,6 +15,11 @@ from loopthink.progress import timed
 from loopthink.tasks import DataError
 from loopthink.train import TrainingDiverged
 
+# 128 + SIGPIPE: what a shell reports for any tool whose reader went away (`yes | head -1`), so
+# `set -o pipefail` scripts see loopthink as they see cat; and a broken pipe that was not stdout's
+# still reads as a failure.
+EXIT_CLOSED_PIPE = 141
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loopthink", description="Depth-recurrent transformers: think deeper, not longer.")
@@ -42,7 +47,11 @@ def run_command(args: argparse.Namespace, extra: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args, extra = build_parser().parse_known_args(argv)
     try:
-        return run_command(args, extra)
+        code = run_command(args, extra)
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return stdout_closed()
     except (DataError, ConfigError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -57,6 +66,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {describe(e)} (LOOPTHINK_DEBUG=1 shows where)", file=sys.stderr)
         return 1
+
+
+def stdout_closed() -> int:
+    """The reader of stdout went away (``loopthink config show ... | head -1``): stop quietly.
+    Python flushes stdout once more at exit, so point it at /dev/null first."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout without a file descriptor (captured, in tests)
+        pass
+    return EXIT_CLOSED_PIPE
 
 
 def describe(e: BaseException) -> str:

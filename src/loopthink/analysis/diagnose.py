@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from loopthink.analysis.dynamics import TARGET, Summaries, analyse, summarise
+from loopthink.analysis.dynamics import analyse
+from loopthink.analysis.monitor import TARGET
+from loopthink.analysis.summaries import Summaries, summarise
 from loopthink.checkpoint import load_run
 from loopthink.tasks import DataError
 from loopthink.tasks.formats import read_jsonl

@@ -25,7 +25,6 @@ ARTEFACTS = {
 }
 MAX_TRAIN_TABLE_ROWS = 15
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
-WIDE_PX = 720  # pictures wider than this get a row of their own
 
 
 def read_metrics(run: Path) -> tuple[list[dict], list[dict], int]:
@@ -112,6 +111,11 @@ class RunInfo:
         self.cfg = cfg
         self.dirs = dirs  # kind -> (folder, given explicitly)
         self.train_rows, self.val_rows, self.bad_lines = read_metrics(path)
+
+    @property
+    def iterations_done(self) -> int | float:
+        """The last iteration the log holds a row of (0 for none)."""
+        return max([row["iter"] for row in self.train_rows + self.val_rows if isinstance(row.get("iter"), (int, float))] or [0])
 
 
 def unique_labels(paths: Sequence[Path]) -> list[str]:

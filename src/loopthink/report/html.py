@@ -1,4 +1,4 @@
-"""Small HTML helpers of the report: escaping, table cells, tables, embedded pictures, the page's
+"""Small HTML helpers of the report: escaping, table cells (and their means), tables, embedded pictures, the page's
 table of contents, and its stylesheet and self-check script (``report.css``, ``report.js``)."""
 
 from __future__ import annotations
@@ -51,9 +51,20 @@ def fmt(v: Any, digits: int = 3) -> str:
     return esc(v)
 
 
+def is_number(v: Any) -> bool:
+    """A finite int or float (not a bool): a cell that holds a number to show or average."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def mean_of(vals: Sequence[Any]) -> float | None:
+    """The mean of the cells that hold numbers (None if none does)."""
+    nums = [float(v) for v in vals if is_number(v)]
+    return sum(nums) / len(nums) if nums else None
+
+
 def acc_style(v: Any) -> str:
     """Background colour for an accuracy cell: red (0) -> yellow (0.5) -> green (1)."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+    if not is_number(v):
         return ""
     hue = 120 * min(1.0, max(0.0, float(v)))
     return f' style="background: hsl({hue:.0f}, 65%, 84%)"'

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from loopthink.tasks import DataError, task_class
-from loopthink.tasks.formats import check_record, read_jsonl, write_jsonl
+from loopthink.tasks import DataError
+from loopthink.tasks.formats import RecordChecker, read_jsonl, write_jsonl
 
 
 def file_format(path: str | Path) -> str:
@@ -54,12 +54,6 @@ def _rows(path: Path, kind: str) -> list[dict]:
         raise DataError(f"{path}: unreadable {kind} ({e})") from None
 
 
-def _check_record(rec: Any, task: str | None) -> dict:
-    rec = check_record(rec, task, "a record (mapping)")
-    task_class(rec["task"])().verify(rec)  # the label and difficulty against the instance, as read_jsonl does
-    return rec
-
-
 def read_records(path: str | Path, task: str | None = None, all_errors: bool = False) -> tuple[str, list[dict]]:
     """Read and validate a record file of any format; ``(task_name, records)`` as :func:`read_jsonl`."""
     path = Path(path)
@@ -70,9 +64,10 @@ def read_records(path: str | Path, task: str | None = None, all_errors: bool = F
         return read_jsonl(path, task, all_errors)
     problems: list[str] = []
     records = _rows(path, kind)
+    checker = RecordChecker(task, "a record (mapping)")  # label and difficulty verified, as read_jsonl does
     for row, rec in enumerate(records, start=1):
         try:
-            task = _check_record(rec, task)["task"]
+            checker.check(rec)
         except DataError as e:
             problems.append(f"{path}:{row}: {e}")
             if not all_errors:
@@ -82,8 +77,8 @@ def read_records(path: str | Path, task: str | None = None, all_errors: bool = F
         raise DataError("\n".join(problems) + more)
     if not records:
         raise DataError(f"{path}: empty {kind} (no rows)")
-    assert task is not None
-    return task, records
+    assert checker.task is not None
+    return checker.task, records
 
 
 def write_records(path: str | Path, records: list[dict]) -> None:

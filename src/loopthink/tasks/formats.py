@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from loopthink.tasks import DataError, task_class
+from loopthink.tasks import DataError, Task, task_class
 
 # Bounds on a file's lines (docs/formats.md), checked before a line is decoded or parsed.
 MAX_LINE_BYTES = 4 * 1024 * 1024
@@ -55,7 +55,7 @@ def _no_constant(name: str) -> None:
     raise DataError(f"{name} is not a JSON value")
 
 
-def _check_line(raw: bytes, task: str | None) -> dict:
+def _check_line(raw: bytes, checker: RecordChecker) -> dict:
     if len(raw) > MAX_LINE_BYTES:
         raise DataError(f"line longer than {MAX_LINE_BYTES} bytes")
     try:
@@ -68,21 +68,36 @@ def _check_line(raw: bytes, task: str | None) -> dict:
         raise DataError(f"not valid JSON ({e.msg} at column {e.colno})") from None
     except RecursionError:
         raise DataError("JSON nested too deep") from None
-    return check_record(rec, task, "a JSON object")
+    return checker.check(rec)
 
 
-def check_record(rec: Any, task: str | None, kind: str) -> dict:
-    """``rec`` as a validated record of one task (``task``: the file's, once known); ``kind``
-    names what a row of this file format should be, for the error message."""
-    if not isinstance(rec, dict):
-        raise DataError(f"expected {kind}, got {type(rec).__name__}")
-    name = rec.get("task")
-    if not isinstance(name, str):
-        raise DataError("missing key 'task' (one of graph, logic, text)")
-    if task is not None and name != task:
-        raise DataError(f"task {name!r} differs from the file's task {task!r}; one task per file")
-    task_class(name)().validate(rec)
-    return rec
+class RecordChecker:
+    """Checks the records of one file in turn, with one task instance per task name (not one per
+    record): the shape and fields (:meth:`Task.validate`) and, with ``verify``, the label and
+    difficulty against the instance (:meth:`Task.verify`). ``kind`` names what a row of the file
+    format should be, for the error message."""
+
+    def __init__(self, task: str | None, kind: str, verify: bool = True) -> None:
+        self.task = task  # the file's task, once a record of it passed
+        self.kind = kind
+        self.verify = verify
+        self._tasks: dict[str, Task] = {}
+
+    def check(self, rec: Any) -> dict:
+        if not isinstance(rec, dict):
+            raise DataError(f"expected {self.kind}, got {type(rec).__name__}")
+        name = rec.get("task")
+        if not isinstance(name, str):
+            raise DataError("missing key 'task' (one of graph, logic, text)")
+        if self.task is not None and name != self.task:
+            raise DataError(f"task {name!r} differs from the file's task {self.task!r}; one task per file")
+        if name not in self._tasks:
+            self._tasks[name] = task_class(name)()
+        self._tasks[name].validate(rec)
+        if self.verify:
+            self._tasks[name].verify(rec)
+        self.task = self.task or name
+        return rec
 
 
 def _lines(f: BinaryIO) -> Iterator[bytes]:
@@ -106,7 +121,7 @@ def read_jsonl(path: str | Path, task: str | None = None, all_errors: bool = Fal
         raise DataError(f"{path}: no such file")
     records: list[dict] = []
     problems: list[str] = []
-    checkers: dict[str, Any] = {}
+    checker = RecordChecker(task, "a JSON object", verify)
     try:
         f = open(path, "rb")
     except OSError as e:
@@ -116,21 +131,16 @@ def read_jsonl(path: str | Path, task: str | None = None, all_errors: bool = Fal
             if not raw.strip():
                 continue
             try:
-                rec = _check_line(raw, task)
-                if verify:
-                    checkers.setdefault(rec["task"], task_class(rec["task"])()).verify(rec)
+                records.append(_check_line(raw, checker))
             except DataError as e:
                 problems.append(f"{path}:{lineno}: {e}")
                 if not all_errors:
                     break
-                continue
-            task = task or rec["task"]
-            records.append(rec)
     if problems:
         shown = problems[:MAX_REPORTED]
         more = f" ({len(problems)} bad lines)" if len(problems) > 1 else ""
         raise DataError("\n".join(shown) + ("\n..." if len(problems) > len(shown) else "") + more)
     if not records:
         raise DataError(f"{path}: empty file (no JSON lines)")
-    assert task is not None
-    return task, records
+    assert checker.task is not None
+    return checker.task, records

@@ -1,10 +1,10 @@
 """Families of directed graphs for the reachability task, generated vectorised over the batch.
 
-:mod:`loopthink.tasks.graph`'s ``chain`` construction has no local cue, but every target there has
+:mod:`loopthink.tasks.graph_chain`'s two-chain construction has no local cue, but every target there has
 in-edges and every graph is two chains plus distractors; real directed graphs are not. The
 families here are mixed with it (``GraphTask`` option ``families``):
 
-* ``chain``: the two-chain construction of :mod:`loopthink.tasks.graph` (hard negatives);
+* ``chain``: the two-chain construction of :mod:`loopthink.tasks.graph_chain` (hard negatives);
 * ``er``: Erdos-Renyi, mean out-degree drawn from ``ER_DEGREES`` per instance;
 * ``dag``: a banded random DAG (edges from a node to the next 1..4 in a random order);
 * ``tree``: a random deep tree, edges away from the root, 20% of them reversed;
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loopthink.tasks.graph import _Graphs, _random_ids, chain_graphs
+from loopthink.tasks.graph_chain import Graphs, chain_graphs, random_ids
 
 FAMILY_NAMES = ("chain", "er", "dag", "tree", "grid", "path_star", "pref", "paper")
 ER_DEGREES = (0.6, 1.0, 1.5, 2.5)  # mean out-degree of an er instance, one drawn per instance
@@ -55,7 +55,7 @@ def check_families(families: dict | None) -> dict[str, float] | None:
     return {k: float(v) for k, v in families.items()}
 
 
-def sample_mixture(families: dict[str, float], n: int, rng: np.random.Generator, lo: int, hi: int, num_nodes, density: float) -> _Graphs:
+def sample_mixture(families: dict[str, float], n: int, rng: np.random.Generator, lo: int, hi: int, num_nodes, density: float) -> Graphs:
     """``n`` instances, exactly balanced, ``h`` uniform in ``[lo, hi]``, families drawn by weight."""
     h = rng.integers(lo, hi + 1, size=n)
     label = rng.permutation(np.arange(n) % 2).astype(bool)
@@ -70,7 +70,7 @@ def sample_mixture(families: dict[str, float], n: int, rng: np.random.Generator,
     return _scatter(n, parts)
 
 
-def family_graphs(name: str, h: np.ndarray, label: np.ndarray, rng: np.random.Generator, num_nodes=None, density: float = 1.0) -> _Graphs:
+def family_graphs(name: str, h: np.ndarray, label: np.ndarray, rng: np.random.Generator, num_nodes=None, density: float = 1.0) -> Graphs:
     """Instances of one family with the given hops and labels (hops of a sink-source negative: 0)."""
     if name == "chain":
         return chain_graphs(h, label, rng, num_nodes, density)
@@ -119,10 +119,10 @@ def _pick(cand: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 
 def _queries(
     out_adj: np.ndarray, size: np.ndarray, h: np.ndarray, label: np.ndarray, rng: np.random.Generator
-) -> tuple[_Graphs, np.ndarray]:
+) -> tuple[Graphs, np.ndarray]:
     """Random ids, then one query per row as the module docstring says; ``ok``: rows that have one."""
     B, N, _ = out_adj.shape
-    new_id = _random_ids(size, N, rng)
+    new_id = random_ids(size, N, rng)
     perm = np.zeros_like(out_adj)
     b, u, v = np.nonzero(out_adj)
     perm[b, new_id[b, u], new_id[b, v]] = True
@@ -153,7 +153,7 @@ def _queries(
     out_adj[rows[sink], s[sink], :] = False
     depth = np.where(sink, 0, dist[rows, s].max(1))
     hops = np.where(label, h, depth)
-    return _Graphs(out_adj.transpose(0, 2, 1).copy(), size.astype(np.int64), s, t, label.copy(), hops.astype(np.int64)), ok
+    return Graphs(out_adj.transpose(0, 2, 1).copy(), size.astype(np.int64), s, t, label.copy(), hops.astype(np.int64)), ok
 
 
 # ---- the builders: (h,) -> (out_adj (B, N, N) in canonical ids, size (B,)) ------------------------
@@ -263,7 +263,7 @@ _BUILDERS = {"er": _er, "dag": _dag, "tree": _tree, "grid": _grid, "path_star": 
 # ---- the seed paper's construction --------------------------------------------------------------
 
 
-def _paper(h: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> _Graphs:
+def _paper(h: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> Graphs:
     lo_n = np.maximum(h + 2, 10)
     hi_n = np.maximum(np.minimum(np.maximum(h + 6, 16), 20), h + 2)
     size = lo_n + (rng.random(h.shape) * (hi_n - lo_n + 1)).astype(np.int64)
@@ -306,7 +306,7 @@ def _distance_to(out_adj: np.ndarray, target: np.ndarray, h: np.ndarray) -> np.n
 
 def _paper_queries(
     out_adj: np.ndarray, size: np.ndarray, h: np.ndarray, label: np.ndarray, rng: np.random.Generator
-) -> tuple[_Graphs, np.ndarray]:
+) -> tuple[Graphs, np.ndarray]:
     B, N, _ = out_adj.shape
     dist = all_pairs_distances(out_adj)
     real = np.arange(N)[None, :] < size[:, None]
@@ -316,18 +316,18 @@ def _paper_queries(
     ok = ok | label
     rows = np.arange(B)
     hops = np.where(label, h, dist[rows, s].max(1))
-    new_id = _random_ids(size, N, rng)
+    new_id = random_ids(size, N, rng)
     perm = np.zeros_like(out_adj)
     b, u, v = np.nonzero(out_adj)
     perm[b, new_id[b, v], new_id[b, u]] = True  # (B, head, tail): the encoded adjacency
-    g = _Graphs(perm, size.astype(np.int64), new_id[rows, s], new_id[rows, t], label.copy(), hops.astype(np.int64))
+    g = Graphs(perm, size.astype(np.int64), new_id[rows, s], new_id[rows, t], label.copy(), hops.astype(np.int64))
     return g, ok
 
 
 # ---- assembling ---------------------------------------------------------------------------------
 
 
-def _scatter(n: int, parts: list[tuple[np.ndarray, _Graphs]]) -> _Graphs:
+def _scatter(n: int, parts: list[tuple[np.ndarray, Graphs]]) -> Graphs:
     """One batch of ``n`` rows from parts that each fill the rows ``idx`` (padded to one width)."""
     N = max(g.adj.shape[1] for _, g in parts)
     adj = np.zeros((n, N, N), dtype=bool)
@@ -339,4 +339,4 @@ def _scatter(n: int, parts: list[tuple[np.ndarray, _Graphs]]) -> _Graphs:
         for k in fields:
             fields[k][idx] = getattr(g, k)
         label[idx] = g.label
-    return _Graphs(adj, label=label, **fields)
+    return Graphs(adj, label=label, **fields)

@@ -10,12 +10,10 @@ chain of stated facts linking A and B (people are nodes, each fact sentence an e
 null or absent for text in the generator's templates, where :meth:`TextTask.difficulty_of`
 parses the facts back. The family model and the relation words are described in ``kinship.py``.
 
-Generated text: facts in random order, each worded from either side with one of several
-templates ("Ann is the sister of Tom.", "Tom's sister is Ann.", "Tom has a sister named Ann.",
-"Ann and Tom are siblings.", ...). The gender of A is always stated (the answer needs it); no
-other gender is needed. Distractors are true facts about the same tree that never shorten the
-chain. Names are random pronounceable syllable strings (millions possible), never vocabulary
-words, distinct within an instance.
+Generated text is worded with the templates of :mod:`loopthink.tasks.text_templates`; its words
+and names are in :mod:`loopthink.tasks.text_vocab`. Distractors are true facts about the same
+tree that never shorten the chain. Names are random pronounceable syllable strings (millions
+possible), never vocabulary words, distinct within an instance.
 
 Encoded inputs (``Batch.inputs``), all long ``(B, L)`` except ``mask``; ``L`` = longest instance:
 
@@ -39,136 +37,29 @@ Encoded inputs (``Batch.inputs``), all long ``(B, L)`` except ``mask``; ``L`` = 
 from __future__ import annotations
 
 import random
-import re
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from loopthink.tasks.base import MAX_TEXT_CHARS, Batch, DataError, Task, mismatch
-from loopthink.tasks.kinship import (
-    BASIC_KINDS,
-    CHILD,
-    FEMALE,
-    MALE,
-    PARENT,
-    SIBLING,
-    SPOUSE,
-    WORDS,
-    Fact,
-    Instance,
-    pick,
-    relations_to,
-    sample_instance,
-    sample_story,
-    shortest_chain,
-    shuffle,
+from loopthink.tasks.kinship import FEMALE, MALE, WORDS, Instance, relations_to, shortest_chain
+from loopthink.tasks.kinship_sampling import sample_instance, sample_story
+from loopthink.tasks.text_templates import parse_facts, parse_question, word_instance
+from loopthink.tasks.text_vocab import (
+    CLASSES,
+    CLS,
+    KIND_CLASSES,
+    KINDS,
+    NAME,
+    SENTENCE_END,
+    TEXT_VOCAB,
+    random_name,
+    token_id,
+    tokenize_words,
 )
 
-CLASSES: tuple[str, ...] = (
-    "mother", "father", "sister", "brother", "daughter", "son", "wife", "husband",
-    "grandmother", "grandfather", "aunt", "uncle", "niece", "nephew", "mother-in-law", "father-in-law",
-    "granddaughter", "grandson", "daughter-in-law", "son-in-law", "sister-in-law", "brother-in-law",
-)  # fmt: skip
-assert sorted(CLASSES) == sorted(w for pair in WORDS.values() for w in pair)
-KINDS: tuple[str, ...] = tuple(WORDS)  # ``relation`` input: 0 = no label, 1 + index here
-# per kind: the class indices of its (female, male) words
-KIND_CLASSES = torch.tensor([[CLASSES.index(w) for w in WORDS[k]] for k in KINDS])
-
-# Fixed forever: checkpoints index their embeddings by it. New words go at the end.
-TEXT_VOCAB: tuple[str, ...] = (
-    "<pad>", "<cls>", "<unk>", "<name>",
-    ".", "?", "!", ",", "'s",
-    "a", "and", "are", "child", "has", "how", "is", "married", "named", "of", "parent", "related",
-    "siblings", "the", "to", "what",
-    *CLASSES,
-)  # fmt: skip
-PAD, CLS, UNK, NAME = 0, 1, 2, 3
-_INDEX = {w: i for i, w in enumerate(TEXT_VOCAB)}
-_SENTENCE_END = frozenset({".", "?", "!"})
 _SEG_CLS, _SEG_TEXT, _SEG_QUESTION = 1, 2, 3
-
-# ---- templates ----------------------------------------------------------------------------------
-# Token patterns: X holds the role, Y is the other person, W the gendered word for X's role.
-# The same patterns word the facts and parse them back (difficulty_of).
-Pattern = tuple[str, ...]
-_GENDERED: tuple[Pattern, ...] = (
-    ("X", "is", "the", "W", "of", "Y", "."),
-    ("X", "is", "Y", "'s", "W", "."),
-    ("Y", "'s", "W", "is", "X", "."),
-    ("Y", "has", "a", "W", "named", "X", "."),
-    ("the", "W", "of", "Y", "is", "X", "."),
-)
-_PLAIN: dict[str, tuple[Pattern, ...]] = {  # no gender: the reader needs a gendered fact about A
-    SPOUSE: (("X", "is", "married", "to", "Y", "."), ("X", "and", "Y", "are", "married", ".")),
-    SIBLING: (("X", "and", "Y", "are", "siblings", "."),),
-    PARENT: (("X", "is", "a", "parent", "of", "Y", "."),),
-    CHILD: (("X", "is", "a", "child", "of", "Y", "."),),
-}
-_QUESTIONS: tuple[Pattern, ...] = (
-    ("how", "is", "X", "related", "to", "Y", "?"),
-    ("what", "is", "X", "to", "Y", "?"),
-)
-_PLAIN_SHARE = 0.2  # fraction of facts worded without gender
-_BASIC_WORD = {WORDS[k][i]: (k, g) for k in BASIC_KINDS for i, g in enumerate((FEMALE, MALE))}
-
-
-def _format_string(pattern: Pattern) -> str:
-    s = " ".join({"X": "{x}", "Y": "{y}", "W": "{w}"}.get(t, t) for t in pattern)
-    s = s.replace(" 's", "'s").replace(" .", ".").replace(" ?", "?")
-    return s[0].upper() + s[1:]
-
-
-_GENDERED_FMT = tuple(_format_string(p) for p in _GENDERED)
-_PLAIN_FMT = {k: tuple(_format_string(p) for p in ps) for k, ps in _PLAIN.items()}
-_QUESTION_FMT = tuple(_format_string(p) for p in _QUESTIONS)
-
-# ---- names --------------------------------------------------------------------------------------
-_ONSETS = ("b", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z",
-           "br", "ch", "dr", "gr", "kl", "sh", "st", "th", "tr")  # fmt: skip
-_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "ou")
-_CODAS = ("", "n", "r", "l", "s", "m")
-_SYLLABLES = tuple(o + v + c for o in _ONSETS for v in _VOWELS for c in _CODAS)  # 1248
-
-
-def random_name(rng: random.Random) -> str:
-    """A capitalised pronounceable word of 2-3 syllables (about 2 billion possible)."""
-    while True:
-        k = 2 if rng.random() < 0.7 else 3
-        name = "".join([_SYLLABLES[int(rng.random() * len(_SYLLABLES))] for _ in range(k)]).capitalize()
-        if name.lower() not in _INDEX:  # a name must never read as a word
-            return name
-
-
-# ---- tokenisation -------------------------------------------------------------------------------
-# Words (letters, optionally hyphenated), "'s"-like clitics, numbers, any other single character.
-_TOKEN_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|'[^\W\d_]+|\d+|\S")
-
-
-def tokenize_words(text: str) -> list[str]:
-    """Split prose into words and punctuation: "Tom's aunt." -> ["Tom", "'s", "aunt", "."]."""
-    return _TOKEN_RE.findall(text)
-
-
-def is_name(token: str) -> bool:
-    """Capitalised and not a vocabulary word ("The" is a word, "Tom" a name)."""
-    return token[:1].isupper() and token.lower() not in _INDEX
-
-
-def _token_id(token: str) -> int:
-    idx = _INDEX.get(token)
-    if idx is not None:
-        return idx
-    return NAME if is_name(token) else _INDEX.get(token.lower(), UNK)
-
-
-def _sentences(tokens: list[str]) -> list[list[str]]:
-    out: list[list[str]] = [[]]
-    for tok in tokens:
-        out[-1].append(tok)
-        if tok in _SENTENCE_END:
-            out.append([])
-    return [s for s in out if s]
 
 
 # ---- the task -----------------------------------------------------------------------------------
@@ -233,7 +124,7 @@ class TextTask(Task):
             else:
                 inst = sample_story(rng, hops, rng.randint(*people), rng.randint(*facts), max_entities)
             names = _assign_names(inst, rng)
-            out.append((_to_record(inst, names, rng), inst, names))
+            out.append((word_instance(inst, names, rng), inst, names))
         return out
 
     def encode(self, records: list[dict]) -> Batch:
@@ -350,37 +241,6 @@ def _assign_names(inst: Instance, rng: random.Random) -> dict[int, str]:
     return names
 
 
-def _to_record(inst: Instance, names: dict[int, str], rng: random.Random) -> dict:
-    fam, a, b = inst.family, inst.chain[0], inst.chain[-1]
-    sentences: list[str] = []
-    a_gendered = False
-    for x, y in inst.facts:
-        holder, other = (x, y) if rng.random() < 0.5 else (y, x)
-        kind, gender = fam.kind(holder, other), fam.gender[holder]
-        sentence, gendered = _word_fact(kind, gender, names[holder], names[other], rng)
-        a_gendered |= gendered and holder == a
-        sentences.append(sentence)
-    if not a_gendered:  # the answer depends on A's gender: state it in A's link of the chain
-        x = inst.chain[1]
-        word = _gender_word(fam.kind(a, x), fam.gender[a])
-        sentences[0] = pick(rng, _GENDERED_FMT).format(x=names[a], y=names[x], w=word)
-    shuffle(rng, sentences)
-    question = pick(rng, _QUESTION_FMT).format(x=names[a], y=names[b])
-    hops = len(inst.chain) - 1
-    return {"task": "text", "text": " ".join(sentences), "question": question, "answer": inst.answer, "hops": hops}
-
-
-def _word_fact(kind: str, gender: str, x: str, y: str, rng: random.Random) -> tuple[str, bool]:
-    """A sentence saying ``x`` is ``y``'s ``kind``, and whether it states ``x``'s gender."""
-    if rng.random() < _PLAIN_SHARE:
-        return pick(rng, _PLAIN_FMT[kind]).format(x=x, y=y), False
-    return pick(rng, _GENDERED_FMT).format(x=x, y=y, w=_gender_word(kind, gender)), True
-
-
-def _gender_word(kind: str, gender: str) -> str:
-    return WORDS[kind][0 if gender == FEMALE else 1]
-
-
 # ---- encoding -----------------------------------------------------------------------------------
 
 
@@ -394,7 +254,7 @@ def _encode_one(text: str, question: str, max_entities: int, relation_of: dict[s
         for tok in tokenize_words(string):
             if pos == 0:
                 n_sent += 1
-            tid = _token_id(tok)
+            tid = token_id(tok)
             slot = 0
             if tid == NAME:
                 slot = slots.setdefault(tok, len(slots) + 1)
@@ -406,7 +266,7 @@ def _encode_one(text: str, question: str, max_entities: int, relation_of: dict[s
             segment.append(seg)
             sentence.append(n_sent)
             relation.append(relation_of.get(tok, 0) if slot else 0)
-            pos = 0 if tok in _SENTENCE_END else pos + 1
+            pos = 0 if tok in SENTENCE_END else pos + 1
     return [tokens, entity, position, segment, sentence, relation]
 
 
@@ -425,63 +285,7 @@ def _relation_ids(record: dict) -> dict[str, int]:
     return {name: 1 + KINDS.index(kind) for name, kind in relations_to(facts, b, hops).items()}
 
 
-# ---- parsing back (for difficulty_of) -----------------------------------------------------------
-
-
-def _match(pattern: Pattern, sent: list[str]) -> dict[str, str] | None:
-    if len(pattern) != len(sent):
-        return None
-    slots: dict[str, str] = {}
-    for want, tok in zip(pattern, sent):
-        if want in ("X", "Y"):
-            if not is_name(tok):
-                return None
-            slots[want] = tok
-        elif want == "W":
-            if tok.lower() not in _BASIC_WORD:
-                return None
-            slots[want] = tok.lower()
-        elif tok.lower() != want:
-            return None
-    return slots if slots["X"] != slots["Y"] else None
-
-
-def _parse_fact(sent: list[str]) -> Fact | None:
-    for pattern in _GENDERED:
-        m = _match(pattern, sent)
-        if m:
-            kind, gender = _BASIC_WORD[m["W"]]
-            return m["X"], kind, m["Y"], gender
-    for kind, patterns in _PLAIN.items():
-        for pattern in patterns:
-            m = _match(pattern, sent)
-            if m:
-                return m["X"], kind, m["Y"], None
-    return None
-
-
-def parse_facts(text: str) -> list[Fact]:
-    """The facts of text written in the generator's templates; DataError on any other sentence."""
-    facts = []
-    for sent in _sentences(tokenize_words(text)):
-        fact = _parse_fact(sent)
-        if fact is None:
-            raise DataError(
-                f"cannot read the sentence {' '.join(sent)!r} as a kinship fact; "
-                "'hops' is required for text not written in the generator's templates"
-            )
-        facts.append(fact)
-    return facts
-
-
-def parse_question(question: str) -> tuple[str, str]:
-    """``(A, B)`` of "How is A related to B?" / "What is A to B?"."""
-    sent = tokenize_words(question)
-    for pattern in _QUESTIONS:
-        m = _match(pattern, sent)
-        if m:
-            return m["X"], m["Y"]
-    raise DataError(f"cannot read the question {question!r}; 'hops' is required for questions not in the generator's templates")
+# ---- the every-node labels ---------------------------------------------------------------------
 
 
 def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -492,8 +296,3 @@ def node_targets(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     pairs = KIND_CLASSES.to(rel.device)[(rel - 1).clamp(min=0)]  # (B, L, 2)
     allowed.scatter_(-1, pairs, (rel > 0)[..., None].expand_as(pairs))
     return allowed
-
-
-__all__ = [
-    "CLASSES", "TEXT_VOCAB", "TextTask", "is_name", "parse_facts", "parse_question", "random_name", "tokenize_words",
-]  # fmt: skip
