@@ -1,5 +1,6 @@
 """The recurrent model's contract, on hand-made inputs (no training)."""
 
+import numpy as np
 import torch
 
 from loopthink.config import ModelConfig
@@ -231,3 +232,31 @@ def test_null_key_is_one_more_key_every_query_may_attend_to():
     m = model(null_key=True)
     m(chain_graph(), 3).logits.sum().backward()
     assert m.blocks[0].attn.null_kv.grad is not None
+
+
+def test_state_norm_keeps_every_state_at_unit_rms():
+    """model.state_norm: each step's state is RMS-normalised, so a long rollout cannot grow it."""
+    from loopthink.tasks import get_task
+
+    task = get_task("text")
+    batch = task.sample_batch(4, np.random.default_rng(0), (1, 2))
+    torch.manual_seed(0)
+    m = LoopModel(
+        ModelConfig(d_model=32, n_heads=2, d_ff=64, state_norm=True, init_state="zeros", init_std=None, layerscale=None),
+        task.interface,
+        task.num_classes,
+        len(task.vocab),
+    )
+    m.eval()
+    with torch.no_grad():
+        out = m(batch.inputs, 64, return_states="full")
+    rms = out.states[1:].pow(2).mean(-1).sqrt()[:, batch.inputs["mask"]]  # real tokens (padding stays ~0)
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-3)
+    plain = LoopModel(
+        ModelConfig(d_model=32, n_heads=2, d_ff=64, init_state="zeros", init_std=None, layerscale=None),
+        task.interface,
+        task.num_classes,
+        len(task.vocab),
+    )
+    plain.load_state_dict(m.state_dict())  # same weights: the option adds no parameters
+    assert not torch.equal(plain(batch.inputs, 4).logits, m(batch.inputs, 4).logits)

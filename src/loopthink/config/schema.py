@@ -133,6 +133,11 @@ class ModelConfig(_Strict):
         description="a learned key/value every query may attend to besides its mask: a graph node with no "
         "in-neighbours then attends like one whose in-neighbours carry nothing, instead of to itself alone",
     )
+    state_norm: bool = Field(
+        False,
+        description="RMS-normalise every token's state after each step (no parameters): a constant per-step "
+        "increment can then not grow the state without bound, the drift behind text's overthinking",
+    )
     init_std: float | None = Field(
         0.02,
         gt=0.0,

@@ -229,6 +229,8 @@ class LoopModel(SteppedModel, HubMixin):
         for block in self.blocks:
             r = block(r, inject, ctx.mask, ctx.rotary)
         h_next = self.gate(r, h) if self.gate is not None else r
+        if self.cfg.state_norm:
+            h_next = F.rms_norm(h_next, h_next.shape[-1:])
         if frozen is not None:
             h_next = torch.where(frozen[:, None, None], h, h_next)
         return h_next
