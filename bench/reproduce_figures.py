@@ -83,7 +83,7 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
                                   "--n-per-cell", "200", "--out", f"{figures}/frontier_text_recipe"], None),
         ("compare_text", [*LOOPTHINK, "compare", TEXT_RUN, *(f"runs/cmp/{b}" for b in TEXT_BASELINES),
                           "--labels", "default,transformer", "--difficulty", "1..8", "--n", "200",
-                          "--candidates", "4,6,8,12", "--out", f"{figures}/compare_text"], None),
+                          "--candidates", "6,8,12,16", "--out", f"{figures}/compare_text"], None),
         ("dynamics", [*LOOPTHINK, "diagnose", DEFAULT_RUN, "--difficulty", "1..16", "--steps", "64", "--runs", "8", "--n", "1000",
                       "--threads", "1", "--out", f"{figures}/dynamics_graph"], None),
         ("halting", [*LOOPTHINK, "halt", DEFAULT_RUN, "--rule", "conformal", "--alpha", "0.01", "--max-steps", "64", "--n", "2000",
