@@ -16,6 +16,7 @@ import torch
 from _common import emit
 from loopthink.analysis.accuracy import evaluate_records
 from loopthink.checkpoint import load_run
+from loopthink.commands.argtypes import parse_range
 from loopthink.tasks.external.logic_infix import FAMILIES
 
 
@@ -30,7 +31,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     steps = [int(s) for s in args.steps.split(",")]
-    ranges = [tuple(int(x) for x in r.split("..")) for r in args.ranges.split(",")]
+    ranges = [parse_range(r) for r in args.ranges.split(",")]
     _, model, task = load_run(args.run)
     results: dict[str, dict] = {}
     for family, make in FAMILIES.items():

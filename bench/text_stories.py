@@ -46,10 +46,11 @@ def main() -> None:
 
     from loopthink.analysis.accuracy import evaluate_records
     from loopthink.checkpoint import load_run
+    from loopthink.commands.argtypes import parse_range
 
     cfg, model, task = load_run(args.run)
     steps = [int(s) for s in args.steps.split(",")] if args.steps else list(cfg.eval.steps)
-    ranges = [tuple(int(v) for v in r.split("..")) for r in args.ranges.split(",")]
+    ranges = [parse_range(r) for r in args.ranges.split(",")]
     table: dict[str, dict[str, dict]] = {}
     for kind, by_range in test_sets(args.n, ranges).items():
         for key, records in by_range.items():

@@ -128,16 +128,16 @@ class LogicInterface(nn.Module):
     def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
         tokens, tmask = inputs["tokens"], inputs["mask"]
         B, L = tokens.shape
-        positions = position_in_group(inputs["group"]) if self.group_positions else L
-        rot = rotary_tables(positions, self.head_dim, tokens.device)
         zero = torch.zeros(B, dtype=torch.long, device=tokens.device)
-        if self.relations is None:
-            return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, zero)
-        if self.tree:
+        if self.tree:  # the tree alone, no positions (the config guarantees relation biases)
             parent = inputs["parent"]
             operand = parent[:, None, :] == torch.arange(1, L + 1, device=tokens.device)[None, :, None]  # [b, i, j]: j is an operand of i
             rel = torch.stack([operand, operand.transpose(1, 2)], dim=1)
             return Context(self.embed(tokens), self.relations(rel, tmask), None, tmask, zero)
+        positions = position_in_group(inputs["group"]) if self.group_positions else L
+        rot = rotary_tables(positions, self.head_dim, tokens.device)
+        if self.relations is None:
+            return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, zero)
         group, inner = inputs["group"], inputs["inner"]
         link = (inner[:, :, None] == group[:, None, :]) & (inner[:, :, None] > 0)
         rel = torch.stack([_same(group), link | link.transpose(1, 2)], dim=1)
