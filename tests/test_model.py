@@ -1,11 +1,13 @@
 """The recurrent model's contract, on hand-made inputs (no training)."""
 
 import numpy as np
+import pytest
 import torch
 
 from loopthink.config import ModelConfig
 from loopthink.model.core import LoopModel
-from loopthink.model.layers import apply_rotary, rotary_tables
+from loopthink.model.interfaces import RelationBias
+from loopthink.model.layers import apply_rotary, attend, rotary_tables
 
 
 def chain_graph(B: int = 3, N: int = 7) -> dict[str, torch.Tensor]:
@@ -260,3 +262,26 @@ def test_state_norm_keeps_every_state_at_unit_rms():
     )
     plain.load_state_dict(m.state_dict())  # same weights: the option adds no parameters
     assert not torch.equal(plain(batch.inputs, 4).logits, m(batch.inputs, 4).logits)
+
+
+@pytest.mark.parametrize("head_dim", [8, 16])
+def test_written_out_attention_is_bit_identical_to_sdpa(head_dim):
+    # attend() replaces SDPA's math kernel for learned float biases; training numbers rely on its
+    # values and gradients being the same bits, padding keys (-inf) and a hard mask included
+    torch.manual_seed(0)
+    B, H, L = 3, 4, 9
+    qkv = [torch.randn(B, H, L, head_dim, requires_grad=True) for _ in range(3)]
+    rel = torch.rand(B, 2, L, L) < 0.3
+    key_mask = torch.ones(B, L, dtype=torch.bool)
+    key_mask[0, 6:] = False
+    for hard in (False, True):
+        relations = RelationBias(2, H, 1.0, hard)
+        results = []
+        for fn in (attend, lambda q, k, v, m, p: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)):
+            bias = relations(rel, key_mask)
+            assert bias.requires_grad and torch.isinf(bias).any()
+            y = fn(*qkv, bias, 0.0)
+            grads = torch.autograd.grad(y.square().sum(), [*qkv, relations.weight])
+            results.append((y, *grads))
+        for mine, theirs in zip(*results):
+            assert torch.equal(mine, theirs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +40,19 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return torch.stack((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1).flatten(-2)
 
 
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(Dh) + mask) v`` on (B, H, L, Dh) tensors; ``mask`` bool or a float bias.
+
+    A float bias that needs a gradient (learned relation biases, in training) sends the CPU to
+    SDPA's math kernel, which then spends about a fifth of a text training step looking for rows
+    that are all ``-inf``. Ours have none (every row keeps a real key, ``RelationBias``), so the
+    same arithmetic written out gives bit-identical values and gradients (tests/test_layers.py)."""
+    if mask is not None and mask.requires_grad and mask.is_floating_point() and not dropout_p and q.device.type == "cpu":
+        root_scale = math.sqrt(1.0 / math.sqrt(q.shape[-1]))  # the math kernel scales q and k by this each
+        return torch.softmax((q * root_scale) @ (k * root_scale).transpose(-2, -1) + mask, dim=-1) @ v
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+
 class Attention(nn.Module):
     """Multi-head attention; with ``null_key`` every query may also attend to one learned key whose
     value is learned too (zero at init), so a row whose mask holds only the query itself still has a
@@ -68,7 +83,7 @@ class Attention(nn.Module):
                 open_ = torch.ones if mask.dtype == torch.bool else torch.zeros
                 mask = torch.cat([mask, open_(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], dim=-1)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        y = attend(q, k, v, mask, p)
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
 
 
