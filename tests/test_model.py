@@ -285,3 +285,28 @@ def test_written_out_attention_is_bit_identical_to_sdpa(head_dim):
             results.append((y, *grads))
         for mine, theirs in zip(*results):
             assert torch.equal(mine, theirs)
+
+
+def test_depth_attention_reads_only_each_tokens_own_past():
+    """model.depth_attention: step 1 has no past (the plain model's output); from step 2 a token also
+    attends to its own earlier keys, never another token's or another example's; keep() shrinks it."""
+    plain, deep = model(layerscale=1.0), model(layerscale=1.0, depth_attention=True)
+    deep.load_state_dict(plain.state_dict())  # no parameters of its own
+    inp = chain_graph()
+    h0 = torch.randn(3, 7, 64)
+    with torch.no_grad():
+        assert torch.allclose(deep(inp, 1, h0=h0).logits, plain(inp, 1, h0=h0).logits, atol=1e-6)
+        assert not torch.allclose(deep(inp, 3, h0=h0).logits, plain(inp, 3, h0=h0).logits, atol=1e-4)
+        # a graph node attends only to its in-neighbours: with the source's past also read only by the
+        # source, the target 6 hops downstream still cannot see it in 5 steps
+        moved = dict(inp, source=torch.tensor([1, 1, 1]))
+        assert torch.allclose(deep(inp, 5, h0=h0).logits, deep(moved, 5, h0=h0).logits, atol=1e-6)
+        for s in deep.iterate(inp, 3, h0=h0, readout=True):
+            if s.t == 1:
+                s.keep(torch.tensor([0, 2]))
+            last = s
+        alone = deep(chain_graph(B=2), 3, h0=h0[[0, 2]]).logits
+    assert torch.allclose(last.logits, alone, atol=1e-5)
+    deep.train()
+    deep(inp, 3).logits.sum().backward()  # the past carries gradients like the state does
+    assert deep.blocks[0].attn.qkv.weight.grad is not None

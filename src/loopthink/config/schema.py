@@ -138,6 +138,11 @@ class ModelConfig(_Strict):
         description="RMS-normalise every token's state after each step (no parameters): a constant per-step "
         "increment can then not grow the state without bound, the drift behind text's overthinking",
     )
+    depth_attention: bool = Field(
+        False,
+        description="Depth-Attention: every attention query also attends over its own token's keys from this "
+        "block's earlier steps, their values mixed in (no parameters; memory grows with the steps)",
+    )
     init_std: float | None = Field(
         0.02,
         gt=0.0,

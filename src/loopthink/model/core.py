@@ -197,6 +197,12 @@ class LoopModel(SteppedModel, HubMixin):
         if self.gate is not None:  # after the generic init: the gate's own init is the point of it
             self.gate.reset_parameters()
 
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
+        ctx = self.interface(inputs)
+        if self.cfg.depth_attention:  # each rollout starts with an empty past
+            ctx.memory = [[] for _ in self.blocks]
+        return ctx
+
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
         """h_0: zeros or N(0, init_scale^2); without input injection the state starts at the input.
 
@@ -226,8 +232,8 @@ class LoopModel(SteppedModel, HubMixin):
             if t >= self.depth.num_embeddings:
                 raise ValueError(f"depth embedding has {self.depth.num_embeddings} entries; cannot run step {t + 1}")
             r = r + self.depth.weight[t]
-        for block in self.blocks:
-            r = block(r, inject, ctx.mask, ctx.rotary)
+        for i, block in enumerate(self.blocks):
+            r = block(r, inject, ctx.mask, ctx.rotary, None if ctx.memory is None else ctx.memory[i])
         h_next = self.gate(r, h) if self.gate is not None else r
         if self.cfg.state_norm:
             h_next = F.rms_norm(h_next, h_next.shape[-1:])

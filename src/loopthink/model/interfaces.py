@@ -24,6 +24,8 @@ class Context:
     rotary: tuple[torch.Tensor, torch.Tensor] | None
     token_mask: torch.Tensor  # bool (B, L) real tokens
     readout_index: torch.Tensor  # long (B,) token whose state the readout reads
+    # Depth-Attention: per block, the (k, v) of every step so far, each (B, H, L, Dh); None = off
+    memory: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
     def index(self, idx: torch.Tensor) -> Context:
         """The context of a subset of the batch (for shrinking a batch as examples halt)."""
@@ -36,6 +38,7 @@ class Context:
             rotary,
             self.token_mask[idx],
             self.readout_index[idx],
+            None if self.memory is None else [[(k[idx], v[idx]) for k, v in block] for block in self.memory],
         )
 
 

@@ -53,6 +53,25 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
+def attend_with_past(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, past: list[tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """Depth-Attention: one softmax over the sequence's keys and over the query token's own keys from
+    this block's earlier steps (``past``: (k, v) per step, each (B, H, L, Dh)), values mixed alike."""
+    scale = q.shape[-1] ** -0.5
+    scores = (q @ k.transpose(-2, -1)) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    if not past:
+        return torch.softmax(scores, dim=-1) @ v
+    past_k = torch.stack([pk for pk, _ in past], dim=-2)  # (B, H, L, S, Dh)
+    past_v = torch.stack([pv for _, pv in past], dim=-2)
+    own = (q.unsqueeze(-2) * past_k).sum(-1) * scale  # (B, H, L, S): each token with its own past only
+    w = torch.softmax(torch.cat([scores, own], dim=-1), dim=-1)
+    n_keys = k.shape[-2]
+    return w[..., :n_keys] @ v + (w[..., n_keys:].unsqueeze(-1) * past_v).sum(-2)
+
+
 class Attention(nn.Module):
     """Multi-head attention; with ``null_key`` every query may also attend to one learned key whose
     value is learned too (zero at init), so a row whose mask holds only the query itself still has a
@@ -71,11 +90,15 @@ class Attention(nn.Module):
         x: torch.Tensor,
         mask: torch.Tensor | None,
         rotary: tuple[torch.Tensor, torch.Tensor] | None,
+        past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
+        """``past``: with Depth-Attention, this block's (k, v) of every earlier step; this step's
+        are appended to it (before the null key is added: a token's past holds its own keys only)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        own_kv = (k, v)
         if self.null_kv is not None:
             k = torch.cat([k, self.null_kv[0].expand(B, -1, -1, -1).to(k.dtype)], dim=2)
             v = torch.cat([v, self.null_kv[1].expand(B, -1, -1, -1).to(v.dtype)], dim=2)
@@ -83,7 +106,11 @@ class Attention(nn.Module):
                 open_ = torch.ones if mask.dtype == torch.bool else torch.zeros
                 mask = torch.cat([mask, open_(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], dim=-1)
         p = self.dropout if self.training else 0.0
-        y = attend(q, k, v, mask, p)
+        if past is None:
+            y = attend(q, k, v, mask, p)
+        else:
+            y = attend_with_past(q, k, v, mask, past)
+            past.append(own_kv)
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
 
 
@@ -106,8 +133,9 @@ class Block(nn.Module):
         inject: torch.Tensor | None,
         mask: torch.Tensor | None,
         rotary: tuple[torch.Tensor, torch.Tensor] | None,
+        past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         u = h if inject is None else h + inject
-        h = h + self.scale1(self.attn(self.norm1(u), mask, rotary))
+        h = h + self.scale1(self.attn(self.norm1(u), mask, rotary, past))
         u = h if inject is None else h + inject
         return h + self.scale2(self.mlp(self.norm2(u)))
