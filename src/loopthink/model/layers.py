@@ -54,7 +54,12 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
 
 
 def attend_with_past(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, past: list[tuple[torch.Tensor, torch.Tensor]]
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    past: list[tuple[torch.Tensor, torch.Tensor]],
+    dropout_p: float,
 ) -> torch.Tensor:
     """Depth-Attention: one softmax over the sequence's keys and over the query token's own keys from
     this block's earlier steps (``past``: (k, v) per step, each (B, H, L, Dh)), values mixed alike."""
@@ -63,11 +68,11 @@ def attend_with_past(
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
     if not past:
-        return torch.softmax(scores, dim=-1) @ v
+        return F.dropout(torch.softmax(scores, dim=-1), dropout_p) @ v
     past_k = torch.stack([pk for pk, _ in past], dim=-2)  # (B, H, L, S, Dh)
     past_v = torch.stack([pv for _, pv in past], dim=-2)
     own = (q.unsqueeze(-2) * past_k).sum(-1) * scale  # (B, H, L, S): each token with its own past only
-    w = torch.softmax(torch.cat([scores, own], dim=-1), dim=-1)
+    w = F.dropout(torch.softmax(torch.cat([scores, own], dim=-1), dim=-1), dropout_p)
     n_keys = k.shape[-2]
     return w[..., :n_keys] @ v + (w[..., n_keys:].unsqueeze(-1) * past_v).sum(-2)
 
@@ -109,7 +114,7 @@ class Attention(nn.Module):
         if past is None:
             y = attend(q, k, v, mask, p)
         else:
-            y = attend_with_past(q, k, v, mask, past)
+            y = attend_with_past(q, k, v, mask, past, p)
             past.append(own_kv)
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
 
