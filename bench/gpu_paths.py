@@ -6,7 +6,7 @@ Trains the same config for the same iterations each way (same seed, same batches
 wall-clock seconds, iterations per second (after the first 10, which hold compilation and CUDA
 warm-up) and the logged losses; fails when one of the losses at iterations 5..20 is not finite or
 strays from the fp32 run's by more than 5% of their largest value (the tolerance tests/test_train.py uses for the CPU paths).
-The CPU test suite covers the same code paths on the CPU; this script is for a lent GPU machine.
+The CPU test suite covers the same code paths on the CPU; this script is for a machine with a GPU.
 """
 
 from __future__ import annotations

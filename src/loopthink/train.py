@@ -181,7 +181,7 @@ def train(
     """Train a run into ``out``; returns the final validation metrics.
 
     ``stop_at``: checkpoint and return after this iteration although the schedule runs to
-    ``train.iters`` (split a run over sessions; ``resume`` continues it)."""
+    ``train.iters`` (split a run over several jobs; ``resume`` continues it)."""
     out = Path(out)
     tc = cfg.train
     rank, world = _distributed()

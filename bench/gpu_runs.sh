@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One prepared command for a lent GPU machine (the device tool), run in the repository root:
-#   bash bench/gpu_session.sh            # results under $OUT
+# One prepared command for a machine with one GPU, run in the repository root:
+#   bash bench/gpu_runs.sh            # results under $OUT
 # 1. The seed paper's logic and text settings with loopthink's model (no depth embedding,
 #    input injection), trained side by side in the background on the one GPU: each process is bound
 #    by kernel launches, not by the GPU, and batches come from worker processes (train.data_workers).
@@ -8,13 +8,13 @@
 # 3. At DEADLINE seconds a run still training is stopped; its last checkpoint (every 500 iterations)
 #    comes back in its tar, so `loopthink train --resume` can finish it elsewhere.
 # VARIANT=paper trains the paper-faithful model instead (its depth embedding, no input injection):
-#   VARIANT=paper DEADLINE=780 bash bench/gpu_session.sh
-# Needs PyTorch with CUDA there; pydantic & co. travel as wheels in .whl/ (see /work/.library/device).
+#   VARIANT=paper DEADLINE=780 bash bench/gpu_runs.sh
+# Needs PyTorch with CUDA there; pydantic and the other dependencies may come as wheels in .whl/.
 set -u
 T0=$(date +%s)
 DEADLINE=${DEADLINE:-480}
 TASKS=${TASKS:-logic text}
-OUT=${OUT:-/tmp/gpu_session}
+OUT=${OUT:-/tmp/gpu_runs}
 VARIANT=${VARIANT:-loopthink}
 case "$VARIANT" in
   loopthink) MODEL_OVERRIDES="model.depth_embedding=0 model.injection=add" ;;
