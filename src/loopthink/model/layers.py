@@ -1,4 +1,4 @@
-"""Small composable layers: attention with an optional mask and rotary positions, LayerScale, a pre-norm block."""
+"""Small composable layers: attention with an optional mask, rotary positions and Depth-Attention, LayerScale, a pre-norm block."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     A float bias that needs a gradient (learned relation biases, in training) sends the CPU to
     SDPA's math kernel, which then spends about a fifth of a text training step looking for rows
     that are all ``-inf``. Ours have none (every row keeps a real key, ``RelationBias``), so the
-    same arithmetic written out gives bit-identical values and gradients (tests/test_layers.py)."""
+    same arithmetic written out gives bit-identical values and gradients (tests/test_model.py)."""
     if mask is not None and mask.requires_grad and mask.is_floating_point() and not dropout_p and q.device.type == "cpu":
         root_scale = math.sqrt(1.0 / math.sqrt(q.shape[-1]))  # the math kernel scales q and k by this each
         return torch.softmax((q * root_scale) @ (k * root_scale).transpose(-2, -1) + mask, dim=-1) @ v
