@@ -198,7 +198,7 @@ class LoopModel(SteppedModel, HubMixin):
             self.gate.reset_parameters()
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
-        ctx = self.interface(inputs)
+        ctx = super().encode(inputs)
         if self.cfg.depth_attention:  # each rollout starts with an empty past
             ctx.memory = [[] for _ in self.blocks]
         return ctx

@@ -62,13 +62,12 @@ def attend_with_past(
     dropout_p: float,
 ) -> torch.Tensor:
     """Depth-Attention: one softmax over the sequence's keys and over the query token's own keys from
-    this block's earlier steps (``past``: (k, v) per step, each (B, H, L, Dh)), values mixed alike."""
+    this block's earlier steps (``past``: (k, v) per step, each (B, H, L, Dh), at least one), values
+    mixed alike."""
     scale = q.shape[-1] ** -0.5
     scores = (q @ k.transpose(-2, -1)) * scale
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    if not past:
-        return F.dropout(torch.softmax(scores, dim=-1), dropout_p) @ v
     past_k = torch.stack([pk for pk, _ in past], dim=-2)  # (B, H, L, S, Dh)
     past_v = torch.stack([pv for _, pv in past], dim=-2)
     own = (q.unsqueeze(-2) * past_k).sum(-1) * scale  # (B, H, L, S): each token with its own past only
@@ -111,10 +110,8 @@ class Attention(nn.Module):
                 open_ = torch.ones if mask.dtype == torch.bool else torch.zeros
                 mask = torch.cat([mask, open_(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], dim=-1)
         p = self.dropout if self.training else 0.0
-        if past is None:
-            y = attend(q, k, v, mask, p)
-        else:
-            y = attend_with_past(q, k, v, mask, past, p)
+        y = attend_with_past(q, k, v, mask, past, p) if past else attend(q, k, v, mask, p)  # step 1 has no past
+        if past is not None:
             past.append(own_kv)
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
 
