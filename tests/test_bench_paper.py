@@ -1,4 +1,4 @@
-"""Bench scripts without training: paper_comparison's table and doc writer, reproduce_figures' plan."""
+"""Bench scripts without training: paper_comparison's table and doc writer, reproduce_figures' plan, text_distance's per-distance counts."""
 
 import importlib.util
 import json
@@ -89,3 +89,22 @@ def test_logged_time_sums_resumed_segments(tmp_path):
     (tmp_path / "checkpoint").mkdir()
     (tmp_path / "checkpoint" / "trainer.json").write_text(json.dumps({"iter": 40}))
     assert pc.iterations_done(tmp_path, planned=50) == 40  # stopped early: what it holds
+
+
+def test_text_distance_labels_every_related_person_once_at_their_distance_to_b():
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+    from tests.conftest import tiny_config
+
+    mod = load("text_distance")
+    chain = [("Ann", "parent", "Bob", "f"), ("Bob", "sibling", "Cy", "m"), ("Dee", "spouse", "Cy", "f"), ("Eve", "child", "Fay", None)]
+    assert mod.distances(chain, "Dee") == {"Dee": 0, "Cy": 1, "Bob": 2, "Ann": 3}  # Eve and Fay are not linked to Dee
+    record = {"text": "Ann is the mother of Bob. Bob is the brother of Ann.", "question": "How is Bob related to Ann?"}
+    assert mod.first_name_tokens(record) == {"Ann": 1, "Bob": 6}  # <cls> first; each name's first mention
+    cfg = tiny_config(task={"name": "text", "train_difficulty": [1, 3]})
+    task = get_task("text")
+    model = build_model(cfg, task).eval()
+    records = task.generate(12, 3, (3, 3))
+    cells = mod.by_distance(model, task, records, 2)
+    assert min(cells) >= 1 and all(0 <= right <= n for right, n in cells.values())  # B itself is not scored
+    assert cells[3][1] >= 12  # A, three facts from B, is labelled in every question

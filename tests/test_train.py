@@ -125,6 +125,25 @@ def test_curriculum_grows_the_hardest_level_evenly():
     assert {difficulty_at(it, off) for it in range(100)} == {(1, 4)}
 
 
+def test_steps_can_follow_the_curriculum():
+    """Each level gets the steps past it that the hardest level gets at the end: hop 1 of a 1..4
+    curriculum draws from [2, 5] where the full range is [5, 8]."""
+    from loopthink.batches import steps_shift, training_item
+    from loopthink.tasks import get_task
+
+    spec = {"task": {"name": "graph", "train_difficulty": [1, 4]}}
+    train = {"iters": 100, "curriculum": 0.4, "steps": {"min": 5, "max": 8, "follow_curriculum": True}}
+    cfg = tiny_config(**spec, train=train)
+    assert [steps_shift(it, cfg) for it in (0, 9, 10, 29, 30, 40, 99)] == [3, 3, 2, 1, 0, 0, 0]
+    task = get_task("graph")
+    drawn = [(training_item(task, cfg, it)[1], steps_shift(it, cfg)) for it in range(100)]
+    assert {steps + shift for steps, shift in drawn} == {5, 6, 7, 8}  # every level: its own [5, 8]
+    fixed = tiny_config(**spec, train={**train, "steps": {"mode": "fixed", "min": 1, "max": 3, "follow_curriculum": True}})
+    assert sample_steps(fixed.train.steps, np.random.default_rng(0), 5) == 1  # never below 1
+    with pytest.raises(ValueError, match="needs train.curriculum"):
+        tiny_config(**spec, train={"steps": {"follow_curriculum": True}})
+
+
 def test_torchrun_ddp_on_cpu(tmp_path):
     """Two processes under torchrun (gloo backend): DistributedDataParallel trains and rank 0 writes the run."""
     import subprocess

@@ -179,6 +179,12 @@ class StepsConfig(_Strict):
         ge=1,
         description="backprop through only the last k steps (earlier ones run without a graph, so memory stays flat in T); null = all",
     )
+    follow_curriculum: bool = Field(
+        False,
+        description="with train.curriculum: while the hardest level is k below task.train_difficulty's max, "
+        "draw from [min - k, max - k] (never below 1), so easy early batches do not pay for steps they "
+        "cannot use; the same steps per level as at the end",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> StepsConfig:
@@ -298,6 +304,12 @@ class RunConfig(_Strict):
         steps = self.train.steps.max
         if table and table < steps:
             raise ValueError(f"model.depth_embedding={table} has fewer entries than the {steps} steps training uses")
+        return self
+
+    @model_validator(mode="after")
+    def _steps_follow(self) -> RunConfig:
+        if self.train.steps.follow_curriculum and not self.train.curriculum:
+            raise ValueError("train.steps.follow_curriculum needs train.curriculum > 0 (there is no curriculum to follow)")
         return self
 
     @model_validator(mode="after")
