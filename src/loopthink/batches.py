@@ -36,7 +36,8 @@ def sample_steps(cfg: StepsConfig, rng: np.random.Generator, shift: int = 0) -> 
         return hi
     if cfg.mode == "uniform":
         return int(rng.integers(lo, hi + 1))
-    tau = rng.normal(math.log(max(1.0, cfg.mean - shift)) - 0.5 * HUGINN_SIGMA**2, HUGINN_SIGMA)
+    mean = max(1.0, cfg.mean - shift) if shift else cfg.mean
+    tau = rng.normal(math.log(mean) - 0.5 * HUGINN_SIGMA**2, HUGINN_SIGMA)
     return int(np.clip(rng.poisson(math.exp(tau)) + 1, lo, hi))
 
 
