@@ -136,12 +136,14 @@ class ModelConfig(_Strict):
     state_norm: bool = Field(
         False,
         description="RMS-normalise every token's state after each step (no parameters): a constant per-step "
-        "increment can then not grow the state without bound, the drift behind text's overthinking",
+        "increment can then not grow the state without bound, the drift behind text's overthinking; "
+        "arch: recurrent only (the baselines ignore it)",
     )
     depth_attention: bool = Field(
         False,
         description="Depth-Attention: every attention query also attends over its own token's keys from this "
-        "block's earlier steps, their values mixed in (no parameters; memory grows with the steps)",
+        "block's earlier steps, their values mixed in (no parameters; memory grows with the steps); "
+        "arch: recurrent only (the baselines ignore it)",
     )
     init_std: float | None = Field(
         0.02,
