@@ -4,8 +4,8 @@ every-node readout), by that person's distance to B over the stated facts, per s
     python bench/text_distance.py runs/bench/text [--hops 8] [--n 300] [--steps 8,16,32] [--json FILE]
 
 The query's answer is A's relation, so it is right only if every person on the way got theirs.
-Fresh instances (seed 700 + hops); persons whose relation to B has no word here carry no label and
-are skipped. Nothing is trained; the run is read as it is.
+Fresh instances (seed 700 + hops); persons whose relation to B has no word here, or who are farther
+from B than A is, carry no label and are skipped. Nothing is trained; the run is read as it is.
 """
 
 from __future__ import annotations
@@ -44,26 +44,25 @@ def first_name_tokens(record: dict) -> dict[str, int]:
 
 
 def by_distance(model, task, records: list[dict], steps: int) -> dict[int, tuple[int, int]]:
-    """distance -> (right, labelled persons) at ``steps``."""
+    """distance -> (right, labelled persons) at ``steps``: each person's first mention read as
+    their relation to B, scored against the every-node labels training uses (``task.node_targets``:
+    either gendered word of the kind, for people within A's distance of B)."""
     import torch
 
-    from loopthink.tasks.kinship import WORDS, relations_to
-    from loopthink.tasks.text import CLASSES
     from loopthink.tasks.text_templates import parse_facts, parse_question
 
-    kind_of = {word: kind for kind, pair in WORDS.items() for word in pair}
     batch = task.encode(records)
+    allowed = task.node_targets(batch.inputs)  # (B, L, classes)
     with torch.no_grad():
         predicted = model.classify(model(batch.inputs, steps).final_state).argmax(-1)
     right, total = Counter(), Counter()
     for i, rec in enumerate(records):
         _, b = parse_question(rec["question"])
-        facts = parse_facts(rec["text"])
-        truth, dist = relations_to(facts, b), distances(facts, b)
+        dist = distances(parse_facts(rec["text"]), b)
         for name, index in first_name_tokens(rec).items():
-            if name != b and name in truth:
+            if allowed[i, index].any():
                 total[dist[name]] += 1
-                right[dist[name]] += kind_of[CLASSES[predicted[i, index]]] == truth[name]
+                right[dist[name]] += bool(allowed[i, index, predicted[i, index]])
     return {d: (right[d], total[d]) for d in sorted(total)}
 
 
