@@ -335,3 +335,43 @@ def test_every_node_loss_on_known_cases():
     logic = get_task("logic").encode(get_task("logic").generate(8, 3, (1, 4)))
     h = torch.zeros(*logic.inputs["tokens"].shape, 4)
     assert float(every_node_loss(_FixedLogits([0.0, 0.0]), h, logic, get_task("logic"))) == pytest.approx(math.log(2))
+
+
+def test_front_loss_asks_each_person_from_the_step_after_their_distance():
+    """node_loss_steps: front labels a person after step t only when t >= their distance to B + 1,
+    and averages over steps; its distances are the fewest facts to B (networkx, independent)."""
+    import networkx as nx
+
+    from loopthink.tasks import get_task
+    from loopthink.tasks.text_templates import parse_facts, parse_question
+    from loopthink.tasks.text_vocab import tokenize_words
+    from loopthink.train import every_node_loss
+
+    task = get_task("text")
+    records = task.generate(6, 11, (3, 4))
+    batch = task.encode(records)
+    ready = task.node_ready_step(batch.inputs)
+    for i, rec in enumerate(records):
+        _, b = parse_question(rec["question"])
+        graph = nx.Graph([(x, y) for x, _, y, _ in parse_facts(rec["text"])])
+        hops = nx.single_source_shortest_path_length(graph, b)
+        words = tokenize_words(rec["text"]) + tokenize_words(rec["question"])  # token t is words[t - 1]
+        labelled = torch.nonzero(batch.inputs["relation"][i] > 0).flatten().tolist()
+        assert labelled and all(int(ready[i, t]) == hops[words[t - 1]] + 1 for t in labelled)
+
+    # uniform logits: -log(2/22) on every labelled person; after step 1 only people at distance 0
+    # would be ready (nobody), so that step adds 0 for every instance and halves the two-step mean
+    h = torch.zeros(2, *batch.inputs["tokens"].shape, 4)
+    two_steps = every_node_loss(_FixedLogits([0.0] * 22), h, batch, task, ready.clamp(min=2))
+    assert float(two_steps) == pytest.approx(math.log(11) / 2)
+    one_late = every_node_loss(_FixedLogits([0.0] * 22), h, batch, task, torch.full_like(ready, 3))
+    assert float(one_late) == 0.0
+
+
+def test_front_loss_is_refused_where_it_cannot_apply():
+    from loopthink.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="no per-token distances"):
+        load_config(CONFIGS / "graph.yaml", ["train.node_loss_steps=front"])
+    with pytest.raises(ConfigError, match="needs train.node_loss > 0"):
+        load_config(CONFIGS / "text.yaml", ["train.node_loss_steps=front", "train.node_loss=0"])

@@ -64,7 +64,12 @@ def compute_loss(
     model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, task: Task
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss (whose
-    per-token labels ``task`` gives)."""
+    per-token labels ``task`` gives), after the last step or, with ``node_loss_steps: front``,
+    after every step on the tokens that can be reached by then."""
+    if cfg.node_loss_steps == "front":
+        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, return_states="live")
+        nodes = every_node_loss(model, out.states[1:], batch, task, task.node_ready_step(batch.inputs))
+        return cross_entropy(out.logits, batch.labels) + cfg.node_loss * nodes, out.logits
     out, loss = query_loss(model, batch, steps, cfg, rng)
     if cfg.node_loss > 0:
         loss = loss + cfg.node_loss * every_node_loss(model, out.final_state, batch, task)
@@ -97,23 +102,30 @@ def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng
     return out, loss
 
 
-def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch, task: Task) -> torch.Tensor:
+def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch, task: Task, ready_step: torch.Tensor | None = None) -> torch.Tensor:
     """The readout applied to every token that has a label of its own, not only the queried one —
     graph: every node but the source, reachable from it or not; text: every person the facts link to
     B, as their relation to B (either gendered word counts: a person's gender need not be stated);
     logic: every operator, as the value of the subexpression it applies.
     Dense labels, as a maze solver is supervised on every cell (Schwarzschild et al. 2021): the rule
     "a node is reached iff an in-neighbour is" (or "my relation to B composes my link with my
-    neighbour's") then has to hold at every distance the instance has, not only at the query's."""
+    neighbour's") then has to hold at every distance the instance has, not only at the query's.
+
+    ``h`` is the last state (B, L, d), or with ``ready_step`` (B, L) the states after steps
+    1..S (S, B, L, d): after step t only tokens whose ``ready_step`` is at most t are labelled, so a
+    label is asked for from the step it can be known at one hop per step and at every step after."""
     core = getattr(model, "module", model)
     allowed = task.node_targets(batch.inputs)
     labelled = allowed.any(-1)
+    if ready_step is not None:
+        after = torch.arange(1, h.shape[0] + 1, device=h.device)[:, None, None]
+        labelled = labelled & (ready_step <= after)  # (S, B, L)
     logp = F.log_softmax(core.classify(h).float(), dim=-1)
     # -log P(an allowed class); unlabelled tokens allow every class, so their term is exactly 0
     per_node = -torch.logsumexp(logp.masked_fill(~(allowed | ~labelled[..., None]), float("-inf")), dim=-1)
     # mean over each instance's labelled tokens, then over instances: every instance weighs the same,
     # so micro-batches of any size give the whole batch's loss
-    return ((per_node * labelled).sum(1) / labelled.sum(1).clamp(min=1)).mean()
+    return ((per_node * labelled).sum(-1) / labelled.sum(-1).clamp(min=1)).mean()
 
 
 def accumulate_gradients(

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loopthink.tasks import task_class
+from loopthink.tasks import Task, task_class
 
 MAX_STEPS = 4096  # recurrence steps, in training and evaluation (each step is a full transformer block)
 MAX_DIFFICULTY = 256  # hops/depth of generated instances (a graph of 256 hops needs 514 nodes)
@@ -220,6 +220,12 @@ class TrainConfig(_Strict):
         "within A's distance of B, their relation to B; logic: each operator, its subexpression's value); "
         "the labels come from the training instance, so training still sees no longer chains; 0 = off",
     )
+    node_loss_steps: Literal["final", "front"] = Field(
+        "final",
+        description="where the node loss applies: final, after the last step only; front, after every "
+        "step t, on the tokens whose label can be known by then at one hop per step (text: people at most "
+        "t facts from B), averaged over steps, so a relation once reached is trained to hold",
+    )
     curriculum: float = Field(
         0.0,
         ge=0,
@@ -306,6 +312,16 @@ class RunConfig(_Strict):
         steps = self.train.steps.max
         if table and table < steps:
             raise ValueError(f"model.depth_embedding={table} has fewer entries than the {steps} steps training uses")
+        return self
+
+    @model_validator(mode="after")
+    def _front_loss(self) -> RunConfig:
+        tc = self.train
+        if tc.node_loss_steps == "front":
+            if not tc.node_loss or tc.loss != "final" or self.arch != "recurrent":
+                raise ValueError("train.node_loss_steps: front needs train.node_loss > 0, train.loss: final and arch: recurrent")
+            if task_class(self.task.name).node_ready_step is Task.node_ready_step:
+                raise ValueError(f"train.node_loss_steps: front: task {self.task.name!r} gives no per-token distances")
         return self
 
     @model_validator(mode="after")

@@ -163,12 +163,15 @@ class SteppedModel(nn.Module):
             yield state
 
     def keep_state(self, h: torch.Tensor, ctx: Context, how: str) -> torch.Tensor:
-        """What ``return_states`` keeps of a state: "pooled" (readout token) or "full" (every token)."""
+        """What ``return_states`` keeps of a state: "pooled" (readout token) or "full" (every token),
+        detached; "live": every token, still in the graph (for a loss on every step's state)."""
         if how == "pooled":
             return self.pool(h, ctx).detach()
         if how == "full":
             return h.detach()
-        raise ValueError(f"return_states must be None, 'pooled' or 'full', got {how!r}")
+        if how == "live":
+            return h
+        raise ValueError(f"return_states must be None, 'pooled', 'full' or 'live', got {how!r}")
 
 
 EVAL_SEED = 0  # seed of the random initial state of an eval-mode forward without a generator
@@ -255,7 +258,8 @@ class LoopModel(SteppedModel, HubMixin):
     ) -> LoopOutput:
         """Run ``steps`` recurrence steps (arguments as :meth:`iterate`'s).
 
-        return_states: None, "pooled" (readout token per step) or "full" (every token per step).
+        return_states: None, "pooled" (readout token per step), "full" (every token per step) or
+        "live" (as "full", not detached); the first entry is the initial state.
         """
         step_logits, states = [], []
         for s in self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen, readout=return_step_logits):

@@ -187,7 +187,12 @@ Fact = tuple[str, str, str, "str | None"]  # (holder, basic kind, other, holder'
 def relations_to(facts: list[Fact], b: str, max_hops: int | None = None) -> dict[str, str]:
     """Each person the facts link to ``b`` by at most ``max_hops`` facts -> the kind of their
     relation to ``b`` (a key of WORDS), leaving out ``b`` and people whose relation has no word here
-    (cousins, great-aunts, ...).
+    (cousins, great-aunts, ...)."""
+    return {p: kind for p, (kind, _) in relations_and_distances(facts, b, max_hops).items()}
+
+
+def relations_and_distances(facts: list[Fact], b: str, max_hops: int | None = None) -> dict[str, tuple[str, int]]:
+    """As :func:`relations_to`, with each person's distance to ``b`` (fewest facts linking them).
 
     Breadth-first from ``b``: a person's layout (the family units on the way to ``b``, with the
     roles entering and leaving each) extends the layout of the neighbour they were reached from,
@@ -209,7 +214,7 @@ def relations_to(facts: list[Fact], b: str, max_hops: int | None = None) -> dict
                 layouts[v] = extend_layout(roles, layouts[u])
                 hops[v] = hops[u] + 1
                 queue.append(v)
-    return {p: KIND_OF_LAYOUT[lay] for p, lay in layouts.items() if lay in KIND_OF_LAYOUT}
+    return {p: (KIND_OF_LAYOUT[lay], hops[p]) for p, lay in layouts.items() if lay in KIND_OF_LAYOUT}
 
 
 def shortest_chain(edges: list[tuple[str, str]], a: str, b: str) -> int | None:
