@@ -224,7 +224,7 @@ class TrainConfig(_Strict):
         "final",
         description="where the node loss applies: final, after the last step only; front, after every "
         "step t, on the tokens whose label can be known by then at one hop per step (text: people at most "
-        "t facts from B), averaged over steps, so a relation once reached is trained to hold",
+        "t - 1 facts from B), averaged over steps, so a relation once reached is trained to hold",
     )
     curriculum: float = Field(
         0.0,

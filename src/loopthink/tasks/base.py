@@ -221,9 +221,9 @@ class Task:
         raise NotImplementedError(f"task {self.name!r} has no per-token labels; set train.node_loss: 0")
 
     def node_ready_step(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """long (B, L): the recurrence step from which a labelled token's label can be known when
-        information moves one hop per step (its distance to where the chain starts), for the front
-        loss (``train.node_loss_steps: front``)."""
+        """long (B, L): the first recurrence step after which a labelled token's label can be known
+        when information moves one hop per step (text: its distance to B, plus the step that finds
+        B), for the front loss (``train.node_loss_steps: front``)."""
         raise NotImplementedError(f"task {self.name!r} gives no per-token distances; set train.node_loss_steps: final")
 
     def difficulty_key(self, record: dict) -> str:
