@@ -1,4 +1,5 @@
-"""Bench scripts without training: paper_comparison's table and doc writer, reproduce_figures' plan, text_distance's per-distance counts."""
+"""Bench scripts: paper_comparison's table and doc writer, reproduce_figures' plan and
+text_distance's per-distance counts (none of these train), and bench_step's timing of a tiny step."""
 
 import importlib.util
 import json
@@ -108,3 +109,15 @@ def test_text_distance_labels_every_related_person_once_at_their_distance_to_b()
     cells = mod.by_distance(model, task, records, 2)
     assert min(cells) >= 1 and all(0 <= right <= n for right, n in cells.values())  # B itself is not scored
     assert cells[3][1] >= 12  # A, three facts from B, is labelled in every question
+
+
+def test_bench_step_times_the_configured_step_on_made_and_live_batches(monkeypatch, capsys):
+    mod = load("bench_step")
+    tiny = ["model.d_model=16", "model.n_heads=2", "model.d_ff=32", "train.batch_size=4", "train.threads=1"]
+    for live in ([], ["--live"]):
+        argv = ["bench_step.py", str(BENCH.parent / "configs" / "text.yaml"), *tiny, "--from", "0", "--iters", "2", "--repeats", "2", *live]
+        monkeypatch.setattr(sys, "argv", argv)
+        mod.main()
+        row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert row["live"] == bool(live) and row["threads"] == 1
+        assert len(row["seconds_per_step"]) == 2 and all(s > 0 for s in row["seconds_per_step"])
