@@ -11,59 +11,37 @@ from B than A is, carry no label and are skipped. Nothing is trained; the run is
 from __future__ import annotations
 
 import argparse
-from collections import Counter, defaultdict, deque
+
+import torch
 
 from _common import emit
 
 
-def distances(facts: list[tuple], b: str) -> dict[str, int]:
-    """Breadth-first distance of every named person to ``b`` over the stated facts."""
-    adj: dict[str, set[str]] = defaultdict(set)
-    for x, _, y, _ in facts:
-        adj[x].add(y)
-        adj[y].add(x)
-    dist, queue = {b: 0}, deque([b])
-    while queue:
-        u = queue.popleft()
-        for v in adj[u] - dist.keys():
-            dist[v] = dist[u] + 1
-            queue.append(v)
-    return dist
-
-
-def first_name_tokens(record: dict) -> dict[str, int]:
-    """Each name's first token index in the encoded sequence (index 0 is ``<cls>``)."""
-    from loopthink.tasks.text_vocab import NAME, token_id, tokenize_words
-
-    words = [w for text in (record["text"], record["question"]) for w in tokenize_words(text)]
-    first: dict[str, int] = {}
-    for i, word in enumerate(words, start=1):
-        if token_id(word) == NAME:
-            first.setdefault(word, i)
-    return first
+def first_mentions(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """bool (B, L): each name's first token in the encoded sequence (its entity slot's first)."""
+    entity = inputs["entity"]
+    same = entity[:, :, None] == entity[:, None, :]  # (B, L, L)
+    earlier = torch.ones_like(same[0]).tril(-1)  # key j before query i
+    return (entity > 0) & ~(same & earlier).any(-1)
 
 
 def by_distance(model, task, records: list[dict], steps: int) -> dict[int, tuple[int, int]]:
     """distance -> (right, labelled persons) at ``steps``: each person's first mention read as
     their relation to B, scored against the every-node labels training uses (``task.node_targets``:
-    either gendered word of the kind, for people within A's distance of B)."""
-    import torch
-
-    from loopthink.tasks.text_templates import parse_facts, parse_question
-
+    either gendered word of the kind, for people within A's distance of B) at the distance training
+    uses (``inputs["distance"]``: fewest stated facts to B)."""
     batch = task.encode(records)
     allowed = task.node_targets(batch.inputs)  # (B, L, classes)
     with torch.no_grad():
         predicted = model.classify(model(batch.inputs, steps).final_state).argmax(-1)
-    right, total = Counter(), Counter()
-    for i, rec in enumerate(records):
-        _, b = parse_question(rec["question"])
-        dist = distances(parse_facts(rec["text"]), b)
-        for name, index in first_name_tokens(rec).items():
-            if allowed[i, index].any():
-                total[dist[name]] += 1
-                right[dist[name]] += bool(allowed[i, index, predicted[i, index]])
-    return {d: (right[d], total[d]) for d in sorted(total)}
+    scored = first_mentions(batch.inputs) & allowed.any(-1)
+    right = allowed.gather(-1, predicted[..., None])[..., 0]  # the predicted word is one of the kind's
+    distance = batch.inputs["distance"]
+    cells = {}
+    for d in distance[scored].unique().tolist():
+        at_d = scored & (distance == d)
+        cells[d] = (int(right[at_d].sum()), int(at_d.sum()))
+    return cells
 
 
 def main() -> None:

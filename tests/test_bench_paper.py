@@ -93,17 +93,22 @@ def test_logged_time_sums_resumed_segments(tmp_path):
 
 
 def test_text_distance_labels_every_related_person_once_at_their_distance_to_b():
+    import torch
+
     from loopthink.model import build_model
     from loopthink.tasks import get_task
+    from loopthink.tasks.kinship import relations_and_distances
     from tests.conftest import tiny_config
 
     mod = load("text_distance")
     chain = [("Ann", "parent", "Bob", "f"), ("Bob", "sibling", "Cy", "m"), ("Dee", "spouse", "Cy", "f"), ("Eve", "child", "Fay", None)]
-    assert mod.distances(chain, "Dee") == {"Dee": 0, "Cy": 1, "Bob": 2, "Ann": 3}  # Eve and Fay are not linked to Dee
-    record = {"text": "Ann is the mother of Bob. Bob is the brother of Ann.", "question": "How is Bob related to Ann?"}
-    assert mod.first_name_tokens(record) == {"Ann": 1, "Bob": 6}  # <cls> first; each name's first mention
-    cfg = tiny_config(task={"name": "text", "train_difficulty": [1, 3]})
+    by_person = relations_and_distances(chain, "Dee")  # the distances the bench scores at
+    assert {p: d for p, (_, d) in by_person.items()} == {"Cy": 1, "Bob": 2, "Ann": 3}  # Eve and Fay are not linked to Dee
     task = get_task("text")
+    record = {"text": "Ann is the mother of Bob. Bob is the brother of Ann.", "question": "How is Bob related to Ann?", "answer": "son"}
+    first = mod.first_mentions(task.encode([record]).inputs)[0]
+    assert torch.nonzero(first).flatten().tolist() == [1, 6]  # <cls> first; each name's first mention
+    cfg = tiny_config(task={"name": "text", "train_difficulty": [1, 3]})
     model = build_model(cfg, task).eval()
     records = task.generate(12, 3, (3, 3))
     cells = mod.by_distance(model, task, records, 2)
