@@ -236,9 +236,13 @@ def test_linear_difficulty_weights_favour_the_hardest_level():
     assert flat.min() > 150  # 200 each
 
 
-@pytest.mark.parametrize(("task_name", "node_loss"), [("logic", 0.0), ("logic", 1.0), ("graph", 0.0), ("graph", 1.0), ("text", 1.0)])
-def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
-    """Length-sorted, trimmed micro-batches: same loss and gradient as one padded batch."""
+@pytest.mark.parametrize(
+    ("task_name", "node_loss", "cuts"),
+    [("logic", 0.0, "equal"), ("logic", 1.0, "equal"), ("graph", 0.0, "equal"), ("graph", 1.0, "equal"), ("text", 1.0, "equal"),
+     ("logic", 1.0, "cost"), ("graph", 1.0, "cost"), ("text", 1.0, "cost")],
+)  # fmt: skip
+def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss, cuts):
+    """Length-sorted, trimmed micro-batches (either cut): same loss and gradient as one padded batch."""
     from loopthink.config import config_from_dict
     from loopthink.model import build_model
     from loopthink.tasks import get_task
@@ -252,7 +256,7 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
     batch = task.encode(task.generate(24, 5, (1, 5)))
     grads, losses = [], []
     for k in (1, 3):
-        cfg = config_from_dict({**data, "train": {"micro_batches": k, "node_loss": node_loss}})
+        cfg = config_from_dict({**data, "train": {"micro_batches": k, "micro_batch_cuts": cuts, "node_loss": node_loss}})
         torch.manual_seed(0)
         model = build_model(cfg, task)
         model.train(task_name != "text")  # text training draws random entity slots per call
@@ -261,6 +265,28 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss):
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_cost_cuts_are_the_cheapest_contiguous_cuts():
+    """The dynamic programme against every way of cutting small sorted batches into k parts."""
+    import itertools
+
+    from loopthink.tasks.base import cheapest_cuts, padded_cost
+
+    def total(sizes, ends):
+        return sum(padded_cost(b - a, sizes[b - 1]) for a, b in zip([0, *ends[:-1]], ends))
+
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        n = int(rng.integers(1, 9))
+        k = int(rng.integers(1, n + 1))
+        sizes = sorted(rng.integers(1, 300, n).tolist())
+        ends = cheapest_cuts(torch.tensor(sizes), k)
+        assert len(ends) == k and ends[-1] == n and all(b > a for a, b in zip([0, *ends[:-1]], ends))
+        brute = min(total(sizes, [*c, n]) for c in itertools.combinations(range(1, n), k - 1))
+        assert total(sizes, ends) == brute
+    # a few long instances get a part of their own: 60 short ones and 4 four times as long
+    assert cheapest_cuts(torch.tensor([40] * 60 + [160] * 4), 2) == [60, 64]
 
 
 @pytest.mark.parametrize(

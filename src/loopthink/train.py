@@ -136,7 +136,7 @@ def accumulate_gradients(
 
     Each part replays ``rng`` from the same state, so every part splits the progressive loss's
     rollout at the same step. A NaN/inf part stops before its backward pass."""
-    parts = batch.length_buckets(cfg.micro_batches)
+    parts = batch.length_buckets(cfg.micro_batches, cfg.micro_batch_cuts)
     state = rng.bit_generator.state
     loss_sum, correct = 0.0, 0
     for i, part in enumerate(parts):
@@ -155,12 +155,15 @@ def accumulate_gradients(
 
 
 @torch.no_grad()
-def validate(model: nn.Module, sets: dict[int, Batch], steps: int, device: str) -> dict[str, float]:
+def validate(model: nn.Module, sets: dict[int, Batch], steps: int, device: str, cfg: TrainConfig) -> dict[str, float]:
+    """Accuracy on each validation set, read in the training's micro-batch parts: a set padded to
+    its longest instance costs up to three times as much (256 long stories: 11.7 s against 4.0 s)."""
     model.eval()
     acc = {}
     for d, b in sets.items():
-        b = b.to(device)
-        acc[str(d)] = float((model(b.inputs, steps).logits.argmax(-1) == b.labels).float().mean())
+        parts = b.to(device).length_buckets(cfg.micro_batches, cfg.micro_batch_cuts)
+        correct = sum(int((model(p.inputs, steps).logits.argmax(-1) == p.labels).sum()) for p in parts)
+        acc[str(d)] = correct / len(b)
     model.train()
     return acc
 
@@ -286,7 +289,7 @@ def _loop(
                 }
                 log.log({**last, "time": round(time.time() - t0, 2)})
             if done % tc.eval_every == 0 or done == tc.iters:
-                best = validate(model, val_sets, eval_steps, device)
+                best = validate(model, val_sets, eval_steps, device, tc)
                 log.log({"iter": done, "val": best, "val_steps": eval_steps})
                 bar.write(f"iter {done}: " + accuracy_line(best, eval_steps, task.difficulty_name))
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):

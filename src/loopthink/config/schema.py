@@ -245,6 +245,13 @@ class TrainConfig(_Strict):
         description="split each batch into this many micro-batches of similar instance size, each "
         "trimmed of padding; gradients accumulate, so the update is the whole batch's, at less cost",
     )
+    micro_batch_cuts: Literal["equal", "cost"] = Field(
+        "equal",
+        description="where the size-sorted batch is cut into micro-batches: equal (parts of equal "
+        "count) or cost (the cuts that minimise the padded cost n L (L + 128), linear layers plus "
+        "attention, so a few long instances get a part of their own; the same update, cheaper on "
+        "batches of mixed lengths)",
+    )
     epochs: float | None = Field(
         None,
         gt=0,
@@ -264,7 +271,11 @@ class TrainConfig(_Strict):
     wandb_project: str = Field("loopthink", description="loggers: wandb: the W&B project")
     device: str = Field("cpu", pattern=DEVICE_PATTERN, description="cpu, cuda, cuda:N or mps")
     amp: bool = Field(False, description="bf16 autocast (for CUDA; also runs, slower, on the CPU)")
-    compile: bool = Field(False, description="torch.compile the recurrence step (for a GPU)")
+    compile: bool = Field(
+        False,
+        description="torch.compile the recurrence step; on a GPU, and on the CPU for small models too (text "
+        "stories: 0.42 -> 0.29 s per step after ~10 s of compiling; needs a C++ compiler there)",
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default all cores")
     data_workers: int = Field(
         0,
