@@ -176,9 +176,10 @@ class Batch:
         return [self.index(idx).trimmed() for idx in groups if len(idx)]
 
 
-# A token's share of attention grows with the padded length L and its share of the linear layers
-# does not; at L = ATTENTION_TOKENS the two are about equal on this machine's CPU for the shipped
-# model sizes (d_model 64: attention's small per-head matmuls and L x L softmax run far below peak).
+# A token's attention cost grows with the padded length L and its linear layers' cost does not. By
+# FLOPs the two are equal at L = 256 for d_model 64, d_ff 128 (the shipped text and logic models),
+# but attention's small per-head matmuls and L x L softmax run at about half the rate of the linear
+# layers on the CPU, hence 128. On text_stories, 32, 128 and 512 were within run-to-run noise.
 ATTENTION_TOKENS = 128
 
 
