@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import nullcontext
 
 import torch
 
@@ -22,7 +21,7 @@ from loopthink.batches import Prefetcher, iteration_rng, training_item
 from loopthink.config import load_config
 from loopthink.model import build_model
 from loopthink.tasks import get_task
-from loopthink.train import accumulate_gradients, make_optimizer
+from loopthink.train import accumulate_gradients, make_optimizer, step_speedups
 
 
 def main() -> None:
@@ -43,10 +42,8 @@ def main() -> None:
     task = get_task(cfg.task.name, **cfg.task.options)
     torch.manual_seed(tc.seed)
     model = build_model(cfg, task)
-    if tc.compile:
-        model.step = torch.compile(model.step, dynamic=True)
+    amp = step_speedups(model, tc, "cpu")
     opt = make_optimizer(model, tc)
-    amp = torch.autocast("cpu", dtype=torch.bfloat16) if tc.amp else nullcontext()
 
     def one_step(batch, steps: int, it: int) -> None:
         opt.zero_grad(set_to_none=True)

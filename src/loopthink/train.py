@@ -169,6 +169,15 @@ def validate(model: nn.Module, sets: dict[int, Batch], steps: int, device: str, 
     return acc
 
 
+def step_speedups(model: nn.Module, tc: TrainConfig, device: str) -> Any:
+    """Compile ``model``'s step in place (``train.compile``) and return the context its forward
+    runs in: bf16 autocast with ``train.amp``, else a no-op."""
+    if tc.compile:
+        model.step = torch.compile(model.step, dynamic=True)  # the hot loop body
+    # bf16 autocast is meant for CUDA; it runs on the CPU too (slower there), which is how tests cover it.
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW; weight decay on matrices except the token/role embedding tables (``embed``/``role``),
     none on vectors (norms, biases, LayerScale). Other tables (text position/segment/entity, depth
@@ -248,10 +257,7 @@ def _loop(
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
-    if tc.compile:
-        model.step = torch.compile(model.step, dynamic=True)  # the hot loop body
-    # bf16 autocast is meant for CUDA; it runs on the CPU too (slower there), which is how tests cover it.
-    amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if tc.amp else nullcontext()
+    amp = step_speedups(model, tc, device)
     val_sets = validation_sets(task, cfg) if rank == 0 else {}
     eval_steps = tc.steps.max
     # metric sinks open before the data threads start, so a sink that cannot open leaves none behind

@@ -165,11 +165,12 @@ class Batch:
         minimise :func:`padded_cost`, so a few long instances get a part of their own)."""
         if k <= 1:
             return [self.trimmed()]
-        order = torch.argsort(self.sizes(), stable=True)
+        sizes = self.sizes()
+        order = torch.argsort(sizes, stable=True)
         if cuts == "equal":
             groups = order.chunk(k)
         elif cuts == "cost":
-            ends = cheapest_cuts(self.sizes()[order], k)
+            ends = cheapest_cuts(sizes[order], k)
             groups = [order[a:b] for a, b in zip([0, *ends[:-1]], ends)]
         else:
             raise ValueError(f"cuts must be 'equal' or 'cost', got {cuts!r}")
@@ -198,7 +199,7 @@ def cheapest_cuts(sorted_sizes: torch.Tensor, k: int) -> list[int]:
     start, end = torch.arange(n)[:, None], torch.arange(1, n + 1)[None, :]
     # part[i, j - 1]: cost of instances i..j-1 as one part, padded to size[j - 1] (the largest)
     part = torch.where(end > start, padded_cost((end - start).to(torch.float64), size[None, :]), torch.inf)
-    best = part[:, -1].clone()  # best[i]: cost of instances i.. as one part
+    best = part[:, -1]  # best[i]: cost of instances i.. as one part
     choice = []  # choice[m][i]: where the first part ends when i.. is cut into m + 2 parts
     for _ in range(k - 1):
         total = part[:, :-1] + best[None, 1:]  # first part i..j-1, then the rest from j
