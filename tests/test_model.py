@@ -287,6 +287,51 @@ def test_written_out_attention_is_bit_identical_to_sdpa(head_dim):
             assert torch.equal(mine, theirs)
 
 
+def test_update_dropout_holds_a_random_share_of_tokens_in_training_only():
+    """model.update_dropout: in training each token keeps its old state at a step with that chance;
+    in evaluation it changes nothing."""
+    plain = model(layerscale=1.0)
+    held = model(layerscale=1.0, update_dropout=0.3)
+    inp, h0 = chain_graph(B=64), torch.randn(64, 7, 64)
+    with torch.no_grad():
+        assert torch.equal(held(inp, 4, h0=h0).logits, plain(inp, 4, h0=h0).logits)
+        held.train()
+        torch.manual_seed(1)
+        states = held(inp, 4, h0=h0, return_states="full").states
+    same = (states[1:] == states[:-1]).all(-1)  # (T, B, N): the token sat the step out
+    assert abs(same.float().mean().item() - 0.3) < 0.03  # 1,792 token-steps
+
+
+def test_latch_freezes_a_settled_token_and_costs_its_openness():
+    """model.latch: a token that never settles runs as without the latch; one that settles at once
+    keeps its step-1 state for every later step; the cost is latch_cost x the mean openness."""
+    plain = model(layerscale=1.0, state_norm=True)
+    h0 = torch.randn(3, 7, 64)
+    inp = chain_graph()
+    never = model(layerscale=1.0, state_norm=True, latch=True, latch_bias=-60.0, latch_cost=0.5)
+    never.load_state_dict(plain.state_dict(), strict=False)  # the latch's own unit is the only addition
+    at_once = model(layerscale=1.0, state_norm=True, latch=True)
+    at_once.load_state_dict(never.state_dict())
+    torch.nn.init.constant_(at_once.latch.bias, 60.0)
+    with torch.no_grad():
+        out = never(inp, 6, h0=h0)
+        assert torch.allclose(out.logits, plain(inp, 6, h0=h0).logits, atol=1e-6)
+        assert torch.allclose(out.aux_loss, torch.tensor(0.5))  # open throughout: cost 0.5 x 1
+        states = at_once(inp, 6, h0=h0, return_states="full").states
+        assert not torch.allclose(states[1], states[0], atol=1e-3)  # step 1 runs: openness starts at 1
+        for t in range(2, 7):
+            assert torch.allclose(states[t], states[1], atol=1e-5)
+        assert at_once(inp, 6, h0=h0).aux_loss is None  # no cost configured
+    with torch.no_grad():  # rows dropped mid-rollout (halting) take their openness with them
+        for s in at_once.iterate(inp, 3, h0=h0):
+            if s.t == 1:
+                s.keep(torch.tensor([0, 2]))
+        assert s.ctx.openness.shape == (2, 7, 1)
+    open_ = model(layerscale=1.0, latch=True, latch_cost=1.0).train()
+    open_(inp, 3).aux_loss.backward()  # the cost reaches the latch's unit
+    assert open_.latch.bias.grad is not None and open_.latch.bias.grad.item() < 0  # closing lowers it
+
+
 def test_depth_attention_reads_only_each_tokens_own_past():
     """model.depth_attention: step 1 has no past (the plain model's output); from step 2 a token also
     attends to its own earlier keys, never another token's or another example's; keep() shrinks it."""

@@ -69,7 +69,8 @@ def compute_loss(
     if cfg.node_loss_steps == "front":
         out = model(batch.inputs, steps, bptt=cfg.steps.bptt, return_states="live")
         nodes = every_node_loss(model, out.states[1:], batch, task, task.node_ready_step(batch.inputs))
-        return cross_entropy(out.logits, batch.labels) + cfg.node_loss * nodes, out.logits
+        loss = cross_entropy(out.logits, batch.labels) + cfg.node_loss * nodes
+        return (loss if out.aux_loss is None else loss + out.aux_loss), out.logits
     out, loss = query_loss(model, batch, steps, cfg, rng)
     if cfg.node_loss > 0:
         loss = loss + cfg.node_loss * every_node_loss(model, out.final_state, batch, task)

@@ -145,6 +145,29 @@ class ModelConfig(_Strict):
         "block's earlier steps, their values mixed in (no parameters; memory grows with the steps); "
         "arch: recurrent only (the baselines ignore it)",
     )
+    update_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="training only: at every step each token keeps its old state with this probability "
+        "(asynchronous updates, as neural cellular automata are trained: Mordvintsev et al. 2020), so the "
+        "step at which news reaches a token cannot be timed and the rule it learns is one of states, not "
+        "of steps; evaluation updates every token; arch: recurrent only (the baselines ignore it)",
+    )
+    latch: bool = Field(
+        False,
+        description="a one-way front: each token's update is scaled by its openness k (1 at the start), which "
+        "falls after every step by a learned probability p = sigmoid(w . h + b) of the token's new state "
+        "(k <- k (1 - p)), so a token that has settled keeps its state however many steps follow; "
+        "arch: recurrent only (the baselines ignore it)",
+    )
+    latch_bias: float = Field(-4.0, description="latch: init of b; sigmoid(-4) ~ 0.018, so tokens start open")
+    latch_cost: float = Field(
+        0.0,
+        ge=0,
+        description="latch: weight of the mean openness (over steps and real tokens) added to the training "
+        "loss, a ponder cost that asks each token to settle as soon as its state is final; 0 = off",
+    )
     init_std: float | None = Field(
         0.02,
         gt=0.0,

@@ -6,7 +6,11 @@ One recurrence step (see docs/architecture.md for the formulas)::
     r      = r + LS_a * Attn(LN(r + x))            # x: encoded input, re-injected every step
     r      = r + LS_m * MLP(LN(r + x))
     z      = sigmoid(W_g [r; h_t] + b_g)           # identity-biased gate, b_g = -2 at init
-    h_t+1  = z * r + (1 - z) * h_t
+    h      = z * r + (1 - z) * h_t
+    h      = h_t + k_t * (h - h_t)                 # latch (optional): openness k_0 = 1, only falls
+    h_t+1  = RMSNorm(h)                            # state_norm (optional)
+    h_t+1  = h_t for a random share of tokens      # update_dropout (optional, training only)
+    k_t+1  = k_t * (1 - sigmoid(w . h_t+1 + b))    # latch
 
 T is an argument of ``forward``; nothing in the parameters depends on it (unless the paper's
 depth embedding is switched on, which caps T at its table size). :meth:`SteppedModel.iterate` is
@@ -34,7 +38,7 @@ class LoopOutput:
     step_logits: torch.Tensor | None = None  # (T, B, C) readout after every step ("logit lens")
     states: torch.Tensor | None = None  # (T+1, B, d) pooled states, or (T+1, B, L, d) full
     final_state: torch.Tensor | None = None  # (B, L, d)
-    aux_loss: torch.Tensor | None = None  # extra training loss of a baseline (ACT ponder cost, PonderNet KL)
+    aux_loss: torch.Tensor | None = None  # extra training loss (ACT ponder cost, PonderNet KL, the latch's cost)
     halt_steps: torch.Tensor | None = None  # (B,) steps a model with built-in halting used
 
 
@@ -193,17 +197,24 @@ class LoopModel(SteppedModel, HubMixin):
         )
         self.inject = nn.Linear(2 * d, d) if cfg.injection == "concat" else None
         self.gate = Gate(d, cfg.gate_bias) if cfg.gate else None
+        self.latch = nn.Linear(d, 1) if cfg.latch else None
         self.depth = nn.Embedding(cfg.depth_embedding, d) if cfg.depth_embedding else None
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, num_classes)
         init_weights(self, cfg.init_std)
         if self.gate is not None:  # after the generic init: the gate's own init is the point of it
             self.gate.reset_parameters()
+        if self.latch is not None:  # every token starts open, whatever its state
+            nn.init.zeros_(self.latch.weight)
+            nn.init.constant_(self.latch.bias, cfg.latch_bias)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
         ctx = super().encode(inputs)
         if self.cfg.depth_attention:  # each rollout starts with an empty past
             ctx.memory = [[] for _ in self.blocks]
+        if self.latch is not None:  # and with every token open
+            ctx.openness = torch.ones_like(ctx.x[..., :1])
+            ctx.openness_sum = ctx.x.new_zeros(ctx.x.shape[0])
         return ctx
 
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -238,11 +249,29 @@ class LoopModel(SteppedModel, HubMixin):
         for i, block in enumerate(self.blocks):
             r = block(r, inject, ctx.mask, ctx.rotary, None if ctx.memory is None else ctx.memory[i])
         h_next = self.gate(r, h) if self.gate is not None else r
+        if ctx.openness is not None:
+            h_next = h + ctx.openness * (h_next - h)
         if self.cfg.state_norm:
             h_next = F.rms_norm(h_next, h_next.shape[-1:])
+        if self.training and self.cfg.update_dropout > 0:  # asynchronous: some tokens sit this step out
+            sits_out = torch.rand(h.shape[:-1] + (1,), device=h.device) < self.cfg.update_dropout
+            h_next = torch.where(sits_out, h, h_next)
+        if ctx.openness is not None:
+            self._settle(h_next, ctx, frozen)
         if frozen is not None:
             h_next = torch.where(frozen[:, None, None], h, h_next)
         return h_next
+
+    def _settle(self, h: torch.Tensor, ctx: Context, frozen: torch.Tensor | None) -> None:
+        """The latch after a step: each token closes by its settling probability given its new state
+        ``h``. Openness only falls, so a settled token's state stays put (a one-way front: the people
+        beyond it, whose states training never constrained, cannot pull it back)."""
+        openness = ctx.openness * (1 - torch.sigmoid(self.latch(h)))
+        if frozen is not None:
+            openness = torch.where(frozen[:, None, None], ctx.openness, openness)
+        real = ctx.token_mask.to(openness.dtype)
+        ctx.openness = openness
+        ctx.openness_sum = ctx.openness_sum + (openness.squeeze(-1) * real).sum(1) / real.sum(1).clamp(min=1)
 
     def forward(
         self,
@@ -268,11 +297,15 @@ class LoopModel(SteppedModel, HubMixin):
             if return_states:
                 states.append(self.keep_state(s.h, s.ctx, return_states))
         logits = step_logits[-1] if return_step_logits else self.readout(s.h, s.ctx)
+        aux = None
+        if s.ctx.openness_sum is not None and self.cfg.latch_cost > 0:  # mean openness over steps and tokens
+            aux = self.cfg.latch_cost * (s.ctx.openness_sum / steps).mean()
         return LoopOutput(
             logits,
             torch.stack(step_logits) if return_step_logits else None,
             torch.stack(states) if return_states else None,
             s.h,
+            aux_loss=aux,
         )
 
 
