@@ -137,13 +137,13 @@ class ModelConfig(_Strict):
         False,
         description="RMS-normalise every token's state after each step (no parameters): a constant per-step "
         "increment can then not grow the state without bound, the drift behind text's overthinking; "
-        "arch: recurrent only (the baselines ignore it)",
+        "arch: recurrent, act and ponder (which share its step; the transformer baseline ignores it)",
     )
     depth_attention: bool = Field(
         False,
         description="Depth-Attention: every attention query also attends over its own token's keys from this "
         "block's earlier steps, their values mixed in (no parameters; memory grows with the steps); "
-        "arch: recurrent only (the baselines ignore it)",
+        "arch: recurrent, act and ponder (which share its step; the transformer baseline ignores it)",
     )
     update_dropout: float = Field(
         0.0,
@@ -152,14 +152,14 @@ class ModelConfig(_Strict):
         description="training only: at every step each token keeps its old state with this probability "
         "(asynchronous updates, as neural cellular automata are trained: Mordvintsev et al. 2020), so the "
         "step at which news reaches a token cannot be timed and the rule it learns is one of states, not "
-        "of steps; evaluation updates every token; arch: recurrent only (the baselines ignore it)",
+        "of steps; evaluation updates every token; arch: recurrent, act and ponder (which share its step)",
     )
     latch: bool = Field(
         False,
         description="a one-way front: each token's update is scaled by its openness k (1 at the start), which "
         "falls after every step by a learned probability p = sigmoid(w . h + b) of the token's new state "
         "(k <- k (1 - p)), so a token that has settled keeps its state however many steps follow; "
-        "arch: recurrent only (the baselines ignore it)",
+        "arch: recurrent, act and ponder (which share its step; its cost only with arch: recurrent)",
     )
     latch_bias: float = Field(-4.0, description="latch: init of b; sigmoid(-4) ~ 0.018, so tokens start open")
     latch_cost: float = Field(
