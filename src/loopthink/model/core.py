@@ -214,7 +214,6 @@ class LoopModel(SteppedModel, HubMixin):
             ctx.memory = [[] for _ in self.blocks]
         if self.latch is not None:  # and with every token open
             ctx.openness = torch.ones_like(ctx.x[..., :1])
-            ctx.openness_sum = ctx.x.new_zeros(ctx.x.shape[0])
         return ctx
 
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -269,9 +268,7 @@ class LoopModel(SteppedModel, HubMixin):
         openness = ctx.openness * (1 - torch.sigmoid(self.latch(h)))
         if frozen is not None:
             openness = torch.where(frozen[:, None, None], ctx.openness, openness)
-        real = ctx.token_mask.to(openness.dtype)
         ctx.openness = openness
-        ctx.openness_sum = ctx.openness_sum + (openness.squeeze(-1) * real).sum(1) / real.sum(1).clamp(min=1)
 
     def forward(
         self,
@@ -290,16 +287,18 @@ class LoopModel(SteppedModel, HubMixin):
         return_states: None, "pooled" (readout token per step), "full" (every token per step) or
         "live" (as "full", not detached); the first entry is the initial state.
         """
-        step_logits, states = [], []
+        step_logits, states, openness = [], [], []
+        latch_cost = self.latch is not None and self.cfg.latch_cost > 0
         for s in self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen, readout=return_step_logits):
             if s.logits is not None:
                 step_logits.append(s.logits)
             if return_states:
                 states.append(self.keep_state(s.h, s.ctx, return_states))
+            if latch_cost and s.t > 0:  # per example, the mean openness of its real tokens after step t
+                real = s.ctx.token_mask.to(s.ctx.openness.dtype)
+                openness.append((s.ctx.openness.squeeze(-1) * real).sum(1) / real.sum(1).clamp(min=1))
         logits = step_logits[-1] if return_step_logits else self.readout(s.h, s.ctx)
-        aux = None
-        if s.ctx.openness_sum is not None and self.cfg.latch_cost > 0:  # mean openness over steps and tokens
-            aux = self.cfg.latch_cost * (s.ctx.openness_sum / steps).mean()
+        aux = self.cfg.latch_cost * torch.stack(openness).mean() if latch_cost else None  # over steps and examples
         return LoopOutput(
             logits,
             torch.stack(step_logits) if return_step_logits else None,

@@ -26,10 +26,8 @@ class Context:
     readout_index: torch.Tensor  # long (B,) token whose state the readout reads
     # Depth-Attention: per block, the (k, v) of every step so far, each (B, H, L, Dh); None = off
     memory: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
-    # latch: each token's openness (B, L, 1), and per example the openness of its real tokens summed
-    # over the steps so far (B,); None = off
+    # latch: each token's openness (B, L, 1) after the steps so far; None = off
     openness: torch.Tensor | None = None
-    openness_sum: torch.Tensor | None = None
 
     def index(self, idx: torch.Tensor) -> Context:
         """The context of a subset of the batch (for shrinking a batch as examples halt)."""
@@ -44,7 +42,6 @@ class Context:
             self.readout_index[idx],
             None if self.memory is None else [[(k[idx], v[idx]) for k, v in block] for block in self.memory],
             None if self.openness is None else self.openness[idx],
-            None if self.openness_sum is None else self.openness_sum[idx],
         )
 
 
