@@ -174,6 +174,33 @@ def test_relation_mask_attends_only_along_relations():
         ModelConfig(relation_mask=True, relation_bias=None)
 
 
+def test_blind_context_keeps_news_of_the_query_from_spreading():
+    """Context.blind(query): whatever the question holds, the other tokens' states are the same after
+    any number of steps; without it the question reaches them."""
+    from dataclasses import replace
+
+    from loopthink.tasks import get_task
+
+    task = get_task("text")
+    inputs = task.encode(task.generate(4, 3, (2, 3))).inputs
+    m = LoopModel(ModelConfig(relation_mask=True, init_state="zeros"), "prose", len(task.classes), len(task.vocab)).eval()
+    ctx = m.encode(inputs)
+    question = task.query_tokens(inputs)
+    assert question.any(1).all() and (question <= inputs["mask"]).all()
+    other_question = replace(ctx, x=ctx.x + 3.0 * torch.randn_like(ctx.x) * question[..., None])
+
+    def run(c, steps=6):
+        h = m.init_state(c)
+        with torch.no_grad():
+            for t in range(steps):
+                h = m.step(h, c, t)
+        return h
+
+    rest = inputs["mask"] & ~question
+    assert torch.equal(run(ctx.blind(question))[rest], run(other_question.blind(question))[rest])
+    assert not torch.allclose(run(ctx)[rest], run(other_question)[rest])
+
+
 def test_group_positions_count_within_each_parenthesis_group():
     from loopthink.model.interfaces import position_in_group
     from loopthink.tasks import get_task
@@ -300,6 +327,19 @@ def test_update_dropout_holds_a_random_share_of_tokens_in_training_only():
         states = held(inp, 4, h0=h0, return_states="full").states
     same = (states[1:] == states[:-1]).all(-1)  # (T, B, N): the token sat the step out
     assert abs(same.float().mean().item() - 0.3) < 0.03  # 1,792 token-steps
+
+
+def test_state_noise_perturbs_every_new_state_in_training_only():
+    """model.state_noise: in training N(0, sigma^2) is added to each new state; evaluation adds none."""
+    plain = model(layerscale=1.0, dropout=0.0)
+    noisy = model(layerscale=1.0, dropout=0.0, state_noise=0.5)
+    inp, h0 = chain_graph(B=64), torch.randn(64, 7, 64)
+    with torch.no_grad():
+        assert torch.equal(noisy(inp, 3, h0=h0).logits, plain(inp, 3, h0=h0).logits)
+        ctx = plain.encode(inp)
+        noisy.train()
+        gap = noisy.step(h0, ctx, 0) - plain.step(h0, ctx, 0)
+    assert abs(gap.std().item() - 0.5) < 0.02 and abs(gap.mean().item()) < 0.02  # 28,672 values
 
 
 def test_latch_freezes_a_settled_token_and_costs_its_openness():

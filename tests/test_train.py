@@ -403,6 +403,45 @@ def test_front_loss_is_refused_where_it_cannot_apply():
         load_config(CONFIGS / "text.yaml", ["train.node_loss_steps=front", "train.node_loss=0"])
 
 
+def test_idle_prefix_starts_the_rollout_after_question_blind_steps():
+    """train.idle_prefix K: the rollout starts from the state after k ~ U{0..K} steps in which no
+    token reads the question (k from the training rng); 0 draws nothing and starts from h_0."""
+    from loopthink.config import ConfigError, config_from_dict, load_config
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+    from loopthink.train import idle_state
+
+    task = get_task("text")
+    batch = task.encode(task.generate(6, 2, (1, 3)))
+    cfg = config_from_dict(
+        {
+            "task": {"name": "text", "train_difficulty": [1, 3]},
+            "model": {"d_model": 32, "n_heads": 2, "init_state": "zeros"},
+            "train": {"idle_prefix": 6},
+        }
+    )
+    model = build_model(cfg, task).eval()
+    rng = np.random.default_rng(0)
+    k = int(np.random.default_rng(0).integers(0, 7))
+    assert k > 0
+    ctx = model.encode(batch.inputs).blind(task.query_tokens(batch.inputs))
+    h = model.init_state(ctx)
+    with torch.no_grad():
+        for t in range(k):
+            h = model.step(h, ctx, t)
+    torch.testing.assert_close(idle_state(model, batch, cfg.train, rng, task), h)
+    off = rng.bit_generator.state
+    assert idle_state(model, batch, cfg.train.model_copy(update={"idle_prefix": 0}), rng, task) is None
+    assert rng.bit_generator.state == off
+    with pytest.raises(ConfigError, match="names no query tokens"):
+        load_config(CONFIGS / "logic.yaml", ["train.idle_prefix=4"])
+    assert load_config(CONFIGS / "graph.yaml", ["train.idle_prefix=4"]).train.idle_prefix == 4
+    graph = get_task("graph")
+    inputs = graph.encode(graph.generate(5, 1, (2, 4))).inputs
+    source = graph.query_tokens(inputs)
+    assert source.sum(1).tolist() == [1] * 5 and source.nonzero()[:, 1].tolist() == inputs["source"].tolist()
+
+
 def test_text_far_config_trains_and_a_latched_run_reloads(tmp_path):
     """configs/text_far.yaml (relation mask, update dropout) trains end to end, and a run with the
     latch and its cost saves and reloads to the same predictions."""

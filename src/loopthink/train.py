@@ -66,25 +66,45 @@ def compute_loss(
     """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss (whose
     per-token labels ``task`` gives), after the last step or, with ``node_loss_steps: front``,
     after every step on the tokens that can be reached by then."""
+    h0 = idle_state(model, batch, cfg, rng, task)
     if cfg.node_loss_steps == "front":
-        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, return_states="live")
+        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, h0=h0, return_states="live")
         nodes = every_node_loss(model, out.states[1:], batch, task, task.node_ready_step(batch.inputs))
         loss = cross_entropy(out.logits, batch.labels) + cfg.node_loss * nodes
         return (loss if out.aux_loss is None else loss + out.aux_loss), out.logits
-    out, loss = query_loss(model, batch, steps, cfg, rng)
+    out, loss = query_loss(model, batch, steps, cfg, rng, h0)
     if cfg.node_loss > 0:
         loss = loss + cfg.node_loss * every_node_loss(model, out.final_state, batch, task)
     return loss, out.logits
 
 
-def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator) -> tuple[Any, torch.Tensor]:
+def idle_state(model: nn.Module, batch: Batch, cfg: TrainConfig, rng: np.random.Generator, task: Task) -> torch.Tensor | None:
+    """With ``idle_prefix`` K: the state after 0..K (uniform) steps, without gradient, in which no
+    token can read the query's tokens (``Task.query_tokens``); the rollout starts from it. A token
+    far from the query waits many steps before news of it arrives, longer than any training
+    instance makes it wait; the prefix makes it wait that long in training too. None: no prefix."""
+    k = int(rng.integers(0, cfg.idle_prefix + 1)) if cfg.idle_prefix else 0
+    if k == 0:
+        return None
+    core = getattr(model, "module", model)
+    with torch.no_grad():
+        ctx = core.encode(batch.inputs).blind(task.query_tokens(batch.inputs))
+        h = core.init_state(ctx)
+        for t in range(k):
+            h = core.step(h, ctx, t)
+    return h
+
+
+def query_loss(
+    model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, h0: torch.Tensor | None = None
+) -> tuple[Any, torch.Tensor]:
     """(model output, loss on the query). ``final`` is silent thinking: only the last step is supervised."""
     if cfg.loss == "every":
-        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, return_step_logits=True)
+        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, h0=h0, return_step_logits=True)
         per_step = torch.stack([cross_entropy(lg, batch.labels) for lg in out.step_logits])
         intermediate = per_step[:-1].mean() if steps > 1 else per_step.new_zeros(())
         return out, per_step[-1] + cfg.every_step_weight * intermediate
-    out = model(batch.inputs, steps, bptt=cfg.steps.bptt)
+    out = model(batch.inputs, steps, bptt=cfg.steps.bptt, h0=h0)
     objective = getattr(getattr(model, "module", model), "training_loss", None)  # baselines bring their own
     if objective is not None:
         return out, objective(out, batch.labels)

@@ -154,6 +154,14 @@ class ModelConfig(_Strict):
         "step at which news reaches a token cannot be timed and the rule it learns is one of states, not "
         "of steps; evaluation updates every token; arch: recurrent, act and ponder (which share its step)",
     )
+    state_noise: float = Field(
+        0.0,
+        ge=0.0,
+        description="training only: Gaussian noise of this std added to every token's new state at every step "
+        "(before the state norm; with state_norm a state has RMS 1), so a step must map a perturbed state back "
+        "onto what it reads and an error can shrink along a chain instead of growing; evaluation adds none; "
+        "arch: recurrent, act and ponder (which share its step)",
+    )
     latch: bool = Field(
         False,
         description="a one-way front: each token's update is scaled by its openness k (1 at the start), which "
@@ -248,6 +256,15 @@ class TrainConfig(_Strict):
         description="where the node loss applies: final, after the last step only; front, after every "
         "step t, on the tokens whose label can be known by then at one hop per step (text: people at most "
         "t - 1 facts from B), averaged over steps, so a relation once reached is trained to hold",
+    )
+    idle_prefix: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="before each training rollout, 0..K steps (uniform, without gradient) in which no token "
+        "can read the query (text: the question; Task.query_tokens), and the rollout starts from that state: "
+        "tokens far from the query wait that long for news of it, as they do in instances longer than "
+        "training's; 0 = off",
     )
     curriculum: float = Field(
         0.0,
@@ -356,6 +373,12 @@ class RunConfig(_Strict):
                 raise ValueError("train.node_loss_steps: front needs train.node_loss > 0, train.loss: final and arch: recurrent")
             if task_class(self.task.name).node_ready_step is Task.node_ready_step:
                 raise ValueError(f"train.node_loss_steps: front: task {self.task.name!r} gives no per-token distances")
+        return self
+
+    @model_validator(mode="after")
+    def _idle_prefix(self) -> RunConfig:
+        if self.train.idle_prefix and task_class(self.task.name).query_tokens is Task.query_tokens:
+            raise ValueError(f"train.idle_prefix: task {self.task.name!r} names no query tokens")
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ One recurrence step (see docs/architecture.md for the formulas)::
     z      = sigmoid(W_g [r; h_t] + b_g)           # identity-biased gate, b_g = -2 at init
     h      = z * r + (1 - z) * h_t
     h      = h_t + k_t * (h - h_t)                 # latch (optional): openness k_0 = 1, only falls
+    h      = h + state_noise * N(0, 1)             # state_noise (optional, training only)
     h_t+1  = RMSNorm(h)                            # state_norm (optional)
     h_t+1  = h_t for a random share of tokens      # update_dropout (optional, training only)
     k_t+1  = k_t * (1 - sigmoid(w . h_t+1 + b))    # latch
@@ -250,6 +251,8 @@ class LoopModel(SteppedModel, HubMixin):
         h_next = self.gate(r, h) if self.gate is not None else r
         if ctx.openness is not None:
             h_next = h + ctx.openness * (h_next - h)
+        if self.training and self.cfg.state_noise > 0:
+            h_next = h_next + self.cfg.state_noise * torch.randn_like(h_next)
         if self.cfg.state_norm:
             h_next = F.rms_norm(h_next, h_next.shape[-1:])
         if self.training and self.cfg.update_dropout > 0:  # asynchronous: some tokens sit this step out

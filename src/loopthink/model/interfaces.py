@@ -8,7 +8,7 @@ positions), so instances larger than anything seen in training run unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -28,6 +28,16 @@ class Context:
     memory: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
     # latch: each token's openness (B, L, 1) after the steps so far; None = off
     openness: torch.Tensor | None = None
+
+    def blind(self, hidden: torch.Tensor) -> Context:
+        """This context with the ``hidden`` tokens (bool (B, L)) unreadable by every other token:
+        the rest of the input can be read and worked on, but news of the query cannot spread."""
+        block = (~hidden)[:, None, :, None] & hidden[:, None, None, :]  # (B, 1, L, L): query i, key j
+        if self.mask.dtype == torch.bool:
+            mask = self.mask & ~block
+        else:
+            mask = self.mask.masked_fill(block, float("-inf"))
+        return replace(self, mask=mask)
 
     def index(self, idx: torch.Tensor) -> Context:
         """The context of a subset of the batch (for shrinking a batch as examples halt)."""

@@ -175,6 +175,9 @@ class TextTask(Task):
         # name hop per fact. So d + 1 steps, not d.
         return inputs["distance"] + 1
 
+    def query_tokens(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return inputs["segment"] == _SEG_QUESTION
+
     def verify(self, record: dict) -> None:
         """``answer`` and ``hops`` against the stated facts: A's relation to B composed along the
         family units that link them, in the word for A's stated gender. Text outside the
