@@ -430,6 +430,12 @@ def test_idle_prefix_starts_the_rollout_after_question_blind_steps():
         for t in range(k):
             h = model.step(h, ctx, t)
     torch.testing.assert_close(idle_state(model, batch, cfg.train, rng, task), h)
+    model.train()  # training draws a random entity-slot permutation per encode: the rollout after
+    torch.manual_seed(5)  # the prefix must draw the one the prefix drew
+    first = model.encode(batch.inputs).x
+    torch.manual_seed(5)
+    idle_state(model, batch, cfg.train, np.random.default_rng(0), task)
+    assert torch.equal(model.encode(batch.inputs).x, first)
     off = rng.bit_generator.state
     assert idle_state(model, batch, cfg.train.model_copy(update={"idle_prefix": 0}), rng, task) is None
     assert rng.bit_generator.state == off

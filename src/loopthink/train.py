@@ -82,17 +82,17 @@ def idle_state(model: nn.Module, batch: Batch, cfg: TrainConfig, rng: np.random.
     """With ``idle_prefix`` K: the state after 0..K (uniform) steps, without gradient, in which no
     token can read the query's tokens (``Task.query_tokens``); the rollout starts from it. A token
     far from the query waits many steps before news of it arrives, longer than any training
-    instance makes it wait; the prefix makes it wait that long in training too. None: no prefix."""
+    instance makes it wait; the prefix makes it wait that long in training too. None: no prefix.
+
+    The prefix runs on a fork of torch's random state, so the rollout after it encodes the batch
+    with the same random draws (text: the same entity-slot permutation) as the prefix did."""
     k = int(rng.integers(0, cfg.idle_prefix + 1)) if cfg.idle_prefix else 0
     if k == 0:
         return None
     core = getattr(model, "module", model)
-    with torch.no_grad():
-        ctx = core.encode(batch.inputs).blind(task.query_tokens(batch.inputs))
-        h = core.init_state(ctx)
-        for t in range(k):
-            h = core.step(h, ctx, t)
-    return h
+    with torch.no_grad(), torch.random.fork_rng():
+        *_, last = core.iterate(batch.inputs, k, hidden=task.query_tokens(batch.inputs))
+    return last.h
 
 
 def query_loss(

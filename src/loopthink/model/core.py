@@ -143,6 +143,7 @@ class SteppedModel(nn.Module):
         generator: torch.Generator | None = None,
         frozen: torch.Tensor | None = None,
         readout: bool = False,
+        hidden: torch.Tensor | None = None,
     ) -> Iterator[StepState]:
         """Yield the :class:`StepState` after 0, 1, ..., ``steps`` steps.
 
@@ -151,10 +152,13 @@ class SteppedModel(nn.Module):
         h0: start from this state instead of :meth:`init_state`.
         frozen: bool (B,) examples whose state must not change (already halted).
         readout: compute ``logits`` (the readout) after every step, with the step's autograd mode.
+        hidden: bool (B, L) tokens no other token can read in this rollout (``Context.blind``).
         """
         if not 1 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
         ctx = self.encode(inputs)
+        if hidden is not None:
+            ctx = ctx.blind(hidden)
         h = self.init_state(ctx, generator) if h0 is None else h0
         no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
         state = StepState(0, h, ctx, grad=torch.is_grad_enabled(), frozen=frozen)
