@@ -1,7 +1,8 @@
 """Every path that iterates the recurrence reproduces the outputs recorded by the code before they
 were all built on ``iterate`` (see tests/loop_reference.py): bit for bit on a CPU whose float kernels
-match the recording machine's, and to the sum's 1e-6 on any other (another CPU's vector kernels
-round differently, by about 1e-8 of a sum; a change of logic moves sums far more)."""
+match the recording machine's, and to 1e-5 of each sum on any other (another CPU's vector kernels
+round differently: by about 1e-8 of a state's sum, up to 1e-5 of a gradient's, whose terms cancel;
+a change of logic moves sums far more)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def test_every_arch_reproduces_the_recorded_outputs_bit_for_bit():
 
 
 def _same(got: dict, want: dict) -> bool:
-    """The same bytes, or the same shape and dtype with a sum equal to 1e-6 of itself, or 1e-7 near zero (see the module docstring)."""
+    """The same bytes, or the same shape and dtype with a sum equal to 1e-5 of itself, or 1e-6 near zero (see the module docstring)."""
     if got == want:
         return True
     same_kind = got["shape"] == want["shape"] and got["dtype"] == want["dtype"]
-    return same_kind and math.isclose(got["sum"], want["sum"], rel_tol=1e-6, abs_tol=1e-7)
+    return same_kind and math.isclose(got["sum"], want["sum"], rel_tol=1e-5, abs_tol=1e-6)
