@@ -2,11 +2,13 @@
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
+import torch
 
-from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps
+from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps, size_sorted_chunks
 from loopthink.analysis.frontier import frontier_line
 from loopthink.analysis.stats import wilson_interval
 from loopthink.checkpoint import load_run
@@ -87,3 +89,76 @@ def test_eval_frontier_compare_cli(tiny_graph_run, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert [c["label"] for c in res["runs"]] == ["a", "b"] and res["runs"][0]["accuracy"] == res["runs"][1]["accuracy"]
     assert (cmp / "compare.png").exists()
+
+
+def text_model(**model):
+    """An untrained small text model (eval mode; zero initial state, as configs/text.yaml) and its
+    task: the ensemble's plumbing, not its gain."""
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(task={"name": "text", "train_difficulty": [1, 3]}, model={"init_state": "zeros", "max_entities": 16, **model})
+    torch.manual_seed(0)
+    task = get_task("text")
+    return build_model(cfg, task).eval(), task
+
+
+def test_renumbered_gives_every_name_a_slot_of_its_own():
+    model, task = text_model()
+    inputs = task.encode(task.generate(8, 1, (2, 3))).inputs
+    ent = inputs["entity"]
+    out = model.interface.renumbered(inputs, torch.Generator().manual_seed(0))["entity"]
+    assert torch.equal(out == 0, ent == 0) and 1 <= out[out > 0].min() and out.max() <= 16
+    for b in range(len(ent)):  # one-to-one within each instance
+        pairs = set(zip(ent[b].tolist(), out[b].tolist()))
+        assert len(pairs) == len({a for a, _ in pairs}) == len({c for _, c in pairs})
+    assert torch.equal(out, model.interface.renumbered(inputs, torch.Generator().manual_seed(0))["entity"])
+    assert not torch.equal(out, ent)
+    assert all(torch.equal(v, inputs[k]) for k, v in model.interface.renumbered(inputs, torch.Generator()).items() if k != "entity")
+
+
+def test_ensemble_answers_with_the_members_mean_probability():
+    model, task = text_model()
+    records = task.generate(12, 3, (1, 3))
+    steps = [2, 4]
+    preds = predict_over_steps(model, task, records, steps, batch_size=64, ensemble=3)
+    (chunk,) = size_sorted_chunks(records, 64)
+    inputs = task.encode([records[i] for i in chunk]).inputs
+    probs = 0
+    for member in range(3):  # predict_over_steps' seeds for chunk 0 of seed 0
+        gen = torch.Generator().manual_seed(member)
+        with torch.no_grad():
+            out = model(model.interface.renumbered(inputs, gen), 4, generator=gen, return_step_logits=True)
+        probs = probs + out.step_logits[[1, 3]].softmax(-1)
+    assert np.array_equal(preds[:, chunk], probs.argmax(-1).numpy())
+    assert not np.array_equal(preds, predict_over_steps(model, task, records, steps, batch_size=64))  # members differ
+
+
+def test_ensemble_changes_nothing_but_the_slot_numbering():
+    """With every entity slot the same vector, a numbering carries nothing, so every member is the
+    plain reading and the ensemble's answers are the plain ones."""
+    model, task = text_model()
+    with torch.no_grad():
+        model.interface.entity.weight[1:] = model.interface.entity.weight[1]
+    records = task.generate(40, 4, (1, 3))
+    plain = predict_over_steps(model, task, records, [1, 3], batch_size=16)
+    assert np.array_equal(plain, predict_over_steps(model, task, records, [1, 3], batch_size=16, ensemble=4))
+
+
+def test_ensemble_needs_rollouts_that_differ(tiny_graph_run, tmp_path, capsys):
+    _, model, task = load_run(tiny_graph_run)
+    model.cfg.init_state = "zeros"  # graph from a zero state: nothing random at evaluation
+    records = task.generate(10, 9, (1, 3))
+    with pytest.raises(ValueError, match="ensemble needs"):
+        predict_over_steps(model, task, records, [2], ensemble=2)
+    data = tmp_path / "d.jsonl"
+    write_jsonl(data, records)
+    run = tmp_path / "zeros"
+    shutil.copytree(tiny_graph_run, run)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("init_state: random", "init_state: zeros"))
+    assert main(["eval", str(run), "--data", str(data), "--steps", "2", "--ensemble", "2"]) == 2
+    assert "--ensemble 2" in capsys.readouterr().err
+    model.cfg.init_state = "random"  # the run as trained: random initial states, so members differ
+    assert predict_over_steps(model, task, records, [2], ensemble=2).shape == (1, 10)
+    assert main(["eval", str(tiny_graph_run), "--data", str(data), "--steps", "2", "--ensemble", "2", "--json"]) == 0

@@ -42,6 +42,31 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         assert torch.equal(v, w), k
 
 
+def test_weight_average_is_published_and_resumes_exactly(tmp_path):
+    """train.ema: the run's weights are the moving average (not the trained weights, which the
+    checkpoint keeps beside it), validation reads the average, and a resumed run equals an
+    uninterrupted one."""
+    from safetensors.torch import load_file
+
+    cfg = tiny_config(train={"iters": 40, "checkpoint_every": 20, "eval_every": 20, "log_every": 5, "ema": 0.9})
+    train(cfg, tmp_path / "full", progress=False)
+    train(cfg, tmp_path / "part", progress=False, stop_at=20)
+    train(cfg, tmp_path / "part", resume=True, progress=False)
+    assert metrics(tmp_path / "part") == metrics(tmp_path / "full")
+    published, trained = (load_file(str(tmp_path / "full" / f)) for f in ("model.safetensors", "checkpoint/model.safetensors"))
+    average = load_file(str(tmp_path / "full" / "checkpoint" / "average.safetensors"))
+    assert int(average["n_averaged"]) == 40
+    assert all(torch.equal(published[k], average[f"module.{k}"]) for k in published)
+    assert not all(torch.equal(published[k], trained[k]) for k in published)  # 40 steps apart: they differ
+    assert published.keys() == load_file(str(tmp_path / "part" / "model.safetensors")).keys()
+    for k, v in load_file(str(tmp_path / "part" / "model.safetensors")).items():
+        assert torch.equal(v, published[k]), k
+    plain = tiny_config(train={"iters": 40, "checkpoint_every": 20, "eval_every": 20, "log_every": 5})
+    train(plain, tmp_path / "plain", progress=False)
+    rows = [r for r in metrics(tmp_path / "plain") if "loss" in r]  # the average changes nothing trained
+    assert rows == [r for r in metrics(tmp_path / "full") if "loss" in r]
+
+
 @pytest.mark.parametrize("flag", ["amp", pytest.param("compile", marks=pytest.mark.slow)])
 def test_gpu_speed_paths_train_on_the_cpu(tmp_path, flag):
     """bf16 autocast and torch.compile (GPU paths) run here too: same losses up to their rounding, not bit-equal."""

@@ -3,9 +3,10 @@
 A run directory looks like::
 
     runs/NAME/config.yaml           the validated config (YAML)
-    runs/NAME/model.safetensors     latest weights (what eval/frontier/diagnose load)
+    runs/NAME/model.safetensors     latest weights (what eval/frontier/diagnose load; the moving
+                                    average of the weights with train.ema)
     runs/NAME/metrics.jsonl         one JSON object per logged iteration / validation
-    runs/NAME/checkpoint/           model + optimizer + trainer.json, replaced as a whole
+    runs/NAME/checkpoint/           model + optimizer (+ average) + trainer.json, replaced as a whole
 
 The checkpoint directory is written as ``checkpoint.tmp`` and swapped in by renames
 (``checkpoint`` -> ``checkpoint.old``, ``checkpoint.tmp`` -> ``checkpoint``), with ``trainer.json``
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel
 
 from loopthink.config import DEVICE_PATTERN, ConfigError, RunConfig, dump_config, load_config
 from loopthink.model import build_model
@@ -31,6 +33,7 @@ from loopthink.tasks import get_task
 from loopthink.tasks.formats import temp_beside
 
 CKPT, TMP, OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
+AVERAGE = "average.safetensors"  # in a checkpoint of a run with train.ema: the weights' moving average
 LOCK_FILE = "train.lock"  # held by the one `loopthink train` writing into a run directory
 
 
@@ -99,16 +102,24 @@ def _optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Te
 
 
 # ---- run directory ---------------------------------------------------------------------------
-def save_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, trainer: dict[str, Any]) -> None:
+def save_checkpoint(
+    run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, trainer: dict[str, Any], average: AveragedModel | None = None
+) -> None:
     """Write the checkpoint as ``checkpoint.tmp``, then the run's ``model.safetensors``, then swap.
     The weights go first so a crash never leaves a newer checkpoint beside older weights (a run
-    that looks finished with stale weights); resuming rewrites them from the checkpoint anyway."""
+    that looks finished with stale weights); resuming rewrites them from the checkpoint anyway.
+
+    ``average`` (``train.ema``): the moving average of the weights, kept in the checkpoint beside
+    the trained weights and published as the run's ``model.safetensors`` in their place."""
     tmp = run / TMP
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
         weights = model.state_dict()
         atomic_save_tensors(tmp / "model.safetensors", weights)
+        if average is not None:
+            atomic_save_tensors(tmp / AVERAGE, average.state_dict())
+            weights = average.module.state_dict()
         opt_tensors, opt_meta = _optimizer_to_flat(opt)
         atomic_save_tensors(tmp / "optimizer.safetensors", opt_tensors)
         atomic_write_text(tmp / "trainer.json", json.dumps({**trainer, "optimizer": opt_meta}, indent=1))  # marks complete
@@ -147,9 +158,10 @@ def checkpointed_iteration(run: Path) -> int | None:
     return None if ckpt is None else _trainer_state(ckpt)["iter"]  # type: ignore[index]
 
 
-def load_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
-    """Load the newest checkpoint that reads back whole (else the previous one) into ``model`` and
-    ``opt``, and make the run's ``model.safetensors`` that checkpoint's weights."""
+def load_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, average: AveragedModel | None = None) -> dict[str, Any]:
+    """Load the newest checkpoint that reads back whole (else the previous one) into ``model``,
+    ``opt`` and ``average``, and make the run's ``model.safetensors`` that checkpoint's weights
+    (the average's, with one)."""
     problems = []
     for name in (CKPT, OLD):
         ckpt, trainer = run / name, _trainer_state(run / name)
@@ -159,10 +171,15 @@ def load_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimize
         try:
             load_weights(ckpt / "model.safetensors", model)
             _optimizer_from_flat(opt, _read_tensors(ckpt / "optimizer.safetensors"), trainer.pop("optimizer"))
+            if average is not None:
+                load_weights(ckpt / AVERAGE, average)
         except (RunError, KeyError, ValueError, TypeError) as e:
             problems.append(f"{ckpt}: {e}")
             continue
-        _atomic_copy(ckpt / "model.safetensors", run / "model.safetensors")
+        if average is not None:
+            atomic_save_tensors(run / "model.safetensors", average.module.state_dict())
+        else:
+            _atomic_copy(ckpt / "model.safetensors", run / "model.safetensors")
         return trainer
     raise RunError(f"{run}: no complete checkpoint to resume from ({'; '.join(problems)})")
 

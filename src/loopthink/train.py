@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from loopthink.batches import Prefetcher, iteration_rng, validation_sets
 from loopthink.checkpoint import (
@@ -210,6 +211,14 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=ADAM_BETAS)
 
 
+def weight_average(model: nn.Module, cfg: TrainConfig) -> AveragedModel | None:
+    """With ``train.ema``: an exponential moving average of ``model``'s weights, updated after every
+    optimiser step; validation, the run's weights and everything that loads them read it. None: off."""
+    if cfg.ema is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+
+
 # ---- distributed (torchrun) --------------------------------------------------------------------
 def _distributed() -> tuple[int, int]:
     """(rank, world size); initialises the process group when launched by torchrun."""
@@ -242,17 +251,18 @@ def train(
     torch.manual_seed(tc.seed)
     model = build_model(cfg, task).to(device)
     opt = make_optimizer(model, tc)
+    average = weight_average(model, tc)
 
     lock = open_run_dir(out, resume) if rank == 0 else None
     try:
         start, best = 0, {}
         if resume:
-            trainer = load_checkpoint(out, model, opt)
+            trainer = load_checkpoint(out, model, opt, average)
             start, best = trainer["iter"], trainer.get("val", {})
         if rank == 0:  # rows logged after the checkpoint (or by a run that never checkpointed) are redone
             _truncate_metrics(out / "metrics.jsonl", start)
             write_run_config(out, cfg)
-        return _loop(cfg, out, model, opt, task, file_data, device, rank, world, start, best, progress, stop_at)
+        return _loop(cfg, out, model, opt, average, task, file_data, device, rank, world, start, best, progress, stop_at)
     finally:
         if lock is not None:
             lock.close()
@@ -263,6 +273,7 @@ def _loop(
     out: Path,
     model: nn.Module,
     opt: torch.optim.Optimizer,
+    average: AveragedModel | None,
     task: Task,
     file_data: FileData | None,
     device: str,
@@ -303,6 +314,8 @@ def _loop(
                 )
             gnorm = nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
             opt.step()
+            if average is not None:
+                average.update_parameters(model)
             if rank:
                 continue
             done = it + 1
@@ -317,11 +330,11 @@ def _loop(
                 }
                 log.log({**last, "time": round(time.time() - t0, 2)})
             if done % tc.eval_every == 0 or done == tc.iters:
-                best = validate(model, val_sets, eval_steps, device, tc)
+                best = validate(model if average is None else average.module, val_sets, eval_steps, device, tc)
                 log.log({"iter": done, "val": best, "val_steps": eval_steps})
                 bar.write(f"iter {done}: " + accuracy_line(best, eval_steps, task.difficulty_name))
             if done % tc.checkpoint_every == 0 or done in (tc.iters, stop_at):
-                save_checkpoint(out, model, opt, {"iter": done, "val": best})
+                save_checkpoint(out, model, opt, {"iter": done, "val": best}, average)
             bar.update(done, loss, acc, steps)
     finally:
         data.close()

@@ -29,25 +29,54 @@ def predict_over_steps(
     device: str = "cpu",
     progress: bool = False,
     seed: int = 0,
+    ensemble: int = 1,
 ) -> np.ndarray:
     """Predicted class per (step count, record): an int array (len(steps), len(records)).
 
     Random initial states come from a generator seeded by ``(seed, chunk)``, so the same records
-    give the same predictions every time."""
+    give the same predictions every time.
+
+    ensemble: K > 1 reads every record K times, each member with its own generator (its own random
+    initial state; text: its own entity-slot numbering, ``renumbered``), and predicts the class of
+    the members' mean probability at each step count. K times the compute, one trained model."""
     if not steps or not all(1 <= s <= MAX_STEPS for s in steps):
         raise ValueError(f"step counts must be in 1..{MAX_STEPS}, got {steps}")
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    renumber = ensemble_renumbering(model, ensemble)
     t_max = max(steps)
     idx = [s - 1 for s in steps]
     preds = np.zeros((len(steps), len(records)), dtype=np.int64)
     chunks = size_sorted_chunks(records, batch_size)
     for k, chunk in enumerate(_bar(chunks, progress, "eval")):
         batch = task.encode([records[i] for i in chunk]).to(device)
-        gen = torch.Generator(device).manual_seed(seed * 1_000_003 + k)
-        out = model(batch.inputs, t_max, generator=gen, return_step_logits=True)
-        preds[:, chunk] = out.step_logits[idx].argmax(-1).cpu().numpy()
+        if ensemble == 1:
+            gen = torch.Generator(device).manual_seed(seed * 1_000_003 + k)
+            out = model(batch.inputs, t_max, generator=gen, return_step_logits=True)
+            preds[:, chunk] = out.step_logits[idx].argmax(-1).cpu().numpy()
+            continue
+        probs = torch.zeros(())
+        for member in range(ensemble):
+            gen = torch.Generator(device).manual_seed((seed * 1_000_003 + k) * 1_009 + member)
+            inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
+            out = model(inputs, t_max, generator=gen, return_step_logits=True)
+            probs = probs + out.step_logits[idx].float().softmax(-1)
+        preds[:, chunk] = probs.argmax(-1).cpu().numpy()
     return preds
+
+
+def ensemble_renumbering(model: nn.Module, ensemble: int) -> Any:
+    """The interface's ``renumbered`` (text's entity slots), or None; ValueError for an ensemble of
+    a model whose evaluation draws nothing at random (its members would all be the same)."""
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be >= 1, got {ensemble}")
+    renumber = getattr(getattr(model, "interface", None), "renumbered", None)
+    if ensemble > 1 and renumber is None and model.deterministic_init():
+        raise ValueError(
+            "an ensemble needs evaluation rollouts that differ: this model starts from a fixed state and its "
+            "task has no entity slots to renumber (train with model.init_state: random)"
+        )
+    return renumber
 
 
 def labels_of(task: Task, records: list[dict]) -> np.ndarray:
@@ -72,7 +101,7 @@ def bucket_order(key: str) -> tuple[int, int]:
 
 def correct_over_steps(model: nn.Module, task: Task, records: list[dict], steps: list[int], **kw: Any) -> np.ndarray:
     """(len(steps), len(records)) bool: is the answer after each step count the label?
-    (``kw``: :func:`predict_over_steps`'s batch_size, device, progress, seed.)"""
+    (``kw``: :func:`predict_over_steps`'s batch_size, device, progress, seed, ensemble.)"""
     return predict_over_steps(model, task, records, steps, **kw) == labels_of(task, records)[None, :]
 
 

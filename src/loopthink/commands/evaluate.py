@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
-from loopthink.analysis.accuracy import evaluate_records, format_table
+from loopthink.analysis.accuracy import ensemble_renumbering, evaluate_records, format_table
 from loopthink.analysis.halting import halting_summary, rule_from_spec
 from loopthink.analysis.sweeps import format_sweep_table, sweep_eval
-from loopthink.checkpoint import load_run
+from loopthink.checkpoint import RunError, load_run
 from loopthink.commands.argtypes import count, parse_int_list, step_count
 from loopthink.seeds import is_sweep, single_point_runs
 from loopthink.tasks import DataError
@@ -25,6 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=parse_int_list, default=[8, 16, 32])
     p.add_argument("--batch-size", type=count, default=256)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--ensemble",
+        type=count,
+        default=1,
+        metavar="K",
+        help="read every question K times, each with its own random draws (text: its entity-slot numbering; a random "
+        "initial state), and answer with the mean probability: K times the compute (default 1: one plain reading)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--halt",
@@ -39,7 +47,14 @@ def run(args: argparse.Namespace) -> int:
     if is_sweep(args.run):  # mean over seeds with a 95% interval, per-seed values alongside
         name, records = read_jsonl(args.data)
         result = sweep_eval(
-            single_point_runs(args.run), records, name, args.steps, args.device, batch_size=args.batch_size, progress=progress
+            single_point_runs(args.run),
+            records,
+            name,
+            args.steps,
+            args.device,
+            batch_size=args.batch_size,
+            progress=progress,
+            ensemble=args.ensemble,
         )
         print(json.dumps(result) if args.json else format_sweep_table(result))
         return 0
@@ -47,7 +62,13 @@ def run(args: argparse.Namespace) -> int:
     name, records = read_jsonl(args.data)
     if name != task.name:
         raise DataError(f"{args.data} holds {name} instances but {args.run} was trained on {task.name}")
-    result = evaluate_records(model, task, records, args.steps, batch_size=args.batch_size, device=args.device, progress=progress)
+    try:
+        ensemble_renumbering(model, args.ensemble)
+    except ValueError as e:
+        raise RunError(f"{args.run}: --ensemble {args.ensemble}: {e}") from None
+    result = evaluate_records(
+        model, task, records, args.steps, batch_size=args.batch_size, device=args.device, progress=progress, ensemble=args.ensemble
+    )
     if args.halt:
         difficulty = tuple(cfg.task.train_difficulty)
         rule = rule_from_spec(args.halt, model, task, difficulty, cfg.task.options, args.max_steps, device=args.device)

@@ -266,6 +266,14 @@ class TrainConfig(_Strict):
         "tokens far from the query wait that long for news of it, as they do in instances longer than "
         "training's; 0 = off",
     )
+    ema: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="decay of an exponential moving average of the weights, updated after every optimiser "
+        "step and kept in the checkpoint; validation and the run's model.safetensors (what eval and every "
+        "analysis load) are the average; null = off (the trained weights)",
+    )
     curriculum: float = Field(
         0.0,
         ge=0,

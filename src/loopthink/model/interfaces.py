@@ -194,13 +194,20 @@ class TextInterface(nn.Module):
         self.max_entities = cfg.max_entities
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
+        self._check_slots(entity)
+        return permuted_slots(entity, self.max_entities) if self.training else entity
+
+    def _check_slots(self, entity: torch.Tensor) -> None:
         if entity.max() > self.max_entities:
             raise ValueError(f"an instance has {int(entity.max())} distinct names; this model has {self.max_entities} entity slots")
-        if not self.training:
-            return entity
-        perm = torch.argsort(torch.rand(entity.shape[0], self.max_entities, device=entity.device), dim=1) + 1
-        perm = torch.cat([torch.zeros_like(perm[:, :1]), perm], dim=1)  # slot 0 (no entity) stays 0
-        return torch.gather(perm, 1, entity)
+
+    def renumbered(self, inputs: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The same instances with their names moved to other entity slots, one random permutation
+        per instance drawn from ``generator``, as training draws them. Training makes the answer
+        independent of the numbering, so an evaluation ensemble reads several
+        (``analysis.accuracy.predict_over_steps``'s ``ensemble``)."""
+        self._check_slots(inputs["entity"])
+        return {**inputs, "entity": permuted_slots(inputs["entity"], self.max_entities, generator)}
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
         tokens, tmask, sent = inputs["tokens"], inputs["mask"], inputs["sentence"]
@@ -212,6 +219,15 @@ class TextInterface(nn.Module):
             return Context(x, tmask[:, None, None, :], None, tmask, read)
         bias = self.relations(torch.stack([_same(sent), _same(ent)], dim=1), tmask)
         return Context(x, bias, None, tmask, read)
+
+
+def permuted_slots(entity: torch.Tensor, slots: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``entity`` (B, L) with each instance's names moved by a random permutation of slots 1..slots
+    (0, no name, stays 0); from torch's random state, or from ``generator``."""
+    device = entity.device if generator is None else generator.device
+    perm = torch.argsort(torch.rand(entity.shape[0], slots, generator=generator, device=device), dim=1).to(entity.device) + 1
+    perm = torch.cat([torch.zeros_like(perm[:, :1]), perm], dim=1)
+    return torch.gather(perm, 1, entity)
 
 
 def _first_question_name(segment: torch.Tensor, entity: torch.Tensor) -> torch.Tensor:
