@@ -393,3 +393,42 @@ def test_depth_attention_reads_only_each_tokens_own_past():
     deep.train()
     deep(inp, 3).logits.sum().backward()  # the past carries gradients like the state does
     assert deep.blocks[0].attn.qkv.weight.grad is not None
+
+
+def test_entity_mean_on_a_known_case():
+    from loopthink.model.core import entity_mean
+
+    h = torch.tensor([[[1.0], [2.0], [3.0], [5.0]], [[7.0], [1.0], [1.0], [4.0]]])  # (B=2, L=4, d=1)
+    entity = torch.tensor([[0, 1, 2, 1], [2, 2, 0, 1]])
+    pooled = entity_mean(h, entity)[..., 0].tolist()
+    assert pooled == [[1.0, 3.5, 3.0, 3.5], [4.0, 4.0, 1.0, 4.0]]  # instances never mix
+
+
+def test_entity_state_gives_every_mention_of_a_person_one_state():
+    """model.entity_state: after every step all tokens naming one person hold the same state, the
+    other tokens do not; step 1 differs from the plain model's; graph and logic configs refuse it."""
+    from loopthink.config import config_from_dict
+    from loopthink.tasks import get_task
+
+    task = get_task("text")
+    inputs = task.encode(task.generate(4, 3, (2, 3))).inputs
+    cfg = dict(relation_mask=True, init_state="zeros", layerscale=None, gate=False, state_norm=True)
+    plain = LoopModel(ModelConfig(**cfg), "prose", len(task.classes), len(task.vocab)).eval()
+    tied = LoopModel(ModelConfig(**cfg, entity_state=True), "prose", len(task.classes), len(task.vocab)).eval()
+    tied.load_state_dict(plain.state_dict())  # no parameters of its own
+    with torch.no_grad():
+        states = tied(inputs, 4, return_states="full").states
+        assert not torch.allclose(states[1], plain(inputs, 1, return_states="full").states[1])
+    entity = inputs["entity"]
+    for b in range(entity.shape[0]):
+        people = entity[b].unique().tolist()
+        assert len(people) > 3 and (torch.bincount(entity[b])[1:] > 1).any()  # some person is named twice
+        for t in range(1, 5):
+            for e in people[1:]:
+                mentions = states[t, b][entity[b] == e]
+                assert torch.allclose(mentions, mentions[0].expand_as(mentions), atol=1e-6)
+            words = states[t, b][(entity[b] == 0) & inputs["mask"][b]]
+            assert not torch.allclose(words, words[0].expand_as(words))
+    for name in ("graph", "logic"):
+        with pytest.raises(ValueError, match="entity_state"):
+            config_from_dict({"task": {"name": name, "train_difficulty": [1, 2]}, "model": {"entity_state": True}})

@@ -176,6 +176,13 @@ class ModelConfig(_Strict):
         description="latch: weight of the mean openness (over steps and real tokens) added to the training "
         "loss, a ponder cost that asks each token to settle as soon as its state is final; 0 = off",
     )
+    entity_state: bool = Field(
+        False,
+        description="text: one state per person: after every step the tokens that name one person take the "
+        "mean of their states, so what one fact tells about a person is at every other mention of them "
+        "after one step (the next step composes it with their other facts); what a person reads from "
+        "each fact is still learned attention; arch: recurrent, act and ponder (which share its step)",
+    )
     init_std: float | None = Field(
         0.02,
         gt=0.0,
@@ -381,6 +388,12 @@ class RunConfig(_Strict):
                 raise ValueError("train.node_loss_steps: front needs train.node_loss > 0, train.loss: final and arch: recurrent")
             if task_class(self.task.name).node_ready_step is Task.node_ready_step:
                 raise ValueError(f"train.node_loss_steps: front: task {self.task.name!r} gives no per-token distances")
+        return self
+
+    @model_validator(mode="after")
+    def _entity_state(self) -> RunConfig:
+        if self.model.entity_state and task_class(self.task.name).interface != "prose":
+            raise ValueError(f"model.entity_state: task {self.task.name!r} has no people (it is for the prose interface)")
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ One recurrence step (see docs/architecture.md for the formulas)::
     z      = sigmoid(W_g [r; h_t] + b_g)           # identity-biased gate, b_g = -2 at init
     h      = z * r + (1 - z) * h_t
     h      = h_t + k_t * (h - h_t)                 # latch (optional): openness k_0 = 1, only falls
+    h      = mean of h over the tokens naming one person   # entity_state (optional, text)
     h      = h + state_noise * N(0, 1)             # state_noise (optional, training only)
     h_t+1  = RMSNorm(h)                            # state_norm (optional)
     h_t+1  = h_t for a random share of tokens      # update_dropout (optional, training only)
@@ -255,6 +256,8 @@ class LoopModel(SteppedModel, HubMixin):
         h_next = self.gate(r, h) if self.gate is not None else r
         if ctx.openness is not None:
             h_next = h + ctx.openness * (h_next - h)
+        if ctx.entity is not None:
+            h_next = entity_mean(h_next, ctx.entity)
         if self.training and self.cfg.state_noise > 0:
             h_next = h_next + self.cfg.state_noise * torch.randn_like(h_next)
         if self.cfg.state_norm:
@@ -313,6 +316,17 @@ class LoopModel(SteppedModel, HubMixin):
             s.h,
             aux_loss=aux,
         )
+
+
+def entity_mean(h: torch.Tensor, entity: torch.Tensor) -> torch.Tensor:
+    """``h`` (B, L, d) with every token of entity e > 0 (``entity`` long (B, L)) replaced by the mean
+    state of the tokens of e in its instance; tokens of entity 0 keep their own."""
+    B, L, d = h.shape
+    index = entity[..., None].expand(B, L, d)
+    sums = h.new_zeros(B, int(entity.max()) + 1, d).scatter_add(1, index, h)
+    counts = torch.zeros(B, sums.shape[1], device=h.device, dtype=h.dtype).scatter_add(1, entity, torch.ones_like(h[..., 0]))
+    means = sums / counts.clamp(min=1)[..., None]
+    return torch.where((entity > 0)[..., None], means.gather(1, index), h)
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,9 @@ class Context:
     memory: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
     # latch: each token's openness (B, L, 1) after the steps so far; None = off
     openness: torch.Tensor | None = None
+    # entity state: long (B, L) the person each token names (1..E, 0 = none); the tokens of one person
+    # share one state after every step. None = off
+    entity: torch.Tensor | None = None
 
     def blind(self, hidden: torch.Tensor) -> Context:
         """This context with the ``hidden`` tokens (bool (B, L)) unreadable by every other token:
@@ -52,6 +55,7 @@ class Context:
             self.readout_index[idx],
             None if self.memory is None else [[(k[idx], v[idx]) for k, v in block] for block in self.memory],
             None if self.openness is None else self.openness[idx],
+            None if self.entity is None else self.entity[idx],
         )
 
 
@@ -192,6 +196,7 @@ class TextInterface(nn.Module):
         self.entity = nn.Embedding(cfg.max_entities + 1, d_model)
         self.relations = RelationBias.from_config(2, cfg)
         self.max_entities = cfg.max_entities
+        self.entity_state = cfg.entity_state
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
         self._check_slots(entity)
@@ -215,10 +220,11 @@ class TextInterface(nn.Module):
         x = self.embed(tokens) + self.position(pos) + self.segment(inputs["segment"]) + self.entity(self._slots(inputs["entity"]))
         ent = inputs["entity"]
         read = _first_question_name(inputs["segment"], ent)
+        people = ent if self.entity_state else None
         if self.relations is None:
-            return Context(x, tmask[:, None, None, :], None, tmask, read)
+            return Context(x, tmask[:, None, None, :], None, tmask, read, entity=people)
         bias = self.relations(torch.stack([_same(sent), _same(ent)], dim=1), tmask)
-        return Context(x, bias, None, tmask, read)
+        return Context(x, bias, None, tmask, read, entity=people)
 
 
 def permuted_slots(entity: torch.Tensor, slots: int, generator: torch.Generator | None = None) -> torch.Tensor:
