@@ -299,20 +299,17 @@ def test_written_out_attention_is_bit_identical_to_sdpa(head_dim):
     rel = torch.rand(B, 2, L, L) < 0.3
     key_mask = torch.ones(B, L, dtype=torch.bool)
     key_mask[0, 6:] = False
-    for hard, dropout in ((False, 0.0), (True, 0.0), (False, 0.2)):
+    for hard in (False, True):
         relations = RelationBias(2, H, 1.0, hard)
         results = []
-        for fn in (attend, lambda q, k, v, m, p: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, dropout_p=p)):
+        for fn in (attend, lambda q, k, v, m, p: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)):
             bias = relations(rel, key_mask)
             assert bias.requires_grad and torch.isinf(bias).any()
-            torch.manual_seed(1)  # dropout: both draw the same mask from torch's random state
-            y = fn(*qkv, bias, dropout)
+            y = fn(*qkv, bias, 0.0)
             grads = torch.autograd.grad(y.square().sum(), [*qkv, relations.weight])
             results.append((y, *grads))
         for mine, theirs in zip(*results):
             assert torch.equal(mine, theirs)
-        if dropout:
-            assert (results[0][0] - attend(*qkv, bias.detach(), 0.0)).abs().max() > 1e-3  # it did drop
 
 
 def test_update_dropout_holds_a_random_share_of_tokens_in_training_only():

@@ -46,13 +46,10 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     A float bias that needs a gradient (learned relation biases, in training) sends the CPU to
     SDPA's math kernel, which then spends about a fifth of a text training step looking for rows
     that are all ``-inf``. Ours have none (every row keeps a real key, ``RelationBias``), so the
-    same arithmetic written out gives bit-identical values and gradients (tests/test_model.py), with
-    attention dropout too (the kernel's dropout draws what ``F.dropout`` draws); with dropout the
-    kernel's search costs about half of a text training step."""
-    if mask is not None and mask.requires_grad and mask.is_floating_point() and q.device.type == "cpu":
+    same arithmetic written out gives bit-identical values and gradients (tests/test_model.py)."""
+    if mask is not None and mask.requires_grad and mask.is_floating_point() and not dropout_p and q.device.type == "cpu":
         root_scale = math.sqrt(1.0 / math.sqrt(q.shape[-1]))  # the math kernel scales q and k by this each
-        weights = torch.softmax((q * root_scale) @ (k * root_scale).transpose(-2, -1) + mask, dim=-1)
-        return (F.dropout(weights, dropout_p) if dropout_p else weights) @ v
+        return torch.softmax((q * root_scale) @ (k * root_scale).transpose(-2, -1) + mask, dim=-1) @ v
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
