@@ -474,8 +474,8 @@ def test_idle_prefix_starts_the_rollout_after_question_blind_steps():
 
 
 def test_text_far_config_trains_and_a_latched_run_reloads(tmp_path):
-    """configs/text_far.yaml (relation mask, update dropout, truncated long rollouts, weight average) trains end to end, and
-    a run with the latch and its cost saves and reloads to the same predictions."""
+    """configs/text_far.yaml (relation mask, update dropout, truncated long rollouts, weight average)
+    trains end to end, and a run with the latch and its cost saves and reloads to the same predictions."""
     from loopthink.config import load_config
 
     small = ["train.iters=3", "train.batch_size=8", "train.eval_every=3", "train.eval_n=8", "train.threads=1"]

@@ -8,7 +8,7 @@ One recurrence step (see docs/architecture.md for the formulas)::
     z      = sigmoid(W_g [r; h_t] + b_g)           # identity-biased gate, b_g = -2 at init
     h      = z * r + (1 - z) * h_t
     h      = h_t + k_t * (h - h_t)                 # latch (optional): openness k_0 = 1, only falls
-    h      = mean of h over the tokens naming one person   # entity_state (optional, text)
+    h      = mean of h over each person's tokens   # entity_state (optional, text)
     h      = h + state_noise * N(0, 1)             # state_noise (optional, training only)
     h_t+1  = RMSNorm(h)                            # state_norm (optional)
     h_t+1  = h_t for a random share of tokens      # update_dropout (optional, training only)
