@@ -324,7 +324,7 @@ def entity_mean(h: torch.Tensor, entity: torch.Tensor) -> torch.Tensor:
     B, L, d = h.shape
     index = entity[..., None].expand(B, L, d)
     sums = h.new_zeros(B, int(entity.max()) + 1, d).scatter_add(1, index, h)
-    counts = torch.zeros(B, sums.shape[1], device=h.device, dtype=h.dtype).scatter_add(1, entity, torch.ones_like(h[..., 0]))
+    counts = h.new_zeros(sums.shape[:2]).scatter_add(1, entity, torch.ones_like(h[..., 0]))
     means = sums / counts.clamp(min=1)[..., None]
     return torch.where((entity > 0)[..., None], means.gather(1, index), h)
 
