@@ -189,6 +189,43 @@ def test_eval_on_sweep_gives_per_seed_values_and_interval(sweep, tmp_path, capsy
     assert "95% interval over seeds" in capsys.readouterr().out
 
 
+def test_pool_answers_with_the_seeds_mean_probability(sweep, tmp_path, capsys):
+    """``eval SWEEP --pool``: one model made of the seeds' runs, answering by their mean probability
+    (worked out here by hand from each run's readouts); a pool of one is that run."""
+    import numpy as np
+    import torch
+
+    from loopthink.analysis.accuracy import predict_over_steps, size_sorted_chunks
+    from loopthink.checkpoint import load_run
+    from loopthink.tasks.formats import write_jsonl
+
+    _, out = sweep
+    runs = sweep_runs(out)[""]
+    (_, m0, task), (_, m1, _) = load_run(runs[0]), load_run(runs[1])
+    records = task.generate(40, 5, (1, 3))
+    pooled = predict_over_steps([m0, m1], task, records, [2, 4], batch_size=64)
+    (chunk,) = size_sorted_chunks(records, 64)
+    inputs = task.encode([records[i] for i in chunk]).inputs
+    probs = 0
+    for m in (m0, m1):  # chunk 0 of seed 0: each model's plain reading with the generator seeded 0
+        with torch.no_grad():
+            out_m = m(inputs, 4, generator=torch.Generator().manual_seed(0), return_step_logits=True)
+        probs = probs + out_m.step_logits[[1, 3]].softmax(-1)
+    assert np.array_equal(pooled[:, chunk], probs.argmax(-1).numpy())
+    assert np.array_equal(predict_over_steps([m0], task, records, [2, 4]), predict_over_steps(m0, task, records, [2, 4]))
+
+    data = tmp_path / "d.jsonl"
+    write_jsonl(data, records)
+    capsys.readouterr()
+    assert main(["eval", str(out), "--data", str(data), "--steps", "2,4", "--pool", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    labels = task.encode(records).labels.numpy()
+    assert res["pooled"] and res["seeds"] == [0, 1] and res["n"] == 40
+    assert res["steps"]["4"]["accuracy"] == pytest.approx(float((pooled[1] == labels).mean()))
+    assert main(["eval", str(runs[0]), "--data", str(data), "--pool"]) == 2
+    assert "--pool needs a sweep" in capsys.readouterr().err
+
+
 def test_frontier_on_sweep(sweep, tmp_path):
     _, out = sweep
     fr = tmp_path / "F"

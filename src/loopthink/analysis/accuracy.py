@@ -7,7 +7,7 @@ rollout per step count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from loopthink.tasks import Task
 
 @torch.no_grad()
 def predict_over_steps(
-    model: nn.Module,
+    model: nn.Module | Sequence[nn.Module],
     task: Task,
     records: list[dict],
     steps: list[int],
@@ -36,32 +36,41 @@ def predict_over_steps(
     Random initial states come from a generator seeded by ``(seed, chunk)``, so the same records
     give the same predictions every time.
 
-    ensemble: K > 1 reads every record K times, each member with its own generator (its own random
-    initial state; text: its own entity-slot numbering, ``renumbered``), and predicts the class of
-    the members' mean probability at each step count. K times the compute, one trained model."""
+    model: one model, or a pool of models trained on ``task`` (e.g. a sweep's seeds) that answers
+    with the members' mean probability at each step count.
+
+    ensemble: K > 1 reads every record K times with every model, each reading with its own generator
+    (its own random initial state; text: its own entity-slot numbering, ``renumbered``), and
+    predicts the class of the readings' mean probability. K times the compute."""
     if not steps or not all(1 <= s <= MAX_STEPS for s in steps):
         raise ValueError(f"step counts must be in 1..{MAX_STEPS}, got {steps}")
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    renumber = ensemble_renumbering(model, ensemble)
+    models = [model] if isinstance(model, nn.Module) else list(model)
+    if not models:
+        raise ValueError("a pool needs at least one model")
+    renumbers = [ensemble_renumbering(m, ensemble) for m in models]
     t_max = max(steps)
     idx = [s - 1 for s in steps]
     preds = np.zeros((len(steps), len(records)), dtype=np.int64)
     chunks = size_sorted_chunks(records, batch_size)
     for k, chunk in enumerate(_bar(chunks, progress, "eval")):
         batch = task.encode([records[i] for i in chunk]).to(device)
-        if ensemble == 1:
-            gen = torch.Generator(device).manual_seed(seed * 1_000_003 + k)
-            out = model(batch.inputs, t_max, generator=gen, return_step_logits=True)
-            preds[:, chunk] = out.step_logits[idx].argmax(-1).cpu().numpy()
-            continue
-        probs = torch.zeros(())
-        for member in range(ensemble):
-            gen = torch.Generator(device).manual_seed((seed * 1_000_003 + k) * 1_009 + member)
-            inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
-            out = model(inputs, t_max, generator=gen, return_step_logits=True)
-            probs = probs + out.step_logits[idx].float().softmax(-1)
-        preds[:, chunk] = probs.argmax(-1).cpu().numpy()
+        scores = torch.zeros(())
+        for m, renumber in zip(models, renumbers):
+            for member in range(ensemble):
+                if ensemble == 1:  # the plain reading: the numbering as encoded, one generator per chunk
+                    gen = torch.Generator(device).manual_seed(seed * 1_000_003 + k)
+                    inputs = batch.inputs
+                else:
+                    gen = torch.Generator(device).manual_seed((seed * 1_000_003 + k) * 1_009 + member)
+                    inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
+                logits = m(inputs, t_max, generator=gen, return_step_logits=True).step_logits[idx]
+                # One reading answers by its logits (the same argmax, without softmax's float ties);
+                # several by their mean probability.
+                single = len(models) == 1 and ensemble == 1
+                scores = scores + (logits if single else logits.float().softmax(-1))
+        preds[:, chunk] = scores.argmax(-1).cpu().numpy()
     return preds
 
 

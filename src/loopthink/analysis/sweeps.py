@@ -1,5 +1,6 @@
 """Numbers over a sweep's seeds: ``eval`` of every seed's run with the mean and its 95% interval
-(:func:`loopthink.analysis.stats.mean_ci`), and the validation summary ``loopthink sweep`` prints."""
+(:func:`loopthink.analysis.stats.mean_ci`), ``eval --pool`` of the seeds as one pooled model, and
+the validation summary ``loopthink sweep`` prints."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from loopthink.analysis.accuracy import evaluate_records, format_table
 from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci
-from loopthink.checkpoint import load_run
+from loopthink.checkpoint import RunError, load_run
 from loopthink.sweep_runner import Run
 from loopthink.tasks import DataError
 
@@ -42,6 +43,29 @@ def sweep_eval(
     )
     out["difficulty_name"] = task.difficulty_name
     return out
+
+
+def pool_eval(
+    runs: Sequence[str | Path], records: list[dict], data_name: str, steps: list[int], device: str = "cpu", **kw: Any
+) -> dict[str, Any]:
+    """The ``loopthink eval --json`` object of one pooled model: the runs (a sweep's seeds) answer
+    every record together with their mean probability (``predict_over_steps`` with several
+    models). len(runs) times the compute of one run; a measure apart from the mean over seeds."""
+    models, seeds, task, task_key = [], [], None, None
+    for run in runs:
+        cfg, model, run_task = load_run(run, device)
+        key = (cfg.task.name, cfg.task.options)
+        if task_key is not None and key != task_key:
+            raise RunError(
+                f"{run}: its task ({key[0]}, {key[1]}) differs from {runs[0]}'s ({task_key[0]}, {task_key[1]}): a pool needs one task"
+            )
+        if data_name != run_task.name:
+            raise DataError(f"the data holds {data_name} instances but {run} was trained on {run_task.name}")
+        models.append(model)
+        seeds.append(cfg.train.seed)
+        task, task_key = task or run_task, key
+    result = evaluate_records(models, task, records, steps, device=device, **kw)
+    return {**result, "pooled": True, "seeds": seeds, "runs": [str(r) for r in runs], "difficulty_name": task.difficulty_name}
 
 
 def format_sweep_table(result: dict[str, Any]) -> str:

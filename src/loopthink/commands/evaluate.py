@@ -8,7 +8,7 @@ import sys
 
 from loopthink.analysis.accuracy import ensemble_renumbering, evaluate_records, format_table
 from loopthink.analysis.halting import halting_summary, rule_from_spec
-from loopthink.analysis.sweeps import format_sweep_table, sweep_eval
+from loopthink.analysis.sweeps import format_sweep_table, pool_eval, sweep_eval
 from loopthink.checkpoint import RunError, load_run
 from loopthink.commands.argtypes import count, parse_int_list, step_count
 from loopthink.seeds import is_sweep, single_point_runs
@@ -33,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="read every question K times, each with its own random draws (text: its entity-slot numbering; a random "
         "initial state), and answer with the mean probability: K times the compute (default 1: one plain reading)",
     )
+    p.add_argument(
+        "--pool",
+        action="store_true",
+        help="with a sweep: answer with the mean probability of its seeds' runs, one pooled model (len(seeds) times the "
+        "compute), instead of each seed's accuracy and their mean",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--halt",
@@ -44,6 +50,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty()
+    if args.pool and not is_sweep(args.run):
+        raise RunError(f"{args.run}: --pool needs a sweep directory (loopthink sweep), not a single run")
+    if args.pool and args.halt:
+        raise RunError("--pool and --halt do not combine: halting reads one model's states")
+    if args.pool:
+        name, records = read_jsonl(args.data)
+        kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble)
+        result = pool_eval(single_point_runs(args.run), records, name, args.steps, args.device, **kw)
+        seeds = ", ".join(map(str, result["seeds"]))
+        print(json.dumps(result) if args.json else f"one pool of seeds {seeds}\n" + format_table(result, result["difficulty_name"]))
+        return 0
     if is_sweep(args.run):  # mean over seeds with a 95% interval, per-seed values alongside
         name, records = read_jsonl(args.data)
         result = sweep_eval(
