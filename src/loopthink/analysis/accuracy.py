@@ -50,6 +50,9 @@ def predict_over_steps(
     if not models:
         raise ValueError("a pool needs at least one model")
     renumbers = [ensemble_renumbering(m, ensemble) for m in models]
+    # One reading answers by its logits (the same argmax, without softmax's float ties); several
+    # by their mean probability.
+    single = len(models) == 1 and ensemble == 1
     t_max = max(steps)
     idx = [s - 1 for s in steps]
     preds = np.zeros((len(steps), len(records)), dtype=np.int64)
@@ -66,9 +69,6 @@ def predict_over_steps(
                     gen = torch.Generator(device).manual_seed((seed * 1_000_003 + k) * 1_009 + member)
                     inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
                 logits = m(inputs, t_max, generator=gen, return_step_logits=True).step_logits[idx]
-                # One reading answers by its logits (the same argmax, without softmax's float ties);
-                # several by their mean probability.
-                single = len(models) == 1 and ensemble == 1
                 scores = scores + (logits if single else logits.float().softmax(-1))
         preds[:, chunk] = scores.argmax(-1).cpu().numpy()
     return preds

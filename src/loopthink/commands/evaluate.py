@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if args.pool:
         name, records = read_jsonl(args.data)
         kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble)
-        result = pool_eval(single_point_runs(args.run), records, name, args.steps, args.device, **kw)
+        try:
+            result = pool_eval(single_point_runs(args.run), records, name, args.steps, args.device, **kw)
+        except ValueError as e:  # an ensemble of readings that could not differ
+            raise RunError(f"{args.run}: --ensemble {args.ensemble}: {e}") from None
         seeds = ", ".join(map(str, result["seeds"]))
         print(json.dumps(result) if args.json else f"one pool of seeds {seeds}\n" + format_table(result, result["difficulty_name"]))
         return 0
