@@ -2,7 +2,11 @@
 its long tangled ones (``task.options.story``), and each family of the independent generator
 (``loopthink.tasks.external.text_stories``), per hop range.
 
-    python bench/text_stories.py RUN [--n 500] [--ranges 1..4,5..6,7..8] [--steps 4,6,8,12,16] [--json FILE]
+    python bench/text_stories.py RUN [RUN ...] [--n 500] [--ranges 1..4,5..6,7..8] [--steps 4,6,8,12,16]
+                                 [--ensemble K] [--json FILE]
+
+Several runs are read as one pooled model (their mean probability, as ``loopthink eval SWEEP
+--pool``); ``--ensemble K`` reads every story K times (as ``loopthink eval --ensemble``).
 
 Test sets are fresh (seeds 4242 + i per range, disjoint from training's); accuracy is given at every
 step count and at the best one. Nothing here is trained; the run is read as it is.
@@ -37,10 +41,11 @@ def test_sets(n: int, ranges: list[tuple[int, int]]) -> dict[str, dict[str, list
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run")
+    p.add_argument("runs", nargs="+", help="a run, or several read as one pooled model")
     p.add_argument("--n", type=int, default=500, help="instances per story kind and hop range")
     p.add_argument("--ranges", default="1..4,5..6,7..8")
     p.add_argument("--steps", default=None, help="step counts (default: the run's eval.steps)")
+    p.add_argument("--ensemble", type=int, default=1, help="readings of every story (default 1)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -48,20 +53,25 @@ def main() -> None:
     from loopthink.checkpoint import load_run
     from loopthink.commands.argtypes import parse_range
 
-    cfg, model, task = load_run(args.run)
+    loaded = [load_run(run) for run in args.runs]
+    cfg, _, task = loaded[0]
+    if any(c.task.name != "text" for c, _, _ in loaded):
+        raise SystemExit("text_stories: every run must be a text run")
+    models = [m for _, m, _ in loaded]
     steps = [int(s) for s in args.steps.split(",")] if args.steps else list(cfg.eval.steps)
     ranges = [parse_range(r) for r in args.ranges.split(",")]
     table: dict[str, dict[str, dict]] = {}
     for kind, by_range in test_sets(args.n, ranges).items():
         for key, records in by_range.items():
-            res = evaluate_records(model, task, records, steps, batch_size=128)
+            res = evaluate_records(models, task, records, steps, batch_size=128, ensemble=args.ensemble)
             acc = {s: v["accuracy"] for s, v in res["steps"].items()}
             best = max(acc, key=lambda s: acc[s])
             table.setdefault(kind, {})[key] = {"n": len(records), "accuracy_by_steps": acc, "best_steps": int(best),
                                                "best_accuracy": acc[best]}  # fmt: skip
             cells = " ".join(f"T={s}:{a:.3f}" for s, a in acc.items())
             print(f"{kind:>24} {key:>6} n={len(records):<4} best {acc[best]:.3f}  {cells}", flush=True)
-    emit({"bench": "text_stories", "run": args.run, "steps": steps, "results": table}, args.json)
+    out = {"bench": "text_stories", "runs": args.runs, "ensemble": args.ensemble, "steps": steps, "results": table}
+    emit(out, args.json)
 
 
 if __name__ == "__main__":
