@@ -50,14 +50,12 @@ def main() -> None:
     args = p.parse_args()
 
     from loopthink.analysis.accuracy import evaluate_records
-    from loopthink.checkpoint import load_run
+    from loopthink.analysis.sweeps import load_pool
     from loopthink.commands.argtypes import parse_range
 
-    loaded = [load_run(run) for run in args.runs]
-    cfg, _, task = loaded[0]
-    if any(c.task.name != "text" for c, _, _ in loaded):
-        raise SystemExit("text_stories: every run must be a text run")
-    models = [m for _, m, _ in loaded]
+    (cfg, *_), models, task = load_pool(args.runs, ensemble=args.ensemble)
+    if task.name != "text":
+        raise SystemExit(f"text_stories: {args.runs[0]} is a {task.name} run, not a text run")
     steps = [int(s) for s in args.steps.split(",")] if args.steps else list(cfg.eval.steps)
     ranges = [parse_range(r) for r in args.ranges.split(",")]
     table: dict[str, dict[str, dict]] = {}

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loopthink.analysis.accuracy import evaluate_records, format_table
+from torch import nn
+
+from loopthink.analysis.accuracy import ensemble_renumbering, evaluate_records, format_table
 from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci
 from loopthink.checkpoint import RunError, load_run
 from loopthink.sweep_runner import Run
@@ -45,26 +47,34 @@ def sweep_eval(
     return out
 
 
+def load_pool(runs: Sequence[str | Path], device: str = "cpu", ensemble: int = 1) -> tuple[list[Any], list[nn.Module], Any]:
+    """(configs, models, task) of runs that answer as one pooled model; RunError unless they were all
+    trained on one task (name and options), or if ``ensemble`` readings of one of them could not differ."""
+    loaded = [load_run(run, device) for run in runs]
+    first = loaded[0][0].task
+    for run, (cfg, model, _) in zip(runs, loaded):
+        if (cfg.task.name, cfg.task.options) != (first.name, first.options):
+            raise RunError(
+                f"{run}: its task ({cfg.task.name}, {cfg.task.options}) differs from {runs[0]}'s ({first.name}, {first.options}): a pool needs one task"
+            )
+        try:
+            ensemble_renumbering(model, ensemble)
+        except ValueError as e:
+            raise RunError(f"{run}: --ensemble {ensemble}: {e}") from None
+    return [c for c, _, _ in loaded], [m for _, m, _ in loaded], loaded[0][2]
+
+
 def pool_eval(
-    runs: Sequence[str | Path], records: list[dict], data_name: str, steps: list[int], device: str = "cpu", **kw: Any
+    runs: Sequence[str | Path], records: list[dict], data_name: str, steps: list[int], device: str = "cpu", ensemble: int = 1, **kw: Any
 ) -> dict[str, Any]:
     """The ``loopthink eval --json`` object of one pooled model: the runs (a sweep's seeds) answer
     every record together with their mean probability (``predict_over_steps`` with several
     models). len(runs) times the compute of one run; a measure apart from the mean over seeds."""
-    models, seeds, task, task_key = [], [], None, None
-    for run in runs:
-        cfg, model, run_task = load_run(run, device)
-        key = (cfg.task.name, cfg.task.options)
-        if task_key is not None and key != task_key:
-            raise RunError(
-                f"{run}: its task ({key[0]}, {key[1]}) differs from {runs[0]}'s ({task_key[0]}, {task_key[1]}): a pool needs one task"
-            )
-        if data_name != run_task.name:
-            raise DataError(f"the data holds {data_name} instances but {run} was trained on {run_task.name}")
-        models.append(model)
-        seeds.append(cfg.train.seed)
-        task, task_key = task or run_task, key
-    result = evaluate_records(models, task, records, steps, device=device, **kw)
+    cfgs, models, task = load_pool(runs, device, ensemble)
+    if data_name != task.name:
+        raise DataError(f"the data holds {data_name} instances but {runs[0]} was trained on {task.name}")
+    result = evaluate_records(models, task, records, steps, device=device, ensemble=ensemble, **kw)
+    seeds = [c.train.seed for c in cfgs]
     return {**result, "pooled": True, "seeds": seeds, "runs": [str(r) for r in runs], "difficulty_name": task.difficulty_name}
 
 

@@ -54,29 +54,17 @@ def run(args: argparse.Namespace) -> int:
         raise RunError(f"{args.run}: --pool needs a sweep directory (loopthink sweep), not a single run")
     if args.pool and args.halt:
         raise RunError("--pool and --halt do not combine: halting reads one model's states")
-    if args.pool:
+    if is_sweep(args.run):
         name, records = read_jsonl(args.data)
+        runs = single_point_runs(args.run)
         kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble)
-        try:
-            result = pool_eval(single_point_runs(args.run), records, name, args.steps, args.device, **kw)
-        except ValueError as e:  # an ensemble of readings that could not differ
-            raise RunError(f"{args.run}: --ensemble {args.ensemble}: {e}") from None
-        seeds = ", ".join(map(str, result["seeds"]))
-        print(json.dumps(result) if args.json else f"one pool of seeds {seeds}\n" + format_table(result, result["difficulty_name"]))
-        return 0
-    if is_sweep(args.run):  # mean over seeds with a 95% interval, per-seed values alongside
-        name, records = read_jsonl(args.data)
-        result = sweep_eval(
-            single_point_runs(args.run),
-            records,
-            name,
-            args.steps,
-            args.device,
-            batch_size=args.batch_size,
-            progress=progress,
-            ensemble=args.ensemble,
-        )
-        print(json.dumps(result) if args.json else format_sweep_table(result))
+        if args.pool:  # one pooled model
+            result = pool_eval(runs, records, name, args.steps, args.device, **kw)
+            table = f"one pool of seeds {', '.join(map(str, result['seeds']))}\n" + format_table(result, result["difficulty_name"])
+        else:  # mean over seeds with a 95% interval, per-seed values alongside
+            result = sweep_eval(runs, records, name, args.steps, args.device, **kw)
+            table = format_sweep_table(result)
+        print(json.dumps(result) if args.json else table)
         return 0
     cfg, model, task = load_run(args.run, args.device)
     name, records = read_jsonl(args.data)
