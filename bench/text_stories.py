@@ -3,10 +3,11 @@ its long tangled ones (``task.options.story``), and each family of the independe
 (``loopthink.tasks.external.text_stories``), per hop range.
 
     python bench/text_stories.py RUN [RUN ...] [--n 500] [--ranges 1..4,5..6,7..8] [--steps 4,6,8,12,16]
-                                 [--ensemble K] [--json FILE]
+                                 [--ensemble K] [--asynchronous] [--json FILE]
 
 Several runs are read as one pooled model (their mean probability, as ``loopthink eval SWEEP
---pool``); ``--ensemble K`` reads every story K times (as ``loopthink eval --ensemble``).
+--pool``); ``--ensemble K`` reads every story K times (as ``loopthink eval --ensemble``), and
+``--asynchronous`` sits tokens out as update dropout trained them (as ``loopthink eval --asynchronous``).
 
 Test sets are fresh (seeds 4242 + i per range, disjoint from training's); accuracy is given at every
 step count and at the best one. Nothing here is trained; the run is read as it is.
@@ -46,6 +47,7 @@ def main() -> None:
     p.add_argument("--ranges", default="1..4,5..6,7..8")
     p.add_argument("--steps", default=None, help="step counts (default: the run's eval.steps)")
     p.add_argument("--ensemble", type=int, default=1, help="readings of every story (default 1)")
+    p.add_argument("--asynchronous", action="store_true", help="as loopthink eval --asynchronous")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -53,7 +55,7 @@ def main() -> None:
     from loopthink.analysis.sweeps import load_pool
     from loopthink.commands.argtypes import parse_range
 
-    (cfg, *_), models, task = load_pool(args.runs, ensemble=args.ensemble)
+    (cfg, *_), models, task = load_pool(args.runs, ensemble=args.ensemble, asynchronous=args.asynchronous)
     if task.name != "text":
         raise SystemExit(f"text_stories: {args.runs[0]} is a {task.name} run, not a text run")
     steps = [int(s) for s in args.steps.split(",")] if args.steps else list(cfg.eval.steps)
@@ -68,7 +70,14 @@ def main() -> None:
                                                "best_accuracy": acc[best]}  # fmt: skip
             cells = " ".join(f"T={s}:{a:.3f}" for s, a in acc.items())
             print(f"{kind:>24} {key:>6} n={len(records):<4} best {acc[best]:.3f}  {cells}", flush=True)
-    out = {"bench": "text_stories", "runs": args.runs, "ensemble": args.ensemble, "steps": steps, "results": table}
+    out = {
+        "bench": "text_stories",
+        "runs": args.runs,
+        "ensemble": args.ensemble,
+        "asynchronous": args.asynchronous,
+        "steps": steps,
+        "results": table,
+    }
     emit(out, args.json)
 
 

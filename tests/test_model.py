@@ -327,6 +327,29 @@ def test_update_dropout_holds_a_random_share_of_tokens_in_training_only():
     assert abs(same.float().mean().item() - 0.3) < 0.03  # 1,792 token-steps
 
 
+def test_asynchronous_evaluation_sits_tokens_out_reproducibly():
+    """model.update_dropout_eval: in evaluation too each token keeps its old state at a step with the
+    update_dropout chance, drawn from the rollout's generator: one generator seed gives one rollout,
+    another seed another; it needs update_dropout > 0."""
+    from loopthink.config import config_from_dict
+
+    plain = model(layerscale=1.0, update_dropout=0.3, init_state="zeros")
+    held = model(layerscale=1.0, update_dropout=0.3, init_state="zeros", update_dropout_eval=True)
+    inp, h0 = chain_graph(B=64), torch.randn(64, 7, 64)
+    with torch.no_grad():
+        states = held(inp, 4, h0=h0, generator=torch.Generator().manual_seed(1), return_states="full").states
+        again = held(inp, 4, h0=h0, generator=torch.Generator().manual_seed(1), return_states="full").states
+        other = held(inp, 4, h0=h0, generator=torch.Generator().manual_seed(2), return_states="full").states
+        synchronous = plain(inp, 4, h0=h0, return_states="full").states
+    assert torch.equal(states, again) and not torch.equal(states, other)
+    same = (states[1:] == states[:-1]).all(-1)
+    assert abs(same.float().mean().item() - 0.3) < 0.03  # 1,792 token-steps
+    assert not (synchronous[1:] == synchronous[:-1]).all(-1).any()  # without it every token moves
+    assert plain.deterministic_init() and not held.deterministic_init()
+    with pytest.raises(ValueError, match="update_dropout_eval"):
+        config_from_dict({"task": {"name": "graph", "train_difficulty": [1, 2]}, "model": {"update_dropout_eval": True}})
+
+
 def test_state_noise_perturbs_every_new_state_in_training_only():
     """model.state_noise: in training N(0, sigma^2) is added to each new state; evaluation adds none."""
     plain = model(layerscale=1.0, dropout=0.0)
@@ -338,6 +361,32 @@ def test_state_noise_perturbs_every_new_state_in_training_only():
         noisy.train()
         gap = noisy.step(h0, ctx, 0) - plain.step(h0, ctx, 0)
     assert abs(gap.std().item() - 0.5) < 0.02 and abs(gap.mean().item()) < 0.02  # 28,672 values
+
+
+def test_readout_feedback_adds_the_embedding_of_what_the_readout_reads():
+    """model.readout_feedback: starts as the plain model (zero embedding); a step adds E p, with p the
+    readout's probabilities of the new state (soft) or its one-hot top class (hard) whose gradient is
+    the soft one."""
+    plain = model(layerscale=1.0)
+    inp, h0 = chain_graph(B=4), torch.randn(4, 7, 64)
+    for kind in ("soft", "hard"):
+        fed = model(layerscale=1.0, readout_feedback=kind)
+        fed.load_state_dict(plain.state_dict(), strict=False)
+        with torch.no_grad():
+            assert torch.equal(fed(inp, 3, h0=h0).logits, plain(inp, 3, h0=h0).logits)
+            fed.feedback.weight.normal_()
+            ctx = plain.encode(inp)
+            raw = plain.step(h0, ctx, 0)
+            p = torch.softmax(plain.classify(raw), -1)
+            if kind == "hard":
+                p = torch.nn.functional.one_hot(p.argmax(-1), 2).float()
+            assert torch.allclose(fed.step(h0, fed.encode(inp), 0), raw + p @ fed.feedback.weight.T, atol=1e-6)
+    h = torch.randn(4, 7, 64, requires_grad=True)
+    fed.head.weight.data.normal_()
+    hard_grad = torch.autograd.grad(fed._read_classes(h)[..., 0].sum(), h)[0]
+    fed.cfg = fed.cfg.model_copy(update={"readout_feedback": "soft"})
+    soft_grad = torch.autograd.grad(fed._read_classes(h)[..., 0].sum(), h)[0]
+    assert torch.allclose(hard_grad, soft_grad) and hard_grad.abs().sum() > 0
 
 
 def test_latch_freezes_a_settled_token_and_costs_its_openness():

@@ -154,6 +154,12 @@ class ModelConfig(_Strict):
         "step at which news reaches a token cannot be timed and the rule it learns is one of states, not "
         "of steps; evaluation updates every token; arch: recurrent, act and ponder (which share its step)",
     )
+    update_dropout_eval: bool = Field(
+        False,
+        description="evaluate as update_dropout trains: every token sits each step out with that chance in "
+        "evaluation too (asynchronous evaluation), drawn from the rollout's generator, so a reading is "
+        "reproducible and readings with other generators differ; needs update_dropout > 0",
+    )
     state_noise: float = Field(
         0.0,
         ge=0.0,
@@ -183,6 +189,13 @@ class ModelConfig(_Strict):
         "after one step (the next step composes it with their other facts); what a person reads from "
         "each fact is still learned attention; arch: recurrent, act and ponder (which share its step)",
     )
+    readout_feedback: Literal["off", "soft", "hard"] = Field(
+        "off",
+        description="after every step each token's state gets a learned embedding of what the readout "
+        "reads in it (soft: the readout's probabilities; hard: its top class, with the soft gradient), "
+        "so a state is pulled towards the class it already leans to and a small error need not grow "
+        "along a chain of steps; the embedding starts at zero; arch: recurrent, act and ponder",
+    )
     init_std: float | None = Field(
         0.02,
         gt=0.0,
@@ -196,6 +209,8 @@ class ModelConfig(_Strict):
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if (self.d_model // self.n_heads) % 2:
             raise ValueError("d_model / n_heads must be even (rotary positions rotate pairs)")
+        if self.update_dropout_eval and self.update_dropout == 0:
+            raise ValueError("update_dropout_eval: true needs update_dropout > 0 (the chance a token sits a step out)")
         if self.relation_mask and self.relation_bias is None:
             raise ValueError("relation_mask: true needs relation_bias (the relations it masks along)")
         if self.expression_relations == "tree" and self.relation_bias is None:

@@ -9,9 +9,10 @@ One recurrence step (see docs/architecture.md for the formulas)::
     h      = z * r + (1 - z) * h_t
     h      = h_t + k_t * (h - h_t)                 # latch (optional): openness k_0 = 1, only falls
     h      = mean of h over each person's tokens   # entity_state (optional, text)
+    h      = h + E p(h),  p = softmax(readout(h))  # readout_feedback (optional; hard: one-hot p)
     h      = h + state_noise * N(0, 1)             # state_noise (optional, training only)
     h_t+1  = RMSNorm(h)                            # state_norm (optional)
-    h_t+1  = h_t for a random share of tokens      # update_dropout (optional, training only)
+    h_t+1  = h_t for a random share of tokens      # update_dropout (optional; training, or update_dropout_eval)
     k_t+1  = k_t * (1 - sigmoid(w . h_t+1 + b))    # latch
 
 T is an argument of ``forward``; nothing in the parameters depends on it (unless the paper's
@@ -131,8 +132,10 @@ class SteppedModel(nn.Module):
         return self.head(self.norm(states))
 
     def deterministic_init(self) -> bool:
-        """True when :meth:`init_state` draws no randomness, so repeated runs coincide."""
-        return self.cfg.init_state == "zeros" or self.cfg.init_scale == 0
+        """True when an evaluation rollout draws no randomness (:meth:`init_state` draws none and no
+        token sits a step out, ``update_dropout_eval``), so repeated runs coincide."""
+        fixed_start = self.cfg.init_state == "zeros" or self.cfg.init_scale == 0
+        return fixed_start and not self.cfg.update_dropout_eval
 
     def iterate(
         self,
@@ -161,6 +164,8 @@ class SteppedModel(nn.Module):
         if hidden is not None:
             ctx = ctx.blind(hidden)
         h = self.init_state(ctx, generator) if h0 is None else h0
+        if self.cfg.update_dropout_eval and not self.training:  # asynchronous evaluation, reproducible
+            ctx.draws = generator if generator is not None else torch.Generator(h.device).manual_seed(EVAL_SEED)
         no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
         state = StepState(0, h, ctx, grad=torch.is_grad_enabled(), frozen=frozen)
         yield state
@@ -207,7 +212,10 @@ class LoopModel(SteppedModel, HubMixin):
         self.depth = nn.Embedding(cfg.depth_embedding, d) if cfg.depth_embedding else None
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, num_classes)
+        self.feedback = nn.Linear(num_classes, d, bias=False) if cfg.readout_feedback != "off" else None
         init_weights(self, cfg.init_std)
+        if self.feedback is not None:  # a step starts as it would without the feedback
+            nn.init.zeros_(self.feedback.weight)
         if self.gate is not None:  # after the generic init: the gate's own init is the point of it
             self.gate.reset_parameters()
         if self.latch is not None:  # every token starts open, whatever its state
@@ -258,18 +266,36 @@ class LoopModel(SteppedModel, HubMixin):
             h_next = h + ctx.openness * (h_next - h)
         if ctx.entity is not None:
             h_next = entity_mean(h_next, ctx.entity)
+        if self.feedback is not None:
+            h_next = h_next + self.feedback(self._read_classes(h_next))
         if self.training and self.cfg.state_noise > 0:
             h_next = h_next + self.cfg.state_noise * torch.randn_like(h_next)
         if self.cfg.state_norm:
             h_next = F.rms_norm(h_next, h_next.shape[-1:])
-        if self.training and self.cfg.update_dropout > 0:  # asynchronous: some tokens sit this step out
-            sits_out = torch.rand(h.shape[:-1] + (1,), device=h.device) < self.cfg.update_dropout
-            h_next = torch.where(sits_out, h, h_next)
+        if self.cfg.update_dropout > 0 and (self.training or ctx.draws is not None):  # asynchronous:
+            # some tokens sit this step out (in evaluation only with update_dropout_eval)
+            shape = h.shape[:-1] + (1,)
+            if ctx.draws is None:
+                u = torch.rand(shape, device=h.device)
+            else:
+                u = torch.rand(shape, generator=ctx.draws, device=ctx.draws.device).to(h.device)
+            h_next = torch.where(u < self.cfg.update_dropout, h, h_next)
         if ctx.openness is not None:
             self._settle(h_next, ctx, frozen)
         if frozen is not None:
             h_next = torch.where(frozen[:, None, None], h, h_next)
         return h_next
+
+    def _read_classes(self, h: torch.Tensor) -> torch.Tensor:
+        """readout_feedback: every token's class distribution under the readout (B, L, C); "hard"
+        is the one-hot top class forward with the soft distribution's gradient (straight-through), so
+        the state is pulled to one class's embedding and a drift that does not flip the class is
+        undone at the next step."""
+        p = torch.softmax(self.classify(h).float(), dim=-1).to(h.dtype)
+        if self.cfg.readout_feedback == "soft":
+            return p
+        hard = F.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype)
+        return hard + p - p.detach()
 
     def _settle(self, h: torch.Tensor, ctx: Context, frozen: torch.Tensor | None) -> None:
         """The latch after a step: each token closes by its settling probability given its new state

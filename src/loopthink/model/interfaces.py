@@ -31,6 +31,8 @@ class Context:
     # entity state: long (B, L) the person each token names (1..E, 0 = none); the tokens of one person
     # share one state after every step. None = off
     entity: torch.Tensor | None = None
+    # update_dropout_eval: the generator an evaluation rollout draws its sit-outs from; None = off
+    draws: torch.Generator | None = None
 
     def blind(self, hidden: torch.Tensor) -> Context:
         """This context with the ``hidden`` tokens (bool (B, L)) unreadable by every other token:
@@ -56,6 +58,7 @@ class Context:
             None if self.memory is None else [[(k[idx], v[idx]) for k, v in block] for block in self.memory],
             None if self.openness is None else self.openness[idx],
             None if self.entity is None else self.entity[idx],
+            self.draws,
         )
 
 
