@@ -22,13 +22,7 @@ case "$VARIANT" in
   *) echo "VARIANT must be loopthink or paper, got $VARIANT" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"
-if [ -d .whl ] && [ -z "${NO_WHEELS:-}" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
-python3 -c "import torch, pydantic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+source "$(dirname "$0")/_gpu_env.sh"
 
 pids=()
 for task in $TASKS; do

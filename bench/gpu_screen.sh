@@ -17,13 +17,7 @@ DEADLINE=${DEADLINE:-420}
 OUT=${OUT:-/tmp/gpu_screen}
 DEVICE=${DEVICE:-cuda}
 mkdir -p "$OUT" runs/screen
-if [ -d .whl ] && [ -z "${NO_WHEELS:-}" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
-python3 -c "import torch, pydantic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+source "$(dirname "$0")/_gpu_env.sh"
 
 names=()
 pids=()
