@@ -474,13 +474,14 @@ def test_idle_prefix_starts_the_rollout_after_question_blind_steps():
 
 
 def test_text_far_config_trains_and_a_latched_run_reloads(tmp_path):
-    """configs/text_far.yaml (relation mask, update dropout, truncated long rollouts, weight average)
-    trains end to end, and a run with the latch and its cost saves and reloads to the same predictions."""
+    """configs/text_far.yaml (relation mask, update dropout, truncated long rollouts, weight average,
+    weight decay 0.1) trains end to end, and a run with the latch and its cost saves and reloads to the same predictions."""
     from loopthink.config import load_config
 
     small = ["train.iters=3", "train.batch_size=8", "train.eval_every=3", "train.eval_n=8", "train.threads=1"]
     cfg = load_config(CONFIGS / "text_far.yaml", [*small, "model.latch=true", "model.latch_cost=0.05"])
     assert cfg.model.relation_mask and cfg.model.update_dropout == 0.25 and cfg.train.ema == 0.99
+    assert cfg.train.weight_decay == 0.1
     assert (cfg.train.steps.max, cfg.train.steps.bptt) == (14, 10)
     train(cfg, tmp_path / "run", progress=False)
     _, model, task = load_run(tmp_path / "run")
