@@ -92,30 +92,6 @@ def test_logged_time_sums_resumed_segments(tmp_path):
     assert pc.iterations_done(tmp_path, planned=50) == 40  # stopped early: what it holds
 
 
-def test_text_distance_labels_every_related_person_once_at_their_distance_to_b():
-    import torch
-
-    from loopthink.model import build_model
-    from loopthink.tasks import get_task
-    from loopthink.tasks.kinship import relations_and_distances
-    from tests.conftest import tiny_config
-
-    mod = load("text_distance")
-    chain = [("Ann", "parent", "Bob", "f"), ("Bob", "sibling", "Cy", "m"), ("Dee", "spouse", "Cy", "f"), ("Eve", "child", "Fay", None)]
-    by_person = relations_and_distances(chain, "Dee")  # the distances the bench scores at
-    assert {p: d for p, (_, d) in by_person.items()} == {"Cy": 1, "Bob": 2, "Ann": 3}  # Eve and Fay are not linked to Dee
-    task = get_task("text")
-    record = {"text": "Ann is the mother of Bob. Bob is the brother of Ann.", "question": "How is Bob related to Ann?", "answer": "son"}
-    first = mod.first_mentions(task.encode([record]).inputs)[0]
-    assert torch.nonzero(first).flatten().tolist() == [1, 6]  # <cls> first; each name's first mention
-    cfg = tiny_config(task={"name": "text", "train_difficulty": [1, 3]})
-    model = build_model(cfg, task).eval()
-    records = task.generate(12, 3, (3, 3))
-    cells = mod.by_distance(model, task, records, 2)
-    assert min(cells) >= 1 and all(0 <= right <= n for right, n in cells.values())  # B itself is not scored
-    assert cells[3][1] >= 12  # A, three facts from B, is labelled in every question
-
-
 def test_bench_step_times_the_configured_step_on_made_and_live_batches(monkeypatch, capsys):
     mod = load("bench_step")
     tiny = ["model.d_model=16", "model.n_heads=2", "model.d_ff=32", "train.batch_size=4", "train.threads=1"]

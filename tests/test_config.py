@@ -76,7 +76,13 @@ def test_a_run_config_written_with_retired_keys_still_loads_at_their_builtin_val
     old = yaml.safe_load(dump_config(cfg))
     old["train"].update(betas=[0.9, 0.98], eval_steps=None)
     old["train"]["steps"]["sigma"] = 0.5
-    assert config_from_dict(old) == cfg and len(RETIRED) == 3
+    old["model"].update(latch=False, readout_feedback="off")  # retired probes, at the off value every run had
+    old["train"]["idle_prefix"] = 0
+    assert config_from_dict(old) == cfg and len(RETIRED) == 14
+    old["model"]["latch"] = True
+    with pytest.raises(ConfigError, match=r"model\.latch: no longer a setting"):
+        config_from_dict(old)
+    old["model"]["latch"] = False
     old["train"]["betas"] = [0.9, 0.999]
     with pytest.raises(ConfigError, match=r"train\.betas: no longer a setting \(fixed at \[0\.9, 0\.98\]\)"):
         config_from_dict(old)

@@ -162,27 +162,3 @@ def test_ensemble_needs_rollouts_that_differ(tiny_graph_run, tmp_path, capsys):
     model.cfg.init_state = "random"  # the run as trained: random initial states, so members differ
     assert predict_over_steps(model, task, records, [2], ensemble=2).shape == (1, 10)
     assert main(["eval", str(tiny_graph_run), "--data", str(data), "--steps", "2", "--ensemble", "2", "--json"]) == 0
-
-
-def test_eval_asynchronous_reads_as_update_dropout_trained(tiny_graph_run, tmp_path, capsys):
-    """eval --asynchronous: tokens sit steps out in evaluation as model.update_dropout trained the run,
-    reproducibly (the same numbers twice), and its readings differ, so a run from a fixed state gets an
-    ensemble; a run trained without update dropout is refused in one line."""
-    _, model, task = load_run(tiny_graph_run)
-    data = tmp_path / "d.jsonl"
-    write_jsonl(data, task.generate(40, 9, (1, 3)))
-    assert main(["eval", str(tiny_graph_run), "--data", str(data), "--steps", "2", "--asynchronous"]) == 2
-    assert "needs a run trained with model.update_dropout > 0" in capsys.readouterr().err
-    run = tmp_path / "async"
-    shutil.copytree(tiny_graph_run, run)
-    config = (run / "config.yaml").read_text().replace("init_state: random", "init_state: zeros")
-    (run / "config.yaml").write_text(config.replace("update_dropout: 0.0", "update_dropout: 0.5"))
-    args = ["eval", str(run), "--data", str(data), "--steps", "1,4", "--json"]
-    outputs = []
-    for extra in ([], ["--asynchronous"], ["--asynchronous"], ["--asynchronous", "--ensemble", "2"]):
-        assert main(args + extra) == 0
-        outputs.append(json.loads(capsys.readouterr().out))
-    synchronous, asynchronous, again, _ = outputs
-    assert asynchronous == again and asynchronous != synchronous
-    _, held, _ = load_run(run, asynchronous=True)
-    assert held.cfg.update_dropout_eval and not load_run(run)[1].cfg.update_dropout_eval

@@ -21,6 +21,7 @@ PACKAGE = SRC / "loopthink"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("loopthink.version",)),
     ("tasks", ("loopthink.tasks",)),
+    ("model config", ("loopthink.model.config",)),  # beside the model, below the run config that composes it
     ("config", ("loopthink.config",)),
     ("model", ("loopthink.model",)),
     (

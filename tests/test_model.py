@@ -174,31 +174,6 @@ def test_relation_mask_attends_only_along_relations():
         ModelConfig(relation_mask=True, relation_bias=None)
 
 
-def test_blind_context_keeps_news_of_the_query_from_spreading():
-    """iterate(hidden=question) (Context.blind): whatever the question's words, the other tokens'
-    states are the same after any number of steps; without it the question reaches them."""
-    from loopthink.tasks import get_task
-    from loopthink.tasks.text_vocab import token_id
-
-    task = get_task("text")
-    inputs = task.encode(task.generate(4, 3, (2, 3))).inputs
-    cfg = ModelConfig(relation_mask=True, init_state="zeros", layerscale=None, gate=False)  # text.yaml's: full-size steps
-    m = LoopModel(cfg, "prose", len(task.classes), len(task.vocab)).eval()
-    question = task.query_tokens(inputs)
-    assert question.any(1).all() and (question <= inputs["mask"]).all()
-    other_words = inputs["tokens"].masked_fill(question & (inputs["entity"] == 0), token_id("married"))
-    other_question = {**inputs, "tokens": other_words}
-
-    def run(inp, hidden=None):
-        with torch.no_grad():
-            *_, last = m.iterate(inp, 6, hidden=hidden)
-        return last.h
-
-    rest = inputs["mask"] & ~question
-    assert torch.equal(run(inputs, question)[rest], run(other_question, question)[rest])
-    assert not torch.allclose(run(inputs)[rest], run(other_question)[rest])
-
-
 def test_group_positions_count_within_each_parenthesis_group():
     from loopthink.model.interfaces import position_in_group
     from loopthink.tasks import get_task
@@ -240,25 +215,6 @@ def test_iterate_is_the_loop_forward_reads():
             last = s
     want = m(inp, 2, h0=h0).logits.detach()[[0, 2]]
     assert torch.allclose(last.logits, want, atol=1e-6)  # a smaller batch may differ in the last bits
-
-
-def test_null_key_is_one_more_key_every_query_may_attend_to():
-    from loopthink.model.layers import Attention
-
-    torch.manual_seed(0)
-    attn = Attention(16, 2, 0.0, null_key=True)
-    assert "null_kv" not in Attention(16, 2, 0.0).state_dict()  # off: the parameters of before
-    x = torch.randn(2, 5, 16)
-    self_only = torch.eye(5, dtype=torch.bool).expand(2, 1, 5, 5)
-    bias = torch.zeros(2, 2, 5, 5)  # a float bias mask (logic, text) gets a 0 column for the null key
-    before = [attn(x, self_only, None), attn(x, bias, None)]
-    with torch.no_grad():
-        attn.null_kv[1].fill_(1.0)  # what the null key carries reaches even a row that holds only itself
-    after = [attn(x, self_only, None), attn(x, bias, None)]
-    assert all(not torch.allclose(a, b) for a, b in zip(before, after))
-    m = model(null_key=True)
-    m(chain_graph(), 3).logits.sum().backward()
-    assert m.blocks[0].attn.null_kv.grad is not None
 
 
 def test_state_norm_keeps_every_state_at_unit_rms():
@@ -327,98 +283,6 @@ def test_update_dropout_holds_a_random_share_of_tokens_in_training_only():
     assert abs(same.float().mean().item() - 0.3) < 0.03  # 1,792 token-steps
 
 
-def test_asynchronous_evaluation_sits_tokens_out_reproducibly():
-    """model.update_dropout_eval: in evaluation too each token keeps its old state at a step with the
-    update_dropout chance, drawn from the rollout's generator: one generator seed gives one rollout,
-    another seed another; it needs update_dropout > 0."""
-    from loopthink.config import config_from_dict
-
-    plain = model(layerscale=1.0, update_dropout=0.3, init_state="zeros")
-    held = model(layerscale=1.0, update_dropout=0.3, init_state="zeros", update_dropout_eval=True)
-    inp, h0 = chain_graph(B=64), torch.randn(64, 7, 64)
-    with torch.no_grad():
-        states = held(inp, 4, h0=h0, generator=torch.Generator().manual_seed(1), return_states="full").states
-        again = held(inp, 4, h0=h0, generator=torch.Generator().manual_seed(1), return_states="full").states
-        other = held(inp, 4, h0=h0, generator=torch.Generator().manual_seed(2), return_states="full").states
-        synchronous = plain(inp, 4, h0=h0, return_states="full").states
-    assert torch.equal(states, again) and not torch.equal(states, other)
-    same = (states[1:] == states[:-1]).all(-1)
-    assert abs(same.float().mean().item() - 0.3) < 0.03  # 1,792 token-steps
-    assert not (synchronous[1:] == synchronous[:-1]).all(-1).any()  # without it every token moves
-    assert plain.deterministic_init() and not held.deterministic_init()
-    with pytest.raises(ValueError, match="update_dropout_eval"):
-        config_from_dict({"task": {"name": "graph", "train_difficulty": [1, 2]}, "model": {"update_dropout_eval": True}})
-
-
-def test_state_noise_perturbs_every_new_state_in_training_only():
-    """model.state_noise: in training N(0, sigma^2) is added to each new state; evaluation adds none."""
-    plain = model(layerscale=1.0, dropout=0.0)
-    noisy = model(layerscale=1.0, dropout=0.0, state_noise=0.5)
-    inp, h0 = chain_graph(B=64), torch.randn(64, 7, 64)
-    with torch.no_grad():
-        assert torch.equal(noisy(inp, 3, h0=h0).logits, plain(inp, 3, h0=h0).logits)
-        ctx = plain.encode(inp)
-        noisy.train()
-        gap = noisy.step(h0, ctx, 0) - plain.step(h0, ctx, 0)
-    assert abs(gap.std().item() - 0.5) < 0.02 and abs(gap.mean().item()) < 0.02  # 28,672 values
-
-
-def test_readout_feedback_adds_the_embedding_of_what_the_readout_reads():
-    """model.readout_feedback: starts as the plain model (zero embedding); a step adds E p, with p the
-    readout's probabilities of the new state (soft) or its one-hot top class (hard) whose gradient is
-    the soft one."""
-    plain = model(layerscale=1.0)
-    inp, h0 = chain_graph(B=4), torch.randn(4, 7, 64)
-    for kind in ("soft", "hard"):
-        fed = model(layerscale=1.0, readout_feedback=kind)
-        fed.load_state_dict(plain.state_dict(), strict=False)
-        with torch.no_grad():
-            assert torch.equal(fed(inp, 3, h0=h0).logits, plain(inp, 3, h0=h0).logits)
-            fed.feedback.weight.normal_()
-            ctx = plain.encode(inp)
-            raw = plain.step(h0, ctx, 0)
-            p = torch.softmax(plain.classify(raw), -1)
-            if kind == "hard":
-                p = torch.nn.functional.one_hot(p.argmax(-1), 2).float()
-            assert torch.allclose(fed.step(h0, fed.encode(inp), 0), raw + p @ fed.feedback.weight.T, atol=1e-6)
-    h = torch.randn(4, 7, 64, requires_grad=True)
-    fed.head.weight.data.normal_()
-    hard_grad = torch.autograd.grad(fed._read_classes(h)[..., 0].sum(), h)[0]
-    fed.cfg = fed.cfg.model_copy(update={"readout_feedback": "soft"})
-    soft_grad = torch.autograd.grad(fed._read_classes(h)[..., 0].sum(), h)[0]
-    assert torch.allclose(hard_grad, soft_grad) and hard_grad.abs().sum() > 0
-
-
-def test_latch_freezes_a_settled_token_and_costs_its_openness():
-    """model.latch: a token that never settles runs as without the latch; one that settles at once
-    keeps its step-1 state for every later step; the cost is latch_cost x the mean openness."""
-    plain = model(layerscale=1.0, state_norm=True)
-    h0 = torch.randn(3, 7, 64)
-    inp = chain_graph()
-    never = model(layerscale=1.0, state_norm=True, latch=True, latch_bias=-60.0, latch_cost=0.5)
-    never.load_state_dict(plain.state_dict(), strict=False)  # the latch's own unit is the only addition
-    at_once = model(layerscale=1.0, state_norm=True, latch=True)
-    at_once.load_state_dict(never.state_dict())
-    torch.nn.init.constant_(at_once.latch.bias, 60.0)
-    with torch.no_grad():
-        out = never(inp, 6, h0=h0)
-        assert torch.allclose(out.logits, plain(inp, 6, h0=h0).logits, atol=1e-6)
-        assert torch.allclose(out.aux_loss, torch.tensor(0.5))  # open throughout: cost 0.5 x 1
-        states = at_once(inp, 6, h0=h0, return_states="full").states
-        assert not torch.allclose(states[1], states[0], atol=1e-3)  # step 1 runs: openness starts at 1
-        for t in range(2, 7):
-            assert torch.allclose(states[t], states[1], atol=1e-5)
-        assert at_once(inp, 6, h0=h0).aux_loss is None  # no cost configured
-    with torch.no_grad():  # rows dropped mid-rollout (halting) take their openness with them
-        for s in at_once.iterate(inp, 3, h0=h0):
-            if s.t == 1:
-                s.keep(torch.tensor([0, 2]))
-        assert s.ctx.openness.shape == (2, 7, 1)
-    open_ = model(layerscale=1.0, latch=True, latch_cost=1.0).train()
-    open_(inp, 3).aux_loss.backward()  # the cost reaches the latch's unit
-    assert open_.latch.bias.grad is not None and open_.latch.bias.grad.item() < 0  # closing lowers it
-
-
 def test_depth_attention_reads_only_each_tokens_own_past():
     """model.depth_attention: step 1 has no past (the plain model's output); from step 2 a token also
     attends to its own earlier keys, never another token's or another example's; keep() shrinks it."""
@@ -443,41 +307,3 @@ def test_depth_attention_reads_only_each_tokens_own_past():
     deep(inp, 3).logits.sum().backward()  # the past carries gradients like the state does
     assert deep.blocks[0].attn.qkv.weight.grad is not None
 
-
-def test_entity_mean_on_a_known_case():
-    from loopthink.model.core import entity_mean
-
-    h = torch.tensor([[[1.0], [2.0], [3.0], [5.0]], [[7.0], [1.0], [1.0], [4.0]]])  # (B=2, L=4, d=1)
-    entity = torch.tensor([[0, 1, 2, 1], [2, 2, 0, 1]])
-    pooled = entity_mean(h, entity)[..., 0].tolist()
-    assert pooled == [[1.0, 3.5, 3.0, 3.5], [4.0, 4.0, 1.0, 4.0]]  # instances never mix
-
-
-def test_entity_state_gives_every_mention_of_a_person_one_state():
-    """model.entity_state: after every step all tokens naming one person hold the same state, the
-    other tokens do not; step 1 differs from the plain model's; graph and logic configs refuse it."""
-    from loopthink.config import config_from_dict
-    from loopthink.tasks import get_task
-
-    task = get_task("text")
-    inputs = task.encode(task.generate(4, 3, (2, 3))).inputs
-    cfg = dict(relation_mask=True, init_state="zeros", layerscale=None, gate=False, state_norm=True)
-    plain = LoopModel(ModelConfig(**cfg), "prose", len(task.classes), len(task.vocab)).eval()
-    tied = LoopModel(ModelConfig(**cfg, entity_state=True), "prose", len(task.classes), len(task.vocab)).eval()
-    tied.load_state_dict(plain.state_dict())  # no parameters of its own
-    with torch.no_grad():
-        states = tied(inputs, 4, return_states="full").states
-        assert not torch.allclose(states[1], plain(inputs, 1, return_states="full").states[1])
-    entity = inputs["entity"]
-    for b in range(entity.shape[0]):
-        people = entity[b].unique().tolist()
-        assert len(people) > 3 and (torch.bincount(entity[b])[1:] > 1).any()  # some person is named twice
-        for t in range(1, 5):
-            for e in people[1:]:
-                mentions = states[t, b][entity[b] == e]
-                assert torch.allclose(mentions, mentions[0].expand_as(mentions), atol=1e-6)
-            words = states[t, b][(entity[b] == 0) & inputs["mask"][b]]
-            assert not torch.allclose(words, words[0].expand_as(words))
-    for name in ("graph", "logic"):
-        with pytest.raises(ValueError, match="entity_state"):
-            config_from_dict({"task": {"name": name, "train_difficulty": [1, 2]}, "model": {"entity_state": True}})

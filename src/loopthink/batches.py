@@ -28,25 +28,15 @@ def iteration_rng(seed: int, it: int, rank: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, it, rank])
 
 
-def sample_steps(cfg: StepsConfig, rng: np.random.Generator, shift: int = 0) -> int:
-    """Recurrence steps for one batch: fixed, uniform, or Huginn's log-normal Poisson (heavy tail),
-    over ``[min, max]`` moved down by ``shift`` (never below 1)."""
-    lo, hi = max(1, cfg.min - shift), max(1, cfg.max - shift)
+def sample_steps(cfg: StepsConfig, rng: np.random.Generator) -> int:
+    """Recurrence steps for one batch: fixed, uniform, or Huginn's log-normal Poisson (heavy tail,
+    Geiping et al. 2025), over ``[min, max]``."""
     if cfg.mode == "fixed":
-        return hi
+        return cfg.max
     if cfg.mode == "uniform":
-        return int(rng.integers(lo, hi + 1))
-    mean = max(1.0, cfg.mean - shift) if shift else cfg.mean
-    tau = rng.normal(math.log(mean) - 0.5 * HUGINN_SIGMA**2, HUGINN_SIGMA)
-    return int(np.clip(rng.poisson(math.exp(tau)) + 1, lo, hi))
-
-
-def steps_shift(it: int, cfg: RunConfig) -> int:
-    """How far ``train.steps.follow_curriculum`` moves iteration ``it``'s step range down: the
-    levels the curriculum is still below the hardest training level; 0 when off."""
-    if not cfg.train.steps.follow_curriculum:
-        return 0
-    return cfg.task.train_difficulty[1] - difficulty_at(it, cfg)[1]
+        return int(rng.integers(cfg.min, cfg.max + 1))
+    tau = rng.normal(math.log(cfg.mean) - 0.5 * HUGINN_SIGMA**2, HUGINN_SIGMA)
+    return int(np.clip(rng.poisson(math.exp(tau)) + 1, cfg.min, cfg.max))
 
 
 def difficulty_at(it: int, cfg: RunConfig) -> tuple[int, int]:
@@ -75,7 +65,7 @@ def training_item(task: Task, cfg: RunConfig, it: int, rank: int = 0, data: File
     """Batch ``it`` and its number of recurrence steps: a function of ``(seed, it, rank)`` alone;
     generated, or read from ``data`` (``task.train_data``)."""
     rng = iteration_rng(cfg.train.seed, it, rank)
-    steps = sample_steps(cfg.train.steps, rng, steps_shift(it, cfg))
+    steps = sample_steps(cfg.train.steps, rng)
     if data is not None:
         return data.batch(it, rank), steps
     return sample_training_batch(task, cfg, rng, difficulty_at(it, cfg)), steps

@@ -233,18 +233,11 @@ def read_run_config(run: str | Path) -> RunConfig:
         raise RunError(f"{run}/config.yaml: {e}") from None
 
 
-def load_run(run: str | Path, device: str = "cpu", asynchronous: bool = False) -> tuple[RunConfig, torch.nn.Module, Any]:
-    """(config, model in eval mode, task) of a trained run directory.
-
-    asynchronous: evaluate as the run's ``model.update_dropout`` trained it (``model.update_dropout_eval``),
-    whatever its config says; RunError for a run trained without update dropout."""
+def load_run(run: str | Path, device: str = "cpu") -> tuple[RunConfig, torch.nn.Module, Any]:
+    """(config, model in eval mode, task) of a trained run directory."""
     run = Path(run)
     check_device(device)
     cfg = read_run_config(run)
-    if asynchronous:
-        if cfg.model.update_dropout == 0:
-            raise RunError(f"{run}: asynchronous evaluation needs a run trained with model.update_dropout > 0")
-        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"update_dropout_eval": True})})
     task = get_task(cfg.task.name, **cfg.task.options)
     model = build_model(cfg, task)
     load_weights(run / "model.safetensors", model)

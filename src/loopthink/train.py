@@ -65,47 +65,21 @@ def compute_loss(
     model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, task: Task
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and final logits: the query's loss, plus ``node_loss`` x the every-node loss (whose
-    per-token labels ``task`` gives), after the last step or, with ``node_loss_steps: front``,
-    after every step on the tokens that can be reached by then."""
-    h0 = idle_state(model, batch, cfg, rng, task)
-    if cfg.node_loss_steps == "front":
-        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, h0=h0, return_states="live")
-        nodes = every_node_loss(model, out.states[1:], batch, task, task.node_ready_step(batch.inputs))
-        loss = cross_entropy(out.logits, batch.labels) + cfg.node_loss * nodes
-        return (loss if out.aux_loss is None else loss + out.aux_loss), out.logits
-    out, loss = query_loss(model, batch, steps, cfg, rng, h0)
+    per-token labels ``task`` gives) after the last step."""
+    out, loss = query_loss(model, batch, steps, cfg, rng)
     if cfg.node_loss > 0:
         loss = loss + cfg.node_loss * every_node_loss(model, out.final_state, batch, task)
     return loss, out.logits
 
 
-def idle_state(model: nn.Module, batch: Batch, cfg: TrainConfig, rng: np.random.Generator, task: Task) -> torch.Tensor | None:
-    """With ``idle_prefix`` K: the state after 0..K (uniform) steps, without gradient, in which no
-    token can read the query's tokens (``Task.query_tokens``); the rollout starts from it. A token
-    far from the query waits many steps before news of it arrives, longer than any training
-    instance makes it wait; the prefix makes it wait that long in training too. None: no prefix.
-
-    The prefix runs on a fork of torch's random state, so the rollout after it encodes the batch
-    with the same random draws (text: the same entity-slot permutation) as the prefix did."""
-    k = int(rng.integers(0, cfg.idle_prefix + 1)) if cfg.idle_prefix else 0
-    if k == 0:
-        return None
-    core = getattr(model, "module", model)
-    with torch.no_grad(), torch.random.fork_rng():
-        *_, last = core.iterate(batch.inputs, k, hidden=task.query_tokens(batch.inputs))
-    return last.h
-
-
-def query_loss(
-    model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator, h0: torch.Tensor | None = None
-) -> tuple[Any, torch.Tensor]:
+def query_loss(model: nn.Module, batch: Batch, steps: int, cfg: TrainConfig, rng: np.random.Generator) -> tuple[Any, torch.Tensor]:
     """(model output, loss on the query). ``final`` is silent thinking: only the last step is supervised."""
     if cfg.loss == "every":
-        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, h0=h0, return_step_logits=True)
+        out = model(batch.inputs, steps, bptt=cfg.steps.bptt, return_step_logits=True)
         per_step = torch.stack([cross_entropy(lg, batch.labels) for lg in out.step_logits])
         intermediate = per_step[:-1].mean() if steps > 1 else per_step.new_zeros(())
         return out, per_step[-1] + cfg.every_step_weight * intermediate
-    out = model(batch.inputs, steps, bptt=cfg.steps.bptt, h0=h0)
+    out = model(batch.inputs, steps, bptt=cfg.steps.bptt)
     objective = getattr(getattr(model, "module", model), "training_loss", None)  # baselines bring their own
     if objective is not None:
         return out, objective(out, batch.labels)
@@ -124,7 +98,7 @@ def query_loss(
     return out, loss
 
 
-def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch, task: Task, ready_step: torch.Tensor | None = None) -> torch.Tensor:
+def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch, task: Task) -> torch.Tensor:
     """The readout applied to every token that has a label of its own, not only the queried one —
     graph: every node but the source, reachable from it or not; text: every person the facts link to
     B, as their relation to B (either gendered word counts: a person's gender need not be stated);
@@ -133,15 +107,10 @@ def every_node_loss(model: nn.Module, h: torch.Tensor, batch: Batch, task: Task,
     "a node is reached iff an in-neighbour is" (or "my relation to B composes my link with my
     neighbour's") then has to hold at every distance the instance has, not only at the query's.
 
-    ``h`` is the last state (B, L, d), or with ``ready_step`` (B, L) the states after steps
-    1..S (S, B, L, d): after step t only tokens whose ``ready_step`` is at most t are labelled, so a
-    label is asked for from the step it can be known at one hop per step and at every step after."""
+    ``h`` is the last state (B, L, d)."""
     core = getattr(model, "module", model)
     allowed = task.node_targets(batch.inputs)
     labelled = allowed.any(-1)
-    if ready_step is not None:
-        after = torch.arange(1, h.shape[0] + 1, device=h.device)[:, None, None]
-        labelled = labelled & (ready_step <= after)  # (S, B, L)
     logp = F.log_softmax(core.classify(h).float(), dim=-1)
     # -log P(an allowed class); unlabelled tokens allow every class, so their term is exactly 0
     per_node = -torch.logsumexp(logp.masked_fill(~(allowed | ~labelled[..., None]), float("-inf")), dim=-1)

@@ -23,15 +23,13 @@ def sweep_eval(
     data_name: str,
     steps: list[int],
     device: str = "cpu",
-    asynchronous: bool = False,
     **kw: Any,
 ) -> dict[str, Any]:
     """The ``loopthink eval --json`` object of a sweep: every seed's run evaluated on the same
-    records; accuracies are means over seeds with their 95% interval, per-seed values alongside.
-    ``asynchronous``: as :func:`loopthink.checkpoint.load_run`'s."""
+    records; accuracies are means over seeds with their 95% interval, per-seed values alongside."""
     results, seeds = [], []
     for run in runs:
-        cfg, model, task = load_run(run, device, asynchronous)
+        cfg, model, task = load_run(run, device)
         if data_name != task.name:
             raise DataError(f"the data holds {data_name} instances but {run} was trained on {task.name}")
         results.append(evaluate_records(model, task, records, steps, device=device, **kw))
@@ -54,13 +52,10 @@ def sweep_eval(
     return out
 
 
-def load_pool(
-    runs: Sequence[str | Path], device: str = "cpu", ensemble: int = 1, asynchronous: bool = False
-) -> tuple[list[Any], list[nn.Module], Any]:
+def load_pool(runs: Sequence[str | Path], device: str = "cpu", ensemble: int = 1) -> tuple[list[Any], list[nn.Module], Any]:
     """(configs, models, task) of runs that answer as one pooled model; RunError unless they were all
-    trained on one task (name and options), or if ``ensemble`` readings of one of them could not differ.
-    ``asynchronous``: as :func:`loopthink.checkpoint.load_run`'s."""
-    loaded = [load_run(run, device, asynchronous) for run in runs]
+    trained on one task (name and options), or if ``ensemble`` readings of one of them could not differ."""
+    loaded = [load_run(run, device) for run in runs]
     first = loaded[0][0].task
     for run, (cfg, model, _) in zip(runs, loaded):
         if (cfg.task.name, cfg.task.options) != (first.name, first.options):
@@ -81,13 +76,12 @@ def pool_eval(
     steps: list[int],
     device: str = "cpu",
     ensemble: int = 1,
-    asynchronous: bool = False,
     **kw: Any,
 ) -> dict[str, Any]:
     """The ``loopthink eval --json`` object of one pooled model: the runs (a sweep's seeds) answer
     every record together with their mean probability (``predict_over_steps`` with several
     models). len(runs) times the compute of one run; a measure apart from the mean over seeds."""
-    cfgs, models, task = load_pool(runs, device, ensemble, asynchronous)
+    cfgs, models, task = load_pool(runs, device, ensemble)
     if data_name != task.name:
         raise DataError(f"the data holds {data_name} instances but {runs[0]} was trained on {task.name}")
     result = evaluate_records(models, task, records, steps, device=device, ensemble=ensemble, **kw)

@@ -39,12 +39,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with a sweep: answer with the mean probability of its seeds' runs, one pooled model (len(seeds) times the "
         "compute), instead of each seed's accuracy and their mean",
     )
-    p.add_argument(
-        "--asynchronous",
-        action="store_true",
-        help="evaluate as model.update_dropout trained the run: each token sits every step out with that chance, "
-        "drawn reproducibly (model.update_dropout_eval); for runs trained with update dropout",
-    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--halt",
@@ -63,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if is_sweep(args.run):
         name, records = read_jsonl(args.data)
         runs = single_point_runs(args.run)
-        kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble, asynchronous=args.asynchronous)
+        kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble)
         if args.pool:  # one pooled model
             result = pool_eval(runs, records, name, args.steps, args.device, **kw)
             table = f"one pool of seeds {', '.join(map(str, result['seeds']))}\n" + format_table(result, result["difficulty_name"])
@@ -72,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             table = format_sweep_table(result)
         print(json.dumps(result) if args.json else table)
         return 0
-    cfg, model, task = load_run(args.run, args.device, args.asynchronous)
+    cfg, model, task = load_run(args.run, args.device)
     name, records = read_jsonl(args.data)
     if name != task.name:
         raise DataError(f"{args.data} holds {name} instances but {args.run} was trained on {task.name}")

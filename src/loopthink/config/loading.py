@@ -87,6 +87,18 @@ RETIRED: dict[tuple[str, ...], Any] = {
     ("train", "betas"): [0.9, 0.98],
     ("train", "eval_steps"): None,
     ("train", "steps", "sigma"): 0.5,
+    # in-house probes, measured and not taken (docs/archive.md); off is what every run trained with
+    ("model", "null_key"): False,
+    ("model", "update_dropout_eval"): False,
+    ("model", "state_noise"): 0.0,
+    ("model", "latch"): False,
+    ("model", "latch_bias"): -4.0,
+    ("model", "latch_cost"): 0.0,
+    ("model", "entity_state"): False,
+    ("model", "readout_feedback"): "off",
+    ("train", "steps", "follow_curriculum"): False,
+    ("train", "node_loss_steps"): "final",
+    ("train", "idle_prefix"): 0,
 }
 
 

@@ -1,21 +1,27 @@
-"""Depth-recurrent model (core.py), task interfaces (interfaces.py), layers, and baselines."""
+"""Depth-recurrent model (core.py) with its config beside it (config.py), task interfaces
+(interfaces.py), layers, and baselines.
+
+The names below load on first use (PEP 562): the run config (:mod:`loopthink.config`) composes
+:class:`~loopthink.model.config.ModelConfig`, so importing this package must not import the run
+config back before it exists.
+"""
 
 from __future__ import annotations
 
-from torch import nn
+import importlib
+from typing import Any
 
-from loopthink.config import RunConfig
-from loopthink.model.baselines import build_baseline
-from loopthink.model.core import LoopModel, LoopOutput
-from loopthink.model.interfaces import Context
-from loopthink.tasks import Task
+__all__ = ["Context", "LoopModel", "LoopOutput", "ModelConfig", "build_model"]
+_WHERE = {
+    "Context": "loopthink.model.interfaces",
+    "LoopModel": "loopthink.model.core",
+    "LoopOutput": "loopthink.model.core",
+    "ModelConfig": "loopthink.model.config",
+    "build_model": "loopthink.model.build",
+}
 
-__all__ = ["Context", "LoopModel", "LoopOutput", "build_model"]
 
-
-def build_model(cfg: RunConfig, task: Task) -> nn.Module:
-    """The model a run config describes (``arch``: the recurrent model or a baseline)."""
-    vocab = len(task.vocab)
-    if cfg.arch == "recurrent":
-        return LoopModel(cfg.model, task.interface, task.num_classes, vocab)
-    return build_baseline(cfg, task, vocab)
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'loopthink.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

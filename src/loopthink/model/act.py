@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from loopthink.config import ModelConfig
+from loopthink.model.config import ModelConfig
 from loopthink.model.core import LoopModel, LoopOutput
 
 

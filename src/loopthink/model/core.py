@@ -6,14 +6,9 @@ One recurrence step (see docs/architecture.md for the formulas)::
     r      = r + LS_a * Attn(LN(r + x))            # x: encoded input, re-injected every step
     r      = r + LS_m * MLP(LN(r + x))
     z      = sigmoid(W_g [r; h_t] + b_g)           # identity-biased gate, b_g = -2 at init
-    h      = z * r + (1 - z) * h_t
-    h      = h_t + k_t * (h - h_t)                 # latch (optional): openness k_0 = 1, only falls
-    h      = mean of h over each person's tokens   # entity_state (optional, text)
-    h      = h + E p(h),  p = softmax(readout(h))  # readout_feedback (optional; hard: one-hot p)
-    h      = h + state_noise * N(0, 1)             # state_noise (optional, training only)
-    h_t+1  = RMSNorm(h)                            # state_norm (optional)
-    h_t+1  = h_t for a random share of tokens      # update_dropout (optional; training, or update_dropout_eval)
-    k_t+1  = k_t * (1 - sigmoid(w . h_t+1 + b))    # latch
+    h_t+1  = z * r + (1 - z) * h_t
+    h_t+1  = RMSNorm(h_t+1)                        # state_norm (optional)
+    h_t+1  = h_t for a random share of tokens      # update_dropout (optional, training only)
 
 T is an argument of ``forward``; nothing in the parameters depends on it (unless the paper's
 depth embedding is switched on, which caps T at its table size). :meth:`SteppedModel.iterate` is
@@ -29,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.config import MAX_STEPS, ModelConfig
+from loopthink.model.config import MAX_STEPS, ModelConfig
+from loopthink.model.depth_attention import DepthMemory
 from loopthink.model.hub import HubMixin
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
@@ -41,7 +37,7 @@ class LoopOutput:
     step_logits: torch.Tensor | None = None  # (T, B, C) readout after every step ("logit lens")
     states: torch.Tensor | None = None  # (T+1, B, d) pooled states, or (T+1, B, L, d) full
     final_state: torch.Tensor | None = None  # (B, L, d)
-    aux_loss: torch.Tensor | None = None  # extra training loss (ACT ponder cost, PonderNet KL, the latch's cost)
+    aux_loss: torch.Tensor | None = None  # extra training loss (ACT ponder cost, PonderNet KL)
     halt_steps: torch.Tensor | None = None  # (B,) steps a model with built-in halting used
 
 
@@ -60,7 +56,8 @@ def init_weights(model: nn.Module, std: float | None) -> None:
 
 
 class Gate(nn.Module):
-    """``z = sigmoid(W [h_new; h_old] + b)`` with b initialised negative: a step starts near identity."""
+    """``z = sigmoid(W [h_new; h_old] + b)`` with b initialised negative: a step starts near identity
+    (the seed paper's identity-biased recurrence)."""
 
     def __init__(self, d_model: int, bias: float):
         super().__init__()
@@ -77,6 +74,28 @@ class Gate(nn.Module):
         return z * h_new + (1 - z) * h_old
 
 
+class NoGate(nn.Module):
+    """``model.gate: false``: the new state replaces the old one."""
+
+    def forward(self, h_new: torch.Tensor, h_old: torch.Tensor) -> torch.Tensor:
+        return h_new
+
+
+class UpdateDropout(nn.Module):
+    """Asynchronous updates, as neural cellular automata are trained (Mordvintsev et al. 2020): in
+    training each token keeps its old state with probability ``p`` at every step; evaluation
+    updates every token."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, h_old: torch.Tensor, h_new: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return h_new
+        return torch.where(torch.rand(h_old.shape[:-1] + (1,), device=h_old.device) < self.p, h_old, h_new)
+
+
 @dataclass
 class StepState:
     """The rollout as :meth:`SteppedModel.iterate` hands it out, after ``t`` steps (t = 0: the
@@ -90,10 +109,12 @@ class StepState:
     logits: torch.Tensor | None = None  # (B, C) readout of h, when iterated with readout=True (t >= 1)
     grad: bool = False  # step t ran with autograd (bptt leaves the leading steps without)
     frozen: torch.Tensor | None = None  # bool (B,) rows whose state the steps leave as it is
+    memory: DepthMemory | None = None  # Depth-Attention's past keys and values (model.depth_attention)
 
     def keep(self, idx: torch.Tensor) -> None:
         """Keep only rows ``idx`` from here on (halting shrinks the batch as examples exit)."""
         self.h, self.ctx = self.h[idx], self.ctx.index(idx)
+        self.memory = None if self.memory is None else self.memory.index(idx)
         self.prev = None if self.prev is None else self.prev[idx]
         self.logits = None if self.logits is None else self.logits[idx]
         self.frozen = None if self.frozen is None else self.frozen[idx]
@@ -117,8 +138,14 @@ class SteppedModel(nn.Module):
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def step(self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None, memory: DepthMemory | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
+
+    def new_memory(self) -> DepthMemory | None:
+        """What a rollout carries from step to step besides the state (Depth-Attention's past); None: nothing."""
+        return None
 
     def pool(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
         """The state the readout reads: (B, d)."""
@@ -132,10 +159,9 @@ class SteppedModel(nn.Module):
         return self.head(self.norm(states))
 
     def deterministic_init(self) -> bool:
-        """True when an evaluation rollout draws no randomness (:meth:`init_state` draws none and no
-        token sits a step out, ``update_dropout_eval``), so repeated runs coincide."""
-        fixed_start = self.cfg.init_state == "zeros" or self.cfg.init_scale == 0
-        return fixed_start and not self.cfg.update_dropout_eval
+        """True when an evaluation rollout draws no randomness (:meth:`init_state` draws none), so
+        repeated runs coincide."""
+        return self.cfg.init_state == "zeros" or self.cfg.init_scale == 0
 
     def iterate(
         self,
@@ -147,7 +173,6 @@ class SteppedModel(nn.Module):
         generator: torch.Generator | None = None,
         frozen: torch.Tensor | None = None,
         readout: bool = False,
-        hidden: torch.Tensor | None = None,
     ) -> Iterator[StepState]:
         """Yield the :class:`StepState` after 0, 1, ..., ``steps`` steps.
 
@@ -156,23 +181,18 @@ class SteppedModel(nn.Module):
         h0: start from this state instead of :meth:`init_state`.
         frozen: bool (B,) examples whose state must not change (already halted).
         readout: compute ``logits`` (the readout) after every step, with the step's autograd mode.
-        hidden: bool (B, L) tokens no other token can read in this rollout (``Context.blind``).
         """
         if not 1 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
         ctx = self.encode(inputs)
-        if hidden is not None:
-            ctx = ctx.blind(hidden)
         h = self.init_state(ctx, generator) if h0 is None else h0
-        if self.cfg.update_dropout_eval and not self.training:  # asynchronous evaluation, reproducible
-            ctx.draws = generator if generator is not None else torch.Generator(h.device).manual_seed(EVAL_SEED)
         no_grad_steps = steps - bptt if bptt is not None and bptt < steps else 0
-        state = StepState(0, h, ctx, grad=torch.is_grad_enabled(), frozen=frozen)
+        state = StepState(0, h, ctx, grad=torch.is_grad_enabled(), frozen=frozen, memory=self.new_memory())
         yield state
         for t in range(steps):
             state.grad = torch.is_grad_enabled() and t >= no_grad_steps
             with torch.set_grad_enabled(state.grad):
-                state.prev, state.h = state.h, self.step(state.h, state.ctx, t, state.frozen)
+                state.prev, state.h = state.h, self.step(state.h, state.ctx, t, state.frozen, state.memory)
                 state.logits = self.readout(state.h, state.ctx) if readout else None
             state.t = t + 1
             yield state
@@ -203,32 +223,20 @@ class LoopModel(SteppedModel, HubMixin):
         cfg, self.interface_kind = self.cfg, interface
         d = cfg.d_model
         self.interface = build_interface(interface, cfg, vocab_size)
-        self.blocks = nn.ModuleList(
-            Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale, cfg.null_key) for _ in range(cfg.blocks_per_step)
-        )
+        self.blocks = nn.ModuleList(Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(cfg.blocks_per_step))
         self.inject = nn.Linear(2 * d, d) if cfg.injection == "concat" else None
-        self.gate = Gate(d, cfg.gate_bias) if cfg.gate else None
-        self.latch = nn.Linear(d, 1) if cfg.latch else None
+        self.gate = Gate(d, cfg.gate_bias) if cfg.gate else NoGate()
+        self.state_norm = nn.RMSNorm(d, elementwise_affine=False) if cfg.state_norm else nn.Identity()
+        self.update_dropout = UpdateDropout(cfg.update_dropout)
         self.depth = nn.Embedding(cfg.depth_embedding, d) if cfg.depth_embedding else None
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, num_classes)
-        self.feedback = nn.Linear(num_classes, d, bias=False) if cfg.readout_feedback != "off" else None
         init_weights(self, cfg.init_std)
-        if self.feedback is not None:  # a step starts as it would without the feedback
-            nn.init.zeros_(self.feedback.weight)
-        if self.gate is not None:  # after the generic init: the gate's own init is the point of it
+        if cfg.gate:  # after the generic init: the gate's own init is the point of it
             self.gate.reset_parameters()
-        if self.latch is not None:  # every token starts open, whatever its state
-            nn.init.zeros_(self.latch.weight)
-            nn.init.constant_(self.latch.bias, cfg.latch_bias)
 
-    def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
-        ctx = super().encode(inputs)
-        if self.cfg.depth_attention:  # each rollout starts with an empty past
-            ctx.memory = [[] for _ in self.blocks]
-        if self.latch is not None:  # and with every token open
-            ctx.openness = torch.ones_like(ctx.x[..., :1])
-        return ctx
+    def new_memory(self) -> DepthMemory | None:
+        return DepthMemory(len(self.blocks)) if self.cfg.depth_attention else None
 
     def init_state(self, ctx: Context, generator: torch.Generator | None = None) -> torch.Tensor:
         """h_0: zeros or N(0, init_scale^2); without input injection the state starts at the input.
@@ -249,62 +257,29 @@ class LoopModel(SteppedModel, HubMixin):
             h = h + ctx.x
         return h
 
-    def step(self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None, memory: DepthMemory | None = None
+    ) -> torch.Tensor:
         """One recurrence step ``h_t -> h_{t+1}``; rows where ``frozen`` is True keep their state."""
-        r = h
-        inject = ctx.x if self.cfg.injection == "add" else None
-        if self.inject is not None:
-            r = self.inject(torch.cat([h, ctx.x], dim=-1))
-        if self.depth is not None:
-            if t >= self.depth.num_embeddings:
-                raise ValueError(f"depth embedding has {self.depth.num_embeddings} entries; cannot run step {t + 1}")
-            r = r + self.depth.weight[t]
-        for i, block in enumerate(self.blocks):
-            r = block(r, inject, ctx.mask, ctx.rotary, None if ctx.memory is None else ctx.memory[i])
-        h_next = self.gate(r, h) if self.gate is not None else r
-        if ctx.openness is not None:
-            h_next = h + ctx.openness * (h_next - h)
-        if ctx.entity is not None:
-            h_next = entity_mean(h_next, ctx.entity)
-        if self.feedback is not None:
-            h_next = h_next + self.feedback(self._read_classes(h_next))
-        if self.training and self.cfg.state_noise > 0:
-            h_next = h_next + self.cfg.state_noise * torch.randn_like(h_next)
-        if self.cfg.state_norm:
-            h_next = F.rms_norm(h_next, h_next.shape[-1:])
-        if self.cfg.update_dropout > 0 and (self.training or ctx.draws is not None):  # asynchronous:
-            # some tokens sit this step out (in evaluation only with update_dropout_eval)
-            shape = h.shape[:-1] + (1,)
-            if ctx.draws is None:
-                u = torch.rand(shape, device=h.device)
-            else:
-                u = torch.rand(shape, generator=ctx.draws, device=ctx.draws.device).to(h.device)
-            h_next = torch.where(u < self.cfg.update_dropout, h, h_next)
-        if ctx.openness is not None:
-            self._settle(h_next, ctx, frozen)
+        r, x = self.enter(h, ctx, t)
+        pasts = memory.past if memory is not None else [None] * len(self.blocks)
+        for block, past in zip(self.blocks, pasts):
+            r = block(r, x, ctx.mask, ctx.rotary, past)
+        h_next = self.update_dropout(h, self.state_norm(self.gate(r, h)))
         if frozen is not None:
             h_next = torch.where(frozen[:, None, None], h, h_next)
         return h_next
 
-    def _read_classes(self, h: torch.Tensor) -> torch.Tensor:
-        """readout_feedback: every token's class distribution under the readout (B, L, C); "hard"
-        is the one-hot top class forward with the soft distribution's gradient (straight-through), so
-        the state is pulled to one class's embedding and a drift that does not flip the class is
-        undone at the next step."""
-        p = torch.softmax(self.classify(h).float(), dim=-1).to(h.dtype)
-        if self.cfg.readout_feedback == "soft":
-            return p
-        hard = F.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype)
-        return hard + p - p.detach()
-
-    def _settle(self, h: torch.Tensor, ctx: Context, frozen: torch.Tensor | None) -> None:
-        """The latch after a step: each token closes by its settling probability given its new state
-        ``h``. Openness only falls, so a settled token's state stays put (a one-way front: the people
-        beyond it, whose states training never constrained, cannot pull it back)."""
-        openness = ctx.openness * (1 - torch.sigmoid(self.latch(h)))
-        if frozen is not None:
-            openness = torch.where(frozen[:, None, None], ctx.openness, openness)
-        ctx.openness = openness
+    def enter(self, h: torch.Tensor, ctx: Context, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the stream the blocks start from, the input their branches re-read). ``injection: add``
+        re-reads ``x`` inside every block; ``concat`` (Huginn, Geiping et al. 2025) projects
+        ``[h; x]`` once per step; the seed paper's depth embedding adds step ``t``'s row."""
+        r = h if self.inject is None else self.inject(torch.cat([h, ctx.x], dim=-1))
+        if self.depth is not None:
+            if t >= self.depth.num_embeddings:
+                raise ValueError(f"depth embedding has {self.depth.num_embeddings} entries; cannot run step {t + 1}")
+            r = r + self.depth.weight[t]
+        return r, (ctx.x if self.cfg.injection == "add" else None)
 
     def forward(
         self,
@@ -323,36 +298,19 @@ class LoopModel(SteppedModel, HubMixin):
         return_states: None, "pooled" (readout token per step), "full" (every token per step) or
         "live" (as "full", not detached); the first entry is the initial state.
         """
-        step_logits, states, openness = [], [], []
-        latch_cost = self.latch is not None and self.cfg.latch_cost > 0
+        step_logits, states = [], []
         for s in self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen, readout=return_step_logits):
             if s.logits is not None:
                 step_logits.append(s.logits)
             if return_states:
                 states.append(self.keep_state(s.h, s.ctx, return_states))
-            if latch_cost and s.t > 0:  # per example, the mean openness of its real tokens after step t
-                real = s.ctx.token_mask.to(s.ctx.openness.dtype)
-                openness.append((s.ctx.openness.squeeze(-1) * real).sum(1) / real.sum(1).clamp(min=1))
         logits = step_logits[-1] if return_step_logits else self.readout(s.h, s.ctx)
-        aux = self.cfg.latch_cost * torch.stack(openness).mean() if latch_cost else None  # over steps and examples
         return LoopOutput(
             logits,
             torch.stack(step_logits) if return_step_logits else None,
             torch.stack(states) if return_states else None,
             s.h,
-            aux_loss=aux,
         )
-
-
-def entity_mean(h: torch.Tensor, entity: torch.Tensor) -> torch.Tensor:
-    """``h`` (B, L, d) with every token of entity e > 0 (``entity`` long (B, L)) replaced by the mean
-    state of the tokens of e in its instance; tokens of entity 0 keep their own."""
-    B, L, d = h.shape
-    index = entity[..., None].expand(B, L, d)
-    sums = h.new_zeros(B, int(entity.max()) + 1, d).scatter_add(1, index, h)
-    counts = h.new_zeros(sums.shape[:2]).scatter_add(1, entity, torch.ones_like(h[..., 0]))
-    means = sums / counts.clamp(min=1)[..., None]
-    return torch.where((entity > 0)[..., None], means.gather(1, index), h)
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

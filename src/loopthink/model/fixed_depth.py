@@ -14,8 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from loopthink.config import ModelConfig
+from loopthink.model.config import ModelConfig
 from loopthink.model.core import LoopOutput, SteppedModel, init_weights
+from loopthink.model.depth_attention import DepthMemory
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
 
@@ -37,8 +38,10 @@ class FixedDepthTransformer(SteppedModel):
         """The state entering layer 1 is the encoded input itself."""
         return ctx.x
 
-    def step(self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None) -> torch.Tensor:
-        """Layer ``t + 1``; past the last layer a step is the identity."""
+    def step(
+        self, h: torch.Tensor, ctx: Context, t: int, frozen: torch.Tensor | None = None, memory: DepthMemory | None = None
+    ) -> torch.Tensor:
+        """Layer ``t + 1``; past the last layer a step is the identity (no Depth-Attention: ``memory`` is None)."""
         if t >= self.depth:
             return h
         h_next = self.layers[t](h, None, ctx.mask, ctx.rotary)

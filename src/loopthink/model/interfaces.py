@@ -8,12 +8,12 @@ positions), so instances larger than anything seen in training run unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from loopthink.config import ModelConfig
+from loopthink.model.config import ModelConfig
 from loopthink.model.layers import rotary_tables
 
 
@@ -24,25 +24,6 @@ class Context:
     rotary: tuple[torch.Tensor, torch.Tensor] | None
     token_mask: torch.Tensor  # bool (B, L) real tokens
     readout_index: torch.Tensor  # long (B,) token whose state the readout reads
-    # Depth-Attention: per block, the (k, v) of every step so far, each (B, H, L, Dh); None = off
-    memory: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
-    # latch: each token's openness (B, L, 1) after the steps so far; None = off
-    openness: torch.Tensor | None = None
-    # entity state: long (B, L) the person each token names (1..E, 0 = none); the tokens of one person
-    # share one state after every step. None = off
-    entity: torch.Tensor | None = None
-    # update_dropout_eval: the generator an evaluation rollout draws its sit-outs from; None = off
-    draws: torch.Generator | None = None
-
-    def blind(self, hidden: torch.Tensor) -> Context:
-        """This context with the ``hidden`` tokens (bool (B, L)) unreadable by every other token:
-        the rest of the input can be read and worked on, but news of the query cannot spread."""
-        block = (~hidden)[:, None, :, None] & hidden[:, None, None, :]  # (B, 1, L, L): query i, key j
-        if self.mask.dtype == torch.bool:
-            mask = self.mask & ~block
-        else:
-            mask = self.mask.masked_fill(block, float("-inf"))
-        return replace(self, mask=mask)
 
     def index(self, idx: torch.Tensor) -> Context:
         """The context of a subset of the batch (for shrinking a batch as examples halt)."""
@@ -55,10 +36,6 @@ class Context:
             rotary,
             self.token_mask[idx],
             self.readout_index[idx],
-            None if self.memory is None else [[(k[idx], v[idx]) for k, v in block] for block in self.memory],
-            None if self.openness is None else self.openness[idx],
-            None if self.entity is None else self.entity[idx],
-            self.draws,
         )
 
 
@@ -199,7 +176,6 @@ class TextInterface(nn.Module):
         self.entity = nn.Embedding(cfg.max_entities + 1, d_model)
         self.relations = RelationBias.from_config(2, cfg)
         self.max_entities = cfg.max_entities
-        self.entity_state = cfg.entity_state
 
     def _slots(self, entity: torch.Tensor) -> torch.Tensor:
         self._check_slots(entity)
@@ -223,11 +199,10 @@ class TextInterface(nn.Module):
         x = self.embed(tokens) + self.position(pos) + self.segment(inputs["segment"]) + self.entity(self._slots(inputs["entity"]))
         ent = inputs["entity"]
         read = _first_question_name(inputs["segment"], ent)
-        people = ent if self.entity_state else None
         if self.relations is None:
-            return Context(x, tmask[:, None, None, :], None, tmask, read, entity=people)
+            return Context(x, tmask[:, None, None, :], None, tmask, read)
         bias = self.relations(torch.stack([_same(sent), _same(ent)], dim=1), tmask)
-        return Context(x, bias, None, tmask, read, entity=people)
+        return Context(x, bias, None, tmask, read)
 
 
 def permuted_slots(entity: torch.Tensor, slots: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Small composable layers: attention with an optional mask, rotary positions and Depth-Attention, LayerScale, a pre-norm block."""
+"""Small composable layers: attention with an optional mask and rotary positions, LayerScale, a pre-norm block."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from loopthink.model.depth_attention import attend_with_past
 
 
 class LayerScale(nn.Module):
@@ -53,41 +55,15 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
-def attend_with_past(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None,
-    past: list[tuple[torch.Tensor, torch.Tensor]],
-    dropout_p: float,
-) -> torch.Tensor:
-    """Depth-Attention: one softmax over the sequence's keys and over the query token's own keys from
-    this block's earlier steps (``past``: (k, v) per step, each (B, H, L, Dh), at least one), values
-    mixed alike."""
-    scale = q.shape[-1] ** -0.5
-    scores = (q @ k.transpose(-2, -1)) * scale
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    past_k = torch.stack([pk for pk, _ in past], dim=-2)  # (B, H, L, S, Dh)
-    past_v = torch.stack([pv for _, pv in past], dim=-2)
-    own = (q.unsqueeze(-2) * past_k).sum(-1) * scale  # (B, H, L, S): each token with its own past only
-    w = F.dropout(torch.softmax(torch.cat([scores, own], dim=-1), dim=-1), dropout_p)
-    n_keys = k.shape[-2]
-    return w[..., :n_keys] @ v + (w[..., n_keys:].unsqueeze(-1) * past_v).sum(-2)
-
-
 class Attention(nn.Module):
-    """Multi-head attention; with ``null_key`` every query may also attend to one learned key whose
-    value is learned too (zero at init), so a row whose mask holds only the query itself still has a
-    place to put attention that carries nothing (see ``ModelConfig.null_key``)."""
+    """Multi-head attention over the keys ``mask`` allows, optionally with Depth-Attention's past."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float, null_key: bool = False):
+    def __init__(self, d_model: int, n_heads: int, dropout: float):
         super().__init__()
         self.n_heads = n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.dropout = dropout
-        self.null_kv = nn.Parameter(torch.zeros(2, n_heads, 1, d_model // n_heads)) if null_key else None
 
     def forward(
         self,
@@ -97,22 +73,15 @@ class Attention(nn.Module):
         past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """``past``: with Depth-Attention, this block's (k, v) of every earlier step; this step's
-        are appended to it (before the null key is added: a token's past holds its own keys only)."""
+        are appended to it."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        own_kv = (k, v)
-        if self.null_kv is not None:
-            k = torch.cat([k, self.null_kv[0].expand(B, -1, -1, -1).to(k.dtype)], dim=2)
-            v = torch.cat([v, self.null_kv[1].expand(B, -1, -1, -1).to(v.dtype)], dim=2)
-            if mask is not None:  # the null key is open to every query: True in a bool mask, 0 in a bias
-                open_ = torch.ones if mask.dtype == torch.bool else torch.zeros
-                mask = torch.cat([mask, open_(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], dim=-1)
         p = self.dropout if self.training else 0.0
         y = attend_with_past(q, k, v, mask, past, p) if past else attend(q, k, v, mask, p)  # step 1 has no past
         if past is not None:
-            past.append(own_kv)
+            past.append((k, v))
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
 
 
@@ -120,10 +89,10 @@ class Block(nn.Module):
     """Pre-norm transformer block whose branches see ``state + injected input`` but whose residual
     stream is the state alone, so re-injecting the input every step does not grow the state."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, layerscale: float | None, null_key: bool = False):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, layerscale: float | None):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
-        self.attn = Attention(d_model, n_heads, dropout, null_key)
+        self.attn = Attention(d_model, n_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout))
         make_scale = (lambda: LayerScale(d_model, layerscale)) if layerscale is not None else nn.Identity

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopthink.config import ModelConfig
+from loopthink.model.config import ModelConfig
 from loopthink.model.core import LoopModel, LoopOutput
 
 

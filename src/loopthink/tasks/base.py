@@ -267,17 +267,6 @@ class Task:
         (``train.node_loss``); a token with none is unlabelled."""
         raise NotImplementedError(f"task {self.name!r} has no per-token labels; set train.node_loss: 0")
 
-    def node_ready_step(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """long (B, L): the first recurrence step after which a labelled token's label can be known
-        when information moves one hop per step (text: its distance to B, plus the step that finds
-        B), for the front loss (``train.node_loss_steps: front``)."""
-        raise NotImplementedError(f"task {self.name!r} gives no per-token distances; set train.node_loss_steps: final")
-
-    def query_tokens(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """bool (B, L): the tokens the query's information starts from (text: the question; graph:
-        the source node), hidden from the other tokens during an idle prefix (``train.idle_prefix``)."""
-        raise NotImplementedError(f"task {self.name!r} names no query tokens; set train.idle_prefix: 0")
-
     def difficulty_key(self, record: dict) -> str:
         """The bucket a record is reported under in per-difficulty tables: its difficulty."""
         return str(self.difficulty_of(record))

@@ -165,10 +165,6 @@ class GraphTask(Task):
     def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return node_targets(inputs)
 
-    def query_tokens(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        source = inputs["source"]
-        return torch.arange(inputs["node_mask"].shape[1], device=source.device) == source[:, None]
-
     def difficulty_key(self, record: dict) -> str:
         """Unreachable queries form a bucket of their own (their search depth is no hop count)."""
         return "unreachable" if record.get("label") is False else str(self.difficulty_of(record))

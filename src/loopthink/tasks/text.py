@@ -32,8 +32,6 @@ Encoded inputs (``Batch.inputs``), all long ``(B, L)`` except ``mask``; ``L`` = 
   and the relation has a word; else 0.
   Read from text in the generator's templates (:func:`relations_to`), all 0 for other text. Only
   the every-node training loss (``train.node_loss``) uses it; the model never sees it.
-* ``distance``: on the same tokens, that person's distance to B (fewest facts linking them); else
-  0. Only the front loss (``train.node_loss_steps: front``) uses it; the model never sees it.
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ import numpy as np
 import torch
 
 from loopthink.tasks.base import MAX_TEXT_CHARS, Batch, DataError, Task, mismatch
-from loopthink.tasks.kinship import FEMALE, MALE, WORDS, Instance, relations_and_distances, relations_to, shortest_chain
+from loopthink.tasks.kinship import FEMALE, MALE, WORDS, Instance, relations_to, shortest_chain
 from loopthink.tasks.kinship_sampling import sample_instance, sample_story
 from loopthink.tasks.text_templates import parse_facts, parse_question, word_instance
 from loopthink.tasks.text_vocab import (
@@ -140,7 +138,7 @@ class TextTask(Task):
         arrays = np.zeros((len(rows[0]), len(rows), width), dtype=np.int64)  # rows as in _encode_one
         for i, row in enumerate(rows):
             arrays[:, i, : len(row[0])] = row
-        names = ("tokens", "entity", "position", "segment", "sentence", "relation", "distance")
+        names = ("tokens", "entity", "position", "segment", "sentence", "relation")
         inputs = {k: torch.from_numpy(arrays[j]) for j, k in enumerate(names)}
         inputs["mask"] = inputs["segment"] > 0
         labels = torch.tensor([CLASSES.index(rec["answer"]) for rec in records], dtype=torch.long)
@@ -168,15 +166,6 @@ class TextTask(Task):
 
     def node_targets(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return node_targets(inputs)
-
-    def node_ready_step(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        # A step is two attention hops (two blocks); a person d facts from B is 2d + 1 hops away:
-        # B's mentions first learn from the question that they are B, then a sentence hop and a
-        # name hop per fact. So d + 1 steps, not d.
-        return inputs["distance"] + 1
-
-    def query_tokens(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return inputs["segment"] == _SEG_QUESTION
 
     def verify(self, record: dict) -> None:
         """``answer`` and ``hops`` against the stated facts: A's relation to B composed along the
@@ -255,9 +244,9 @@ def _assign_names(inst: Instance, rng: random.Random) -> dict[int, str]:
 # ---- encoding -----------------------------------------------------------------------------------
 
 
-def _encode_one(text: str, question: str, max_entities: int, relation_of: dict[str, tuple[int, int]]) -> list[list[int]]:
-    """Rows ``[tokens, entity, position, segment, sentence, relation, distance]`` of one instance."""
-    tokens, entity, position, segment, sentence, relation, distance = [CLS], [0], [0], [_SEG_CLS], [0], [0], [0]
+def _encode_one(text: str, question: str, max_entities: int, relation_of: dict[str, int]) -> list[list[int]]:
+    """Rows ``[tokens, entity, position, segment, sentence, relation]`` of one instance."""
+    tokens, entity, position, segment, sentence, relation = [CLS], [0], [0], [_SEG_CLS], [0], [0]
     slots: dict[str, int] = {}
     n_sent = 0
     for seg, string in ((_SEG_TEXT, text), (_SEG_QUESTION, question)):
@@ -276,15 +265,13 @@ def _encode_one(text: str, question: str, max_entities: int, relation_of: dict[s
             position.append(pos)
             segment.append(seg)
             sentence.append(n_sent)
-            kind, hops = relation_of.get(tok, (0, 0)) if slot else (0, 0)
-            relation.append(kind)
-            distance.append(hops)
+            relation.append(relation_of.get(tok, 0) if slot else 0)
             pos = 0 if tok in SENTENCE_END else pos + 1
-    return [tokens, entity, position, segment, sentence, relation, distance]
+    return [tokens, entity, position, segment, sentence, relation]
 
 
-def _relation_ids(record: dict) -> dict[str, tuple[int, int]]:
-    """Name -> (1 + index in KINDS of that person's relation to B, their distance to B), for people
+def _relation_ids(record: dict) -> dict[str, int]:
+    """Name -> 1 + index in KINDS of that person's relation to B, for people
     at most as far from B as A is (so a model trained on hops <= 4 is never supervised on a longer
     chain); {} when the text is not in the generator's templates (the every-node loss then has
     nothing to supervise here)."""
@@ -296,7 +283,7 @@ def _relation_ids(record: dict) -> dict[str, tuple[int, int]]:
     hops = shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
     if hops is None:
         return {}
-    return {name: (1 + KINDS.index(kind), d) for name, (kind, d) in relations_and_distances(facts, b, hops).items()}
+    return {name: 1 + KINDS.index(kind) for name, kind in relations_to(facts, b, hops).items()}
 
 
 # ---- the every-node labels ---------------------------------------------------------------------
