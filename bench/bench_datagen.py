@@ -3,7 +3,7 @@
     python bench/bench_datagen.py --seconds 3 [--json-out results.json]
 
 Measures graph ``sample_batch`` (the training path, hops 1..8, batch 1024) and logic ``generate``
-(depth 1..6; canonical, and the written-forms mixture of ``configs/logic_forms.yaml``), plus the
+(depth 1..6; canonical, and the written-forms mixture of ``configs/variants/logic_forms.yaml``), plus the
 record/encode paths for reference. Prints a table, then one JSON line.
 """
 
@@ -40,7 +40,7 @@ def cases(batch: int) -> dict[str, tuple[Callable[[int], int], str]]:
     from loopthink.config import load_config
 
     graph, logic, text = get_task("graph"), get_task("logic"), get_task("text")
-    forms = get_task("logic", **load_config(Path(__file__).resolve().parents[1] / "configs" / "logic_forms.yaml").task.options)
+    forms = get_task("logic", **load_config(Path(__file__).resolve().parents[1] / "configs" / "variants" / "logic_forms.yaml").task.options)
     mixed = get_task("text", story={"people": [8, 20], "facts": [8, 28], "share": 0.25})
     long = get_task("text", story={"people": [20, 30], "facts": [30, 50]})
     rng = np.random.default_rng(0)

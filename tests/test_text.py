@@ -289,7 +289,7 @@ def test_encode_format():
     records = TASK.generate(40, seed=9, difficulty=(1, 6))
     batch = TASK.encode(records)
     inp = batch.inputs
-    assert set(inp) == {"tokens", "entity", "position", "segment", "sentence", "relation", "distance", "mask"}
+    assert set(inp) == {"tokens", "entity", "position", "segment", "sentence", "relation", "mask"}
     B, L = inp["tokens"].shape
     assert B == 40 and all(v.shape == (B, L) for v in inp.values())
     assert inp["mask"].dtype == torch.bool

@@ -226,7 +226,7 @@ def test_the_text_stories_config_trains_on_a_mixture_of_short_and_tangled_storie
     from loopthink.model import build_model
     from loopthink.train import accumulate_gradients
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "text_stories.yaml")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "variants" / "text_stories.yaml")
     task = get_task("text", **cfg.task.options)
     batch = sample_training_batch(task, cfg, np.random.default_rng(0), (1, 4))
     facts = (batch.inputs["sentence"].amax(1) - 1).tolist()  # the question is the last sentence

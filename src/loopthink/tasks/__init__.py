@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopthink.tasks.base import UNREACHABLE, Batch, DataError, Task
+from loopthink.tasks.base import IGNORE, UNREACHABLE, Batch, DataError, Task
 from loopthink.tasks.registry import BUILTIN, register_task, task_class, task_names
 
 TASK_NAMES = tuple(BUILTIN)  # the built-in tasks; task_names() adds plug-ins
@@ -15,4 +15,4 @@ def get_task(name: str, **options: Any) -> Task:
     return task_class(name)(options=options)
 
 
-__all__ = ["UNREACHABLE", "Batch", "DataError", "Task", "TASK_NAMES", "get_task", "register_task", "task_class", "task_names"]
+__all__ = ["IGNORE", "UNREACHABLE", "Batch", "DataError", "Task", "TASK_NAMES", "get_task", "register_task", "task_class", "task_names"]

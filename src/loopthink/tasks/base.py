@@ -25,6 +25,10 @@ import torch
 # Difficulty value used for graph queries whose target is unreachable (no hop count).
 UNREACHABLE = -1
 
+# Label of a position that carries none in a per-position task (padding, a cell with no answer):
+# torch's ``ignore_index``, so the loss and the metrics skip it.
+IGNORE = -100
+
 # Bounds on one record (docs/formats.md): larger instances are rejected when read, before any
 # tensor is allocated (a graph's adjacency is num_nodes**2 per instance; attention is length**2).
 MAX_NODES = 1024  # graph: num_nodes
@@ -93,9 +97,11 @@ class Batch:
     """Encoded instances, ready for a model interface.
 
     ``inputs`` holds task-specific tensors (see each task's module docstring), all with the
-    batch on dim 0. ``labels`` are class indices into ``Task.classes``. ``difficulty`` is the
-    hops/depth of each instance; for an unreachable graph query it is the search depth (how far
-    the source's reachable set extends), so both labels share one difficulty axis.
+    batch on dim 0. ``labels`` are class indices into ``Task.classes``: (B,), one answer per
+    instance, or for a per-position task (``Task.per_position``) (B, L), one per token on the
+    interface's token axis, :data:`IGNORE` where a position carries no label (padding included).
+    ``difficulty`` is the hops/depth/size of each instance; for an unreachable graph query it is the
+    search depth (how far the source's reachable set extends), so both labels share one axis.
     """
 
     inputs: dict[str, torch.Tensor]
@@ -131,7 +137,11 @@ class Batch:
             return torch.nn.functional.pad(v, [x for w in reversed(widths) for x in w])
 
         inputs = {k: torch.cat([pad(p.inputs[k], n) for p, n in zip(parts, lengths)]) for k in parts[0].inputs}
-        return Batch(inputs, torch.cat([p.labels for p in parts]), torch.cat([p.difficulty for p in parts]))
+        labels = [
+            p.labels if p.labels.ndim == 1 else torch.nn.functional.pad(p.labels, (0, width - n), value=IGNORE)
+            for p, n in zip(parts, lengths)
+        ]
+        return Batch(inputs, torch.cat(labels), torch.cat([p.difficulty for p in parts]))
 
     def padding_mask(self) -> torch.Tensor:
         """bool (B, L): real tokens (logic, text) or nodes (graph); padding comes after them."""
@@ -155,7 +165,8 @@ class Batch:
         def cut(v: torch.Tensor) -> torch.Tensor:
             return v[tuple(slice(keep) if is_length else slice(None) for is_length in _length_axes(v, padded))]
 
-        return Batch({k: cut(v) for k, v in self.inputs.items()}, self.labels, self.difficulty)
+        labels = self.labels if self.labels.ndim == 1 else self.labels[:, :keep]
+        return Batch({k: cut(v) for k, v in self.inputs.items()}, labels, self.difficulty)
 
     def length_buckets(self, k: int, cuts: str = "equal") -> list[Batch]:
         """``k`` sub-batches of instances of similar size, each trimmed. Mixed-difficulty batches
@@ -231,6 +242,10 @@ class Task:
     # the model interface that reads the batches (model/interfaces.py INTERFACES); "sequence" is
     # the generic one for a token sequence read at one token (docs/tasks.md)
     interface: ClassVar[str] = "sequence"
+    # False: one answer per instance, read at one token (labels (B,)); True: an answer at every
+    # position (token, node, cell; labels (B, L), IGNORE where none), scored by exact match of the
+    # whole instance and per-position accuracy
+    per_position: ClassVar[bool] = False
     vocab: ClassVar[tuple[str, ...]] = ()  # token vocabulary of the encoded inputs (empty for graph)
     heatmap_floor: ClassVar[float] = 0.0  # lowest accuracy on the frontier heatmap's colour scale
     options: dict[str, Any] = field(default_factory=dict)
