@@ -18,8 +18,6 @@ MAX_DIFFICULTY = 256  # hops/depth of generated instances (a graph of 256 hops n
 DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps)$"
 
 
-
-
 class TaskConfig(StrictConfig):
     name: str = Field(description="a registered task: graph, logic, text, or a plug-in (docs/tasks.md)")
     train_difficulty: tuple[int, int] = Field(description="inclusive hops/depth range seen in training")
