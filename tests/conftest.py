@@ -43,7 +43,7 @@ def tiny_config(**sections):
 
 @pytest.fixture(scope="session")
 def tiny_graph_run(tmp_path_factory) -> Path:
-    from loopthink.train import train
+    from loopthink.training.loop import train
 
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("runs") / "tiny_graph"

@@ -23,7 +23,7 @@ from loopthink.analysis.trajectory import rollout
 from loopthink.config import config_from_dict
 from loopthink.model import build_model
 from loopthink.tasks import get_task
-from loopthink.train import compute_loss
+from loopthink.training.losses import compute_loss
 
 PATH = Path(__file__).with_suffix(".json")
 ARCHS = ("recurrent", "transformer", "act", "ponder")

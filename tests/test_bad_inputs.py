@@ -18,10 +18,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loopthink.checkpoint import atomic_save_tensors, write_run_config
 from loopthink.cli import main
 from loopthink.config import config_from_dict
 from loopthink.tasks import get_task
+from loopthink.training.rundir import atomic_save_tensors, write_run_config
 from tests.conftest import TINY
 
 G = {"task": "graph", "num_nodes": 4, "edges": [[0, 1], [1, 2]], "source": 0, "target": 2, "label": True, "hops": 2}

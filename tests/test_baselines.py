@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from loopthink.checkpoint import load_run
 from loopthink.config import ConfigError, load_config
 from loopthink.model import build_model
 from loopthink.model.baselines import count_params
 from loopthink.model.ponder import PonderNetModel
 from loopthink.tasks import get_task
+from loopthink.training.rundir import load_run
 from tests.conftest import tiny_config
 
 ARCHS = ["transformer", "act", "ponder"]
@@ -231,7 +231,7 @@ def test_config_files_build():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_short_training_run_and_reload(arch, tmp_path):
-    from loopthink.train import train
+    from loopthink.training.loop import train
 
     cfg = tiny_config(
         model={"d_model": 16, "n_heads": 2, "d_ff": 32},

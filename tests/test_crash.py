@@ -9,7 +9,7 @@ import time
 
 import yaml
 
-from loopthink.checkpoint import latest_checkpoint, load_run
+from loopthink.training.rundir import latest_checkpoint, load_run
 from tests.conftest import TINY
 
 

@@ -172,8 +172,8 @@ def test_cli_data_file_and_errors(tiny_graph_run, tmp_path, capsys):
 
 
 def test_runs_start_apart_and_zeros_init(tiny_graph_run, tmp_path, capsys):
-    from loopthink.checkpoint import atomic_save_tensors, load_run, write_run_config
     from loopthink.model import build_model
+    from loopthink.training.rundir import atomic_save_tensors, load_run, write_run_config
     from tests.conftest import tiny_config
 
     torch.set_num_threads(1)
@@ -218,7 +218,7 @@ def test_other_tasks(name):
 def test_a_model_that_does_not_run_step_by_step_is_refused_with_its_name():
     from torch import nn
 
-    from loopthink.checkpoint import RunError
+    from loopthink.training.rundir import RunError
 
     with pytest.raises(RunError, match="SteppedModel.*Linear"):
         summarise(nn.Linear(2, 2), None, [{}], steps=2, runs=1, seed=0)

@@ -11,9 +11,9 @@ import torch
 from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps, size_sorted_chunks
 from loopthink.analysis.frontier import frontier_line
 from loopthink.analysis.stats import wilson_interval
-from loopthink.checkpoint import load_run
 from loopthink.cli import main
 from loopthink.tasks.formats import write_jsonl
+from loopthink.training.rundir import load_run
 
 
 def test_wilson_interval_known_values():

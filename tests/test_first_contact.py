@@ -108,7 +108,7 @@ def test_training_progress_without_a_terminal(tmp_path, capsys):
     """Off a terminal (nohup, Slurm, a pipe) train prints plain lines: iteration, loss, rate, ETA,
     and one labelled line per validation."""
     from loopthink.config import load_config
-    from loopthink.train import train
+    from loopthink.training.loop import train
 
     cfg = load_config(ROOT / "configs" / "graph.yaml", TINY_TRAIN + ["train.eval_every=6"])
     train(cfg, tmp_path / "run")  # progress=None: shown; stderr is captured, so not a terminal

@@ -118,7 +118,7 @@ def test_cli_writes_one_family(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_shipped_mixture_run(tmp_path_factory):
     """The tiny test model (conftest) trained on configs/graph.yaml's training graphs."""
-    from loopthink.train import train
+    from loopthink.training.loop import train
     from tests.conftest import tiny_config
 
     torch.set_num_threads(2)
@@ -132,7 +132,7 @@ def test_trained_model_calls_targets_without_in_edges_unreachable(tiny_shipped_m
     """A target with no in-edges attends to itself alone, so its state follows one map of its own
     past in every graph; trained on the chain construction alone (every target has in-edges) that
     map ends on "reachable" for most of them. The shipped training graphs must teach it."""
-    from loopthink.checkpoint import load_run
+    from loopthink.training.rundir import load_run
 
     _, model, task = load_run(tiny_shipped_mixture_run)
     negatives = [r for r in task.generate(400, 9, (1, 3)) if not r["label"]]

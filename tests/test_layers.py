@@ -19,27 +19,13 @@ PACKAGE = SRC / "loopthink"
 # Lowest first; a module may import its own layer and the layers before it. The most specific
 # prefix names a module's layer.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("loopthink.version",)),
+    ("base", ("loopthink.version", "loopthink.atomic")),
     ("tasks", ("loopthink.tasks",)),
     ("model config", ("loopthink.model.config",)),  # beside the model, below the run config that composes it
     ("config", ("loopthink.config",)),
     ("model", ("loopthink.model",)),
-    (
-        "training",
-        (
-            "loopthink.progress",
-            "loopthink.checkpoint",
-            "loopthink.datasource",
-            "loopthink.train",
-            "loopthink.seeds",
-            "loopthink.sweep",
-            "loopthink.sweep_runner",
-            "loopthink.batches",
-            "loopthink.loggers",
-            "loopthink.launchers",
-            "loopthink.api",
-        ),
-    ),
+    ("training", ("loopthink.training", "loopthink.api")),
+    ("sweeps", ("loopthink.sweeps",)),
     ("analysis", ("loopthink.analysis",)),
     ("plots", ("loopthink.plots",)),
     ("report", ("loopthink.report",)),

@@ -3,8 +3,8 @@
 import pytest
 
 from loopthink.config import ConfigError
-from loopthink.loggers import open_loggers, scalars
-from loopthink.train import train
+from loopthink.training.loggers import open_loggers, scalars
+from loopthink.training.loop import train
 from tests.conftest import tiny_config
 from tests.test_train import metrics
 

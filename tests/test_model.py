@@ -306,4 +306,3 @@ def test_depth_attention_reads_only_each_tokens_own_past():
     deep.train()
     deep(inp, 3).logits.sum().backward()  # the past carries gradients like the state does
     assert deep.blocks[0].attn.qkv.weight.grad is not None
-

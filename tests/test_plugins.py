@@ -95,3 +95,27 @@ def test_an_installed_package_registers_through_its_entry_point(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(rows) == 5 and all(r["task"] == "parity" and 2 <= len(r["bits"]) <= 4 for r in rows)
     assert get_task("graph").name == "graph"  # built-ins resolve whether or not the package is installed
+
+
+def test_a_per_position_plug_in_trains_evaluates_and_draws_its_frontier_through_the_cli(tmp_path, capsys):
+    """tests/plugins/running_max_task.py answers at every token: the loss covers every labelled
+    position, eval reports the exact match as accuracy with the per-position accuracy beside it."""
+    from tests.plugins.running_max_task import RunningMaxTask
+
+    register_task("running_max", RunningMaxTask)
+    spec = tiny_dict(task={"name": "running_max", "train_difficulty": [1, 4]}, train={"iters": 150, "eval_n": 64, "threads": 1})
+    (tmp_path / "rm.yaml").write_text(yaml.safe_dump(spec))
+    data = tmp_path / "test.jsonl"
+    assert main(["data", "running_max", "--n", "100", "--difficulty", "1..6", "--seed", "3", "--out", str(data)]) == 0
+    assert main(["check", str(data)]) == 0
+    assert main(["train", str(tmp_path / "rm.yaml"), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--data", str(data), "--steps", "1,4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    step = result["steps"]["4"]
+    assert result["n"] == 100 and set(result["by_difficulty"]) == {str(d) for d in range(1, 7)}
+    # exact match never exceeds the share of positions right; length 1 is learned (chance: 1/4 per position)
+    assert 0 <= step["accuracy"] <= step["position_accuracy"] <= 1 and result["by_difficulty"]["1"]["4"] >= 0.9, result
+    assert main(["frontier", str(tmp_path / "run"), "--steps", "1,4", "--difficulty", "1..3", "--n-per-cell", "20", "--out", str(tmp_path / "fr")]) == 0
+    grid = json.loads((tmp_path / "fr" / "frontier.json").read_text())
+    assert grid["task"] == "running_max" and len(grid["rows"]) == 6

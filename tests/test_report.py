@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from loopthink.checkpoint import RunError
 from loopthink.cli import main
 from loopthink.report import build_report
+from loopthink.training.rundir import RunError
 
 # src="http://..", href='https://..', src=//host/.., url(http..): anything the page would fetch
 REMOTE = re.compile(r"""(?:\b(?:src|href|srcset|action|poster)\s*=\s*["']?\s*(?:https?:)?//)|(?:url\(\s*["']?\s*(?:https?:)?//)""", re.I)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from loopthink import checkpoint
-from loopthink.checkpoint import CKPT, LOCK_FILE, OLD, RunError, exclusive_lock, latest_checkpoint, load_run
-from loopthink.train import train
+from loopthink import atomic
+from loopthink.training.loop import train
+from loopthink.training.rundir import CKPT, LOCK_FILE, OLD, RunError, exclusive_lock, latest_checkpoint, load_run
 from tests.conftest import tiny_config
 
 FAST = {"iters": 12, "checkpoint_every": 4, "eval_every": 6, "log_every": 2, "threads": 1, "batch_size": 16, "eval_n": 16}
@@ -62,10 +62,10 @@ def test_a_crash_at_any_file_operation_of_a_checkpoint_leaves_a_consistent_run(r
             raise KeyboardInterrupt("killed")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(checkpoint.os, "replace", failing_replace)
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
     with pytest.raises(KeyboardInterrupt):
         train(fast_config(), run, resume=True, progress=False)
-    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
     assert latest_checkpoint(run) is not None
     load_run(run)
     train(fast_config(), run, resume=True, progress=False)
@@ -133,15 +133,15 @@ def test_out_that_is_a_file_or_a_foreign_directory_is_refused(tmp_path):
 def test_disk_full_during_a_checkpoint_leaves_no_temp_file_and_the_run_resumes(reference, tmp_path, monkeypatch):
     run = tmp_path / "run"
     train(fast_config(), run, progress=False, stop_at=4)
-    real = checkpoint._fsync_write
+    real = atomic.fsync_write
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(checkpoint, "_fsync_write", full)
+    monkeypatch.setattr(atomic, "fsync_write", full)
     with pytest.raises(OSError, match="No space left"):
         train(fast_config(), run, resume=True, progress=False)
-    monkeypatch.setattr(checkpoint, "_fsync_write", real)
+    monkeypatch.setattr(atomic, "fsync_write", real)
     assert not list(run.rglob("*.tmp")) and latest_checkpoint(run) == run / CKPT
     train(fast_config(), run, resume=True, progress=False)
     assert rows(run) == rows(reference)

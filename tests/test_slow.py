@@ -4,9 +4,9 @@ accuracy on the CPU, in and out of distribution. Takes several minutes."""
 import pytest
 
 from loopthink.analysis.accuracy import evaluate_records
-from loopthink.checkpoint import load_run
 from loopthink.config import load_config
-from loopthink.train import train
+from loopthink.training.loop import train
+from loopthink.training.rundir import load_run
 
 
 @pytest.mark.slow

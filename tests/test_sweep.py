@@ -14,8 +14,8 @@ from loopthink.analysis.stats import mean_ci, t_quantile, t_quantile_975
 from loopthink.cli import main
 from loopthink.commands.argtypes import parse_seeds
 from loopthink.config import load_config
-from loopthink.seeds import is_sweep, run_finished, sweep_runs
-from loopthink.sweep import grid_points, parse_grid, resolve_devices, split_values
+from loopthink.sweeps.dirs import is_sweep, run_finished, sweep_runs
+from loopthink.sweeps.plan import grid_points, parse_grid, resolve_devices, split_values
 from tests.conftest import TINY
 
 ITERS = 16
@@ -141,7 +141,7 @@ def test_rerun_skips_finished_runs(sweep):
 
 
 def test_unfinished_run_is_resumed(tmp_path):
-    from loopthink.train import train
+    from loopthink.training.loop import train
 
     config = write_config(tmp_path / "c.yaml")
     out = tmp_path / "S"
@@ -196,8 +196,8 @@ def test_pool_answers_with_the_seeds_mean_probability(sweep, tmp_path, capsys):
     import torch
 
     from loopthink.analysis.accuracy import predict_over_steps, size_sorted_chunks
-    from loopthink.checkpoint import load_run
     from loopthink.tasks.formats import write_jsonl
+    from loopthink.training.rundir import load_run
 
     _, out = sweep
     runs = sweep_runs(out)[""]

@@ -5,7 +5,7 @@ import pytest
 
 from loopthink.cli import main
 from loopthink.config import load_config
-from loopthink.train import train
+from loopthink.training.loop import train
 from tests.test_sweep import ITERS, sweep_json, write_config
 from tests.test_train import metrics
 

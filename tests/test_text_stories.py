@@ -221,10 +221,10 @@ def test_the_text_stories_config_trains_on_a_mixture_of_short_and_tangled_storie
     from contextlib import nullcontext
     from pathlib import Path
 
-    from loopthink.batches import sample_training_batch
     from loopthink.config import load_config
     from loopthink.model import build_model
-    from loopthink.train import accumulate_gradients
+    from loopthink.training.batches import sample_training_batch
+    from loopthink.training.losses import accumulate_gradients
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "variants" / "text_stories.yaml")
     task = get_task("text", **cfg.task.options)

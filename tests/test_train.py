@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from loopthink.batches import difficulty_at, sample_steps
-from loopthink.checkpoint import RunError, load_run, load_weights
-from loopthink.train import TrainingDiverged, lr_at, train
+from loopthink.training.batches import difficulty_at, sample_steps
+from loopthink.training.loop import TrainingDiverged, lr_at, train
+from loopthink.training.rundir import RunError, load_run, load_weights
 from tests.conftest import tiny_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -228,9 +228,9 @@ def test_concat_equals_encoding_the_records_together(task_name):
 
 
 def test_linear_difficulty_weights_favour_the_hardest_level():
-    from loopthink.batches import sample_training_batch
     from loopthink.config import load_config
     from loopthink.tasks import get_task
+    from loopthink.training.batches import sample_training_batch
 
     task = get_task("logic")
     cfg = load_config(CONFIGS / "logic.yaml", ["train.difficulty_weights=linear", "train.batch_size=600"])
@@ -252,7 +252,7 @@ def test_micro_batches_give_the_whole_batch_gradient(task_name, node_loss, cuts)
     from loopthink.config import config_from_dict
     from loopthink.model import build_model
     from loopthink.tasks import get_task
-    from loopthink.train import accumulate_gradients
+    from loopthink.training.losses import accumulate_gradients
 
     data = {
         "task": {"name": task_name, "train_difficulty": [1, 5]},
@@ -312,7 +312,7 @@ def test_node_loss_adds_the_every_node_term(task_name, arch):
     (they train with the same term, so comparisons stay matched)."""
     from loopthink.model import build_model
     from loopthink.tasks import get_task
-    from loopthink.train import compute_loss, every_node_loss
+    from loopthink.training.losses import compute_loss, every_node_loss
 
     task = get_task(task_name)
     batch = task.encode(task.generate(16, 2, (1, 6)))
@@ -349,7 +349,7 @@ def test_every_node_loss_on_known_cases():
     graph's nodes as labelled by BFS."""
     from loopthink.tasks import get_task
     from loopthink.tasks.graph import reachable_nodes
-    from loopthink.train import every_node_loss
+    from loopthink.training.losses import every_node_loss
 
     graph = get_task("graph").encode(get_task("graph").generate(8, 3, (1, 4)))
     h = torch.zeros(*graph.inputs["node_mask"].shape, 4)

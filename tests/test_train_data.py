@@ -8,11 +8,11 @@ import yaml
 
 from loopthink.cli import main
 from loopthink.config import ConfigError
-from loopthink.datasource import FileData, epoch_order
 from loopthink.tasks import DataError, get_task
 from loopthink.tasks.files import read_records, write_records
 from loopthink.tasks.formats import write_jsonl
-from loopthink.train import train
+from loopthink.training.data import FileData, epoch_order
+from loopthink.training.loop import train
 from tests.conftest import TINY, tiny_config
 from tests.test_train import metrics
 

@@ -10,11 +10,11 @@ import pytest
 
 from loopthink.analysis.accuracy import labels_of, predict_over_steps
 from loopthink.analysis.validity import family_seed
-from loopthink.checkpoint import load_run
 from loopthink.cli import main as cli_main
 from loopthink.tasks import DataError, external, get_task
 from loopthink.tasks.external import EXTERNAL_MODULES, external_families
 from loopthink.tasks.graph import bfs_distances
+from loopthink.training.rundir import load_run
 
 
 def test_external_families_registry(monkeypatch):

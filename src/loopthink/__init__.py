@@ -25,7 +25,7 @@ _API = {
     "task_names": "loopthink.tasks",
     "read_records": "loopthink.tasks.files",
     "write_records": "loopthink.tasks.files",
-    "load_run": "loopthink.checkpoint",
+    "load_run": "loopthink.training.rundir",
     "train_run": "loopthink.api",
     "evaluate_records": "loopthink.analysis.accuracy",
 }

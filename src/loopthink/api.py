@@ -29,6 +29,6 @@ def train_run(
     """Train a run into the directory ``out``, as ``loopthink train CONFIG --out OUT`` does;
     returns ``{"iter", "val", "last", "seconds"}`` (``val``: accuracy per validation difficulty).
     Load the result with :func:`loopthink.load_run`."""
-    from loopthink.train import train
+    from loopthink.training.loop import train
 
     return train(as_config(config, overrides), out, resume=resume, progress=progress)

@@ -6,14 +6,14 @@ import argparse
 import os
 import sys
 
-from loopthink.checkpoint import RunError
 from loopthink.commands import COMMANDS
 from loopthink.commands.arguments import absorb_extra
 from loopthink.commands.help import describe as describe_command
 from loopthink.config import ConfigError
-from loopthink.progress import timed
 from loopthink.tasks import DataError
-from loopthink.train import TrainingDiverged
+from loopthink.training.loop import TrainingDiverged
+from loopthink.training.progress import timed
+from loopthink.training.rundir import RunError
 
 # 128 + SIGPIPE: what a shell reports for any tool whose reader went away (`yes | head -1`), so
 # `set -o pipefail` scripts see loopthink as they see cat; and a broken pipe that was not stdout's

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from loopthink.analysis.accuracy import evaluate_records
-from loopthink.checkpoint import checkpointed_iteration, load_run
 from loopthink.commands.argtypes import count
 from loopthink.config import load_config
-from loopthink.train import train
+from loopthink.training.loop import train
+from loopthink.training.rundir import checkpointed_iteration, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,8 @@ rollout per step count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,12 @@ from torch import nn
 from tqdm import tqdm
 
 from loopthink.config import MAX_STEPS
+from loopthink.model.answers import correct, position_hits
 from loopthink.tasks import Task
 
 
 @torch.no_grad()
-def predict_over_steps(
+def readings_over_steps(
     model: nn.Module | Sequence[nn.Module],
     task: Task,
     records: list[dict],
@@ -30,18 +32,19 @@ def predict_over_steps(
     progress: bool = False,
     seed: int = 0,
     ensemble: int = 1,
-) -> np.ndarray:
-    """Predicted class per (step count, record): an int array (len(steps), len(records)).
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Per chunk of records: (their indices, scores (len(steps), b, C) or (len(steps), b, L, C) for
+    a per-position task, their labels). Scores are logits for one reading, else mean probabilities.
 
     Random initial states come from a generator seeded by ``(seed, chunk)``, so the same records
-    give the same predictions every time.
+    give the same answers every time.
 
     model: one model, or a pool of models trained on ``task`` (e.g. a sweep's seeds) that answers
     with the members' mean probability at each step count.
 
     ensemble: K > 1 reads every record K times with every model, each reading with its own generator
     (its own random initial state; text: its own entity-slot numbering, ``renumbered``), and
-    predicts the class of the readings' mean probability. K times the compute."""
+    answers with the readings' mean probability. K times the compute."""
     if not steps or not all(1 <= s <= MAX_STEPS for s in steps):
         raise ValueError(f"step counts must be in 1..{MAX_STEPS}, got {steps}")
     if batch_size < 1:
@@ -55,9 +58,7 @@ def predict_over_steps(
     single = len(models) == 1 and ensemble == 1
     t_max = max(steps)
     idx = [s - 1 for s in steps]
-    preds = np.zeros((len(steps), len(records)), dtype=np.int64)
-    chunks = size_sorted_chunks(records, batch_size)
-    for k, chunk in enumerate(_bar(chunks, progress, "eval")):
+    for k, chunk in enumerate(_bar(size_sorted_chunks(records, batch_size), progress, "eval")):
         batch = task.encode([records[i] for i in chunk]).to(device)
         scores = torch.zeros(())
         for m, renumber in zip(models, renumbers):
@@ -70,8 +71,46 @@ def predict_over_steps(
                     inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
                 logits = m(inputs, t_max, generator=gen, return_step_logits=True).step_logits[idx]
                 scores = scores + (logits if single else logits.float().softmax(-1))
+        yield chunk, scores, batch.labels
+
+
+def predict_over_steps(model: nn.Module | Sequence[nn.Module], task: Task, records: list[dict], steps: list[int], **kw: Any) -> np.ndarray:
+    """Predicted class per (step count, record) of a task answered once per instance: an int array
+    (len(steps), len(records)). (``kw``: :func:`readings_over_steps`'s.)"""
+    if task.per_position:
+        raise ValueError(f"task {task.name!r} answers at every position; use correct_over_steps / score_over_steps")
+    preds = np.zeros((len(steps), len(records)), dtype=np.int64)
+    for chunk, scores, _ in readings_over_steps(model, task, records, steps, **kw):
         preds[:, chunk] = scores.argmax(-1).cpu().numpy()
     return preds
+
+
+@dataclass
+class Scores:
+    """Per (step count, record): the answer is right (``correct``, bool; per position: every
+    position is, the exact match), and per position the right positions (``hits``) out of the
+    labelled ones (``positions``, per record); both all-ones for a task answered once."""
+
+    correct: np.ndarray  # bool (S, N)
+    hits: np.ndarray  # int (S, N)
+    positions: np.ndarray  # int (N,)
+
+
+def score_over_steps(model: nn.Module | Sequence[nn.Module], task: Task, records: list[dict], steps: list[int], **kw: Any) -> Scores:
+    """:class:`Scores` of ``records`` after each step count (``kw``: :func:`readings_over_steps`'s)."""
+    out = Scores(
+        np.zeros((len(steps), len(records)), bool), np.zeros((len(steps), len(records)), np.int64), np.ones(len(records), np.int64)
+    )
+    for chunk, scores, labels in readings_over_steps(model, task, records, steps, **kw):
+        labels = labels.to(scores.device)
+        out.correct[:, chunk] = torch.stack([correct(s, labels) for s in scores]).cpu().numpy()
+        if task.per_position:
+            hits = [position_hits(s, labels) for s in scores]
+            out.hits[:, chunk] = torch.stack([h for h, _ in hits]).cpu().numpy()
+            out.positions[chunk] = hits[0][1].cpu().numpy()
+        else:
+            out.hits[:, chunk] = out.correct[:, chunk]
+    return out
 
 
 def ensemble_renumbering(model: nn.Module, ensemble: int) -> Any:
@@ -89,6 +128,7 @@ def ensemble_renumbering(model: nn.Module, ensemble: int) -> Any:
 
 
 def labels_of(task: Task, records: list[dict]) -> np.ndarray:
+    """The label per record of a task answered once per instance."""
     return task.encode(records).labels.numpy() if records else np.zeros(0, dtype=np.int64)
 
 
@@ -109,9 +149,9 @@ def bucket_order(key: str) -> tuple[int, int]:
 
 
 def correct_over_steps(model: nn.Module, task: Task, records: list[dict], steps: list[int], **kw: Any) -> np.ndarray:
-    """(len(steps), len(records)) bool: is the answer after each step count the label?
-    (``kw``: :func:`predict_over_steps`'s batch_size, device, progress, seed, ensemble.)"""
-    return predict_over_steps(model, task, records, steps, **kw) == labels_of(task, records)[None, :]
+    """(len(steps), len(records)) bool: is the answer after each step count right (per position:
+    every position)? (``kw``: :func:`readings_over_steps`'s batch_size, device, progress, seed, ensemble.)"""
+    return score_over_steps(model, task, records, steps, **kw).correct
 
 
 def correct_counts(
@@ -126,20 +166,30 @@ def correct_counts(
     return counts
 
 
-def evaluate_records(model: nn.Module, task: Task, records: list[dict], steps: list[int], **kw: Any) -> dict[str, Any]:
-    """The ``loopthink eval --json`` object: overall and per-difficulty accuracy per step count."""
-    correct = correct_over_steps(model, task, records, steps, **kw)
-    keys = np.array(difficulty_keys(task, records))
-    by_diff: dict[str, dict[str, float]] = {}
-    for k in sorted(set(keys.tolist()), key=bucket_order):
-        sel = keys == k
-        by_diff[k] = {str(s): float(correct[j, sel].mean()) for j, s in enumerate(steps)}
-    return {
-        "n": len(records),
-        "steps": {str(s): {"accuracy": float(correct[j].mean())} for j, s in enumerate(steps)},
-        "by_difficulty": by_diff,
-        "n_by_difficulty": {k: int((keys == k).sum()) for k in by_diff},
-    }
+def evaluate_records(
+    model: nn.Module, task: Task, records: list[dict], steps: list[int], by: str | None = None, **kw: Any
+) -> dict[str, Any]:
+    """The ``loopthink eval --json`` object: overall and per-difficulty accuracy per step count (per
+    position: exact match, with the per-position accuracy beside it); with ``by``, also per value
+    of that record key (records without it under "none")."""
+    sc = score_over_steps(model, task, records, steps, **kw)
+    out: dict[str, Any] = {"n": len(records), "steps": {}}
+    for j, s in enumerate(steps):
+        out["steps"][str(s)] = {"accuracy": float(sc.correct[j].mean())}
+        if task.per_position:
+            out["steps"][str(s)]["position_accuracy"] = float(sc.hits[j].sum() / max(1, sc.positions.sum()))
+    groups = [("difficulty", np.array(difficulty_keys(task, records)))]
+    if by is not None:
+        groups.append(("group", np.array([str(r.get(by, "none")) for r in records])))
+    for name, keys in groups:
+        table: dict[str, dict[str, float]] = {}
+        for k in sorted(set(keys.tolist()), key=bucket_order):
+            table[k] = {str(s): float(sc.correct[j, keys == k].mean()) for j, s in enumerate(steps)}
+        out[f"by_{name}"] = table
+        out[f"n_by_{name}"] = {k: int((keys == k).sum()) for k in table}
+    if by is not None:
+        out["group_key"] = by
+    return out
 
 
 def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") -> str:
@@ -151,6 +201,13 @@ def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") ->
         n = result.get("n_by_difficulty", {}).get(k, "")
         lines.append(f"{k:>12} " + " ".join(f"{row[s]:>7.3f}" for s in steps) + f" {n:>6}")
     lines.append(f"{'all':>12} " + " ".join(f"{result['steps'][s]['accuracy']:>7.3f}" for s in steps) + f" {result['n']:>6}")
+    if "position_accuracy" in result["steps"][steps[0]]:
+        lines.append(f"{'positions':>12} " + " ".join(f"{result['steps'][s]['position_accuracy']:>7.3f}" for s in steps))
+        lines.insert(0, "exact match of the whole instance per row; 'positions': the share of positions right")
+    if "by_group" in result:
+        lines += ["", f"{result['group_key']:>12} " + head[13:], "-" * len(head)]
+        for k, row in result["by_group"].items():
+            lines.append(f"{k[:12]:>12} " + " ".join(f"{row[s]:>7.3f}" for s in steps) + f" {result['n_by_group'][k]:>6}")
     if "halting" in result:
         h = result["halting"]
         lines.append(

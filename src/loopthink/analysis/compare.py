@@ -18,9 +18,9 @@ from tqdm import tqdm
 
 from loopthink.analysis.accuracy import correct_counts
 from loopthink.analysis.stats import mean_ci, wilson_interval
-from loopthink.checkpoint import load_run
-from loopthink.seeds import is_sweep, sweep_runs
+from loopthink.sweeps.dirs import is_sweep, sweep_runs
 from loopthink.tasks import DataError
+from loopthink.training.rundir import load_run
 
 BATCH_SIZE = 512
 

@@ -14,9 +14,9 @@ import numpy as np
 from loopthink.analysis.dynamics import analyse
 from loopthink.analysis.monitor import TARGET
 from loopthink.analysis.summaries import Summaries, summarise
-from loopthink.checkpoint import load_run
 from loopthink.tasks import DataError
-from loopthink.tasks.formats import read_jsonl
+from loopthink.tasks.files import read_run_records
+from loopthink.training.rundir import load_run
 
 
 def clean_json(x: Any) -> Any:
@@ -125,9 +125,7 @@ def _summaries_of_file(
 ) -> tuple[Summaries, Summaries, Summaries, dict[str, Any]]:
     """(all, fit, held-out, source): the file is held out; the monitor is fitted on generated examples."""
     fit_seed, held_seed = split_seeds(seed)
-    name, records = read_jsonl(path)
-    if name != task.name:
-        raise DataError(f"{path} holds {name} instances but {run} was trained on {task.name}")
+    records = read_run_records(path, task.name, run)
     records = records[:n] if n else records
     if len(records) < 2:
         raise DataError(f"{path}: need at least 2 examples")

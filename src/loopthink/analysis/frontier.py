@@ -16,8 +16,8 @@ import numpy as np
 
 from loopthink.analysis.accuracy import correct_counts
 from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci, wilson_interval
-from loopthink.checkpoint import load_run
-from loopthink.seeds import is_sweep, single_point_runs
+from loopthink.sweeps.dirs import is_sweep, single_point_runs
+from loopthink.training.rundir import load_run
 
 THRESHOLD = 0.95
 

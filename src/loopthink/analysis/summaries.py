@@ -18,9 +18,9 @@ from tqdm import tqdm
 
 from loopthink.analysis.accuracy import difficulty_keys
 from loopthink.analysis.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
-from loopthink.checkpoint import RunError
 from loopthink.model.core import SteppedModel
 from loopthink.tasks import DataError
+from loopthink.training.rundir import RunError
 
 
 # ---- metrics on tensors ------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from torch import nn
 
 from loopthink.analysis.accuracy import ensemble_renumbering, evaluate_records, format_table
 from loopthink.analysis.stats import INTERVAL_METHOD, mean_ci
-from loopthink.checkpoint import RunError, load_run
-from loopthink.sweep_runner import Run
+from loopthink.sweeps.runner import Run
 from loopthink.tasks import DataError
+from loopthink.training.rundir import RunError, load_run
 
 
 def sweep_eval(
@@ -39,15 +39,20 @@ def sweep_eval(
     for s in keys:
         ci = mean_ci([r["steps"][s]["accuracy"] for r in results], (0.0, 1.0))
         out["steps"][s] = {"accuracy": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"], "per_seed": ci["values"]}
-    by_diff, per_seed, by_ci = {}, {}, {}
-    for k in results[0]["by_difficulty"]:
-        per_seed[k] = {s: [r["by_difficulty"][k][s] for r in results] for s in keys}
-        cis = {s: mean_ci(per_seed[k][s], (0.0, 1.0)) for s in keys}
-        by_diff[k] = {s: cis[s]["mean"] for s in keys}
-        by_ci[k] = {s: [cis[s]["low"], cis[s]["high"]] for s in keys}
-    out.update(
-        by_difficulty=by_diff, by_difficulty_per_seed=per_seed, by_difficulty_ci=by_ci, n_by_difficulty=results[0]["n_by_difficulty"]
-    )
+        if "position_accuracy" in results[0]["steps"][s]:
+            out["steps"][s]["position_accuracy"] = mean_ci([r["steps"][s]["position_accuracy"] for r in results], (0.0, 1.0))["mean"]
+    for name in ("difficulty", "group"):
+        if f"by_{name}" not in results[0]:
+            continue
+        means, per_seed, by_ci = {}, {}, {}
+        for k in results[0][f"by_{name}"]:
+            per_seed[k] = {s: [r[f"by_{name}"][k][s] for r in results] for s in keys}
+            cis = {s: mean_ci(per_seed[k][s], (0.0, 1.0)) for s in keys}
+            means[k] = {s: cis[s]["mean"] for s in keys}
+            by_ci[k] = {s: [cis[s]["low"], cis[s]["high"]] for s in keys}
+        out.update({f"by_{name}": means, f"by_{name}_per_seed": per_seed, f"by_{name}_ci": by_ci, f"n_by_{name}": results[0][f"n_by_{name}"]})
+    if "group_key" in results[0]:
+        out["group_key"] = results[0]["group_key"]
     out["difficulty_name"] = task.difficulty_name
     return out
 

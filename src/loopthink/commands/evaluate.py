@@ -9,19 +9,19 @@ import sys
 from loopthink.analysis.accuracy import ensemble_renumbering, evaluate_records, format_table
 from loopthink.analysis.halting import halting_summary, rule_from_spec
 from loopthink.analysis.sweeps import format_sweep_table, pool_eval, sweep_eval
-from loopthink.checkpoint import RunError, load_run
 from loopthink.commands.argtypes import count, parse_int_list, step_count
-from loopthink.seeds import is_sweep, single_point_runs
-from loopthink.tasks import DataError
-from loopthink.tasks.formats import read_jsonl
+from loopthink.sweeps.dirs import is_sweep, single_point_runs
+from loopthink.tasks.files import read_records, read_run_records
+from loopthink.training.rundir import RunError, load_run
 
-HELP = "accuracy of a run on a JSONL file per step count and difficulty"
+HELP = "accuracy of a run on a record file per step count and difficulty (and per --by key)"
 TIMED = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
-    p.add_argument("--data", required=True, help="JSONL file in the documented format")
+    p.add_argument("--data", required=True, help="record file: JSONL (docs/formats.md), .parquet, or a datasets save_to_disk folder")
+    p.add_argument("--by", metavar="KEY", help="also report accuracy per value of this record key (family, source, ...)")
     p.add_argument("--steps", type=parse_int_list, default=[8, 16, 32])
     p.add_argument("--batch-size", type=count, default=256)
     p.add_argument("--device", default="cpu")
@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     if args.pool and args.halt:
         raise RunError("--pool and --halt do not combine: halting reads one model's states")
     if is_sweep(args.run):
-        name, records = read_jsonl(args.data)
+        name, records = read_records(args.data)
         runs = single_point_runs(args.run)
-        kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble)
+        kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble, by=args.by)
         if args.pool:  # one pooled model
             result = pool_eval(runs, records, name, args.steps, args.device, **kw)
             table = f"one pool of seeds {', '.join(map(str, result['seeds']))}\n" + format_table(result, result["difficulty_name"])
@@ -67,15 +67,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result) if args.json else table)
         return 0
     cfg, model, task = load_run(args.run, args.device)
-    name, records = read_jsonl(args.data)
-    if name != task.name:
-        raise DataError(f"{args.data} holds {name} instances but {args.run} was trained on {task.name}")
+    records = read_run_records(args.data, task.name, args.run)
     try:
         ensemble_renumbering(model, args.ensemble)
     except ValueError as e:
         raise RunError(f"{args.run}: --ensemble {args.ensemble}: {e}") from None
     result = evaluate_records(
-        model, task, records, args.steps, batch_size=args.batch_size, device=args.device, progress=progress, ensemble=args.ensemble
+        model, task, records, args.steps, args.by, batch_size=args.batch_size, device=args.device, progress=progress, ensemble=args.ensemble
     )
     if args.halt:
         difficulty = tuple(cfg.task.train_difficulty)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from loopthink.analysis.sweeps import sweep_summary
 from loopthink.commands.argtypes import count, parse_seeds
-from loopthink.seeds import SWEEP_FILE
-from loopthink.sweep import run_sweep
-from loopthink.sweep_runner import LOG
+from loopthink.sweeps.dirs import SWEEP_FILE
+from loopthink.sweeps.plan import run_sweep
+from loopthink.sweeps.runner import LOG
 
 HELP = "train one run per seed / grid point, several at once"
 TIMED = True
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="write sweep.json and print one train command per run (e.g. for a cluster), train nothing"
     )
-    p.epilog = "On a Slurm cluster: --launcher submitit --partition P --time MIN --gpus-per-job G (see loopthink/launchers.py)."
+    p.epilog = "On a Slurm cluster: --launcher submitit --partition P --time MIN --gpus-per-job G (see loopthink/sweeps/launchers.py)."
     add_launcher_arguments(p)
 
 

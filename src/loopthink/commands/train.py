@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from loopthink.config import load_config
-from loopthink.progress import accuracy_line
 from loopthink.tasks import get_task
-from loopthink.train import train
+from loopthink.training.loop import train
+from loopthink.training.progress import accuracy_line
 
 HELP = "train a run from a YAML config"
 

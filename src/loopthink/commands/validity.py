@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 
 from loopthink.analysis.validity import summary_table, validity_cells, write_outputs
-from loopthink.checkpoint import load_run
 from loopthink.commands.argtypes import count, parse_int_list, parse_range, seed
 from loopthink.tasks import DataError
 from loopthink.tasks.external import external_families
+from loopthink.training.rundir import load_run
 
 HELP = "accuracy per external generator family x label x difficulty: table, JSON/CSV, picture"
 TIMED = True

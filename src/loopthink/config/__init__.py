@@ -2,7 +2,7 @@
 
 The sections (:mod:`loopthink.config.schema`) map one-to-one onto constructor arguments:
 ``model`` -> :class:`loopthink.model.LoopModel`, ``task`` -> :func:`loopthink.tasks.get_task`,
-``train`` -> :func:`loopthink.train.train`. Reading files and overrides is
+``train`` -> :func:`loopthink.training.loop.train`. Reading files and overrides is
 :mod:`loopthink.config.loading`. Unknown keys and bad values fail with a message that names the
 key (``model.d_model: ...``).
 """

@@ -2,7 +2,7 @@
 defined (its ``Field`` description) and validated by pydantic.
 
 The sections map one-to-one onto constructor arguments: ``model`` -> :class:`loopthink.model.LoopModel`,
-``task`` -> :func:`loopthink.tasks.get_task`, ``train`` -> :func:`loopthink.train.train`.
+``task`` -> :func:`loopthink.tasks.get_task`, ``train`` -> :func:`loopthink.training.loop.train`.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class StepsConfig(StrictConfig):
 
 
 class TrainConfig(StrictConfig):
-    """The optimisation and the training loop (``loopthink.train.train``)."""
+    """The optimisation and the training loop (``loopthink.training.loop.train``)."""
 
     iters: int = Field(2000, ge=1, description="optimiser steps; each draws a fresh batch")
     batch_size: int = Field(128, ge=1, description="instances per optimiser step")
@@ -154,7 +154,7 @@ class TrainConfig(StrictConfig):
     loggers: list[Literal["jsonl", "tensorboard", "wandb"]] = Field(
         default_factory=lambda: ["jsonl"],
         description="where metrics go: metrics.jsonl always (the source of truth), plus tensorboard (RUN/tensorboard) "
-        "and/or wandb (project train.wandb_project); see loopthink/loggers.py",
+        "and/or wandb (project train.wandb_project); see loopthink/training/loggers.py",
     )
     wandb_project: str = Field("loopthink", description="loggers: wandb: the W&B project")
     device: str = Field("cpu", pattern=DEVICE_PATTERN, description="cpu, cuda, cuda:N or mps")

@@ -38,13 +38,14 @@ class ACTModel(LoopModel):
         interface: str,
         num_classes: int,
         vocab_size: int = 0,
+        per_position: bool = False,
         *,
         tau: float = 0.01,
         eps: float = 0.01,
         halt_bias: float = 1.0,
         halted: str = "copy",
     ):
-        super().__init__(cfg, interface, num_classes, vocab_size)
+        super().__init__(cfg, interface, num_classes, vocab_size, per_position)
         self.tau, self.eps, self.halted = tau, eps, halted
         self.halt_norm = nn.LayerNorm(cfg.d_model)
         self.halt = nn.Linear(cfg.d_model, 1)

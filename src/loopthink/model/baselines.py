@@ -93,10 +93,10 @@ def build_baseline(cfg: RunConfig, task: Any, vocab_size: int = 0) -> nn.Module:
         if s["match"] == "params":
             target = count_params(LoopModel(cfg.model, task.interface, task.num_classes, vocab_size))
             mcfg = match_width(cfg.model, task.interface, task.num_classes, vocab_size, layers, target)
-        return FixedDepthTransformer(mcfg, task.interface, task.num_classes, vocab_size, layers)
+        return FixedDepthTransformer(mcfg, task.interface, task.num_classes, vocab_size, layers, task.per_position)
     if cfg.arch == "act":
-        return ACTModel(cfg.model, task.interface, task.num_classes, vocab_size, **s)
-    return PonderNetModel(cfg.model, task.interface, task.num_classes, vocab_size, **s)
+        return ACTModel(cfg.model, task.interface, task.num_classes, vocab_size, task.per_position, **s)
+    return PonderNetModel(cfg.model, task.interface, task.num_classes, vocab_size, task.per_position, **s)
 
 
 def count_params(m: nn.Module) -> int:

@@ -14,5 +14,5 @@ def build_model(cfg: RunConfig, task: Task) -> nn.Module:
     """The model ``cfg`` describes (``arch``: the recurrent model or a baseline)."""
     vocab = len(task.vocab)
     if cfg.arch == "recurrent":
-        return LoopModel(cfg.model, task.interface, task.num_classes, vocab)
+        return LoopModel(cfg.model, task.interface, task.num_classes, vocab, task.per_position)
     return build_baseline(cfg, task, vocab)

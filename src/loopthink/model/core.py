@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from loopthink.model.config import MAX_STEPS, ModelConfig
@@ -33,8 +32,8 @@ from loopthink.model.layers import Block
 
 @dataclass
 class LoopOutput:
-    logits: torch.Tensor  # (B, C) readout after the last step
-    step_logits: torch.Tensor | None = None  # (T, B, C) readout after every step ("logit lens")
+    logits: torch.Tensor  # (B, C) readout after the last step; (B, L, C) for a per-position task
+    step_logits: torch.Tensor | None = None  # (T, B, C) or (T, B, L, C) readout after every step ("logit lens")
     states: torch.Tensor | None = None  # (T+1, B, d) pooled states, or (T+1, B, L, d) full
     final_state: torch.Tensor | None = None  # (B, L, d)
     aux_loss: torch.Tensor | None = None  # extra training loss (ACT ponder cost, PonderNet KL)
@@ -131,6 +130,7 @@ class SteppedModel(nn.Module):
     interface: nn.Module
     norm: nn.LayerNorm
     head: nn.Linear
+    per_position: bool = False  # the task answers at every position (Task.per_position)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Context:
         return self.interface(inputs)
@@ -148,11 +148,16 @@ class SteppedModel(nn.Module):
         return None
 
     def pool(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
-        """The state the readout reads: (B, d)."""
+        """One state per instance (B, d): the token the readout reads; for a per-position task, the
+        mean over its real tokens (what the dynamics diagnostics and halting features follow)."""
+        if self.per_position:
+            real = ctx.token_mask[..., None].to(h.dtype)
+            return (h * real).sum(1) / real.sum(1).clamp(min=1)
         return h[torch.arange(h.shape[0], device=h.device), ctx.readout_index]
 
     def readout(self, h: torch.Tensor, ctx: Context) -> torch.Tensor:
-        return self.classify(self.pool(h, ctx))
+        """Logits (B, C) of the readout token, or (B, L, C) of every token for a per-position task."""
+        return self.classify(h if self.per_position else self.pool(h, ctx))
 
     def classify(self, states: torch.Tensor) -> torch.Tensor:
         """Logits of any states (..., d): the readout's norm and head, on the pooled token or on all."""
@@ -217,10 +222,10 @@ class LoopModel(SteppedModel, HubMixin):
     ``cfg`` may be a dict of ModelConfig keys; ``save_pretrained`` / ``from_pretrained`` /
     ``push_to_hub`` come from :mod:`loopthink.model.hub`."""
 
-    def __init__(self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0):
+    def __init__(self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0, per_position: bool = False):
         super().__init__()
         self.cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig.model_validate(cfg)
-        cfg, self.interface_kind = self.cfg, interface
+        cfg, self.interface_kind, self.per_position = self.cfg, interface, per_position
         d = cfg.d_model
         self.interface = build_interface(interface, cfg, vocab_size)
         self.blocks = nn.ModuleList(Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(cfg.blocks_per_step))
@@ -311,7 +316,3 @@ class LoopModel(SteppedModel, HubMixin):
             torch.stack(states) if return_states else None,
             s.h,
         )
-
-
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.float(), labels)

@@ -24,9 +24,11 @@ from loopthink.model.layers import Block
 class FixedDepthTransformer(SteppedModel):
     """``layers`` untied pre-norm blocks over the task interface's input; see the module docstring."""
 
-    def __init__(self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0, layers: int = 16):
+    def __init__(
+        self, cfg: ModelConfig, interface: str, num_classes: int, vocab_size: int = 0, layers: int = 16, per_position: bool = False
+    ):
         super().__init__()
-        self.cfg, self.depth = cfg, layers
+        self.cfg, self.depth, self.per_position = cfg, layers, per_position
         d = cfg.d_model
         self.interface = build_interface(interface, cfg, vocab_size)
         self.layers = nn.ModuleList(Block(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.layerscale) for _ in range(layers))

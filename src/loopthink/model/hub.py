@@ -38,7 +38,7 @@ def _load_run_model(cls: type, run: Path, map_location: str = "cpu") -> Any:
     if cfg.arch != "recurrent":
         raise ValueError(f"{run} is a {cfg.arch} baseline, not a LoopModel; load it with loopthink.load_run")
     task = get_task(cfg.task.name, **cfg.task.options)
-    model = cls(cfg.model, task.interface, task.num_classes, len(task.vocab))
+    model = cls(cfg.model, task.interface, task.num_classes, len(task.vocab), task.per_position)
     model.load_state_dict(load_file(str(run / "model.safetensors")), strict=True)
     return model.to(map_location).eval()
 

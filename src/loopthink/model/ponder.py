@@ -15,9 +15,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from loopthink.model.answers import instance_cross_entropy
 from loopthink.model.config import ModelConfig
 from loopthink.model.core import LoopModel, LoopOutput
 
@@ -41,11 +41,12 @@ class PonderNetModel(LoopModel):
         interface: str,
         num_classes: int,
         vocab_size: int = 0,
+        per_position: bool = False,
         *,
         beta: float = 0.01,
         lambda_p: float = 0.2,
     ):
-        super().__init__(cfg, interface, num_classes, vocab_size)
+        super().__init__(cfg, interface, num_classes, vocab_size, per_position)
         self.beta, self.lambda_p = beta, lambda_p
         self.halt_norm = nn.LayerNorm(cfg.d_model)
         self.halt = nn.Linear(cfg.d_model, 1)
@@ -110,8 +111,8 @@ class PonderNetModel(LoopModel):
     def training_loss(self, out: PonderOutput, labels: torch.Tensor) -> torch.Tensor:
         """sum_n p_n CE(y_n, y) + beta KL(p || geometric(lambda_p)), averaged over the batch."""
         p, logits = out.halt_probs, out.ponder_logits
-        T, B, C = logits.shape
-        ce = F.cross_entropy(logits.float().reshape(T * B, C), labels.repeat(T), reduction="none").view(T, B)
+        T = logits.shape[0]
+        ce = torch.stack([instance_cross_entropy(logits[t], labels) for t in range(T)])  # (T, B)
         rec = (p * ce).sum(0).mean()
         prior = self.prior(T, p.device)[:, None]
         kl = (p * (p.clamp(min=1e-12).log() - prior.log())).sum(0).mean()

@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from loopthink.checkpoint import atomic_write_text, read_run_config
+from loopthink.atomic import atomic_write_text
 from loopthink.report.artefact_sections import compare_section, dynamics_section, frontier_section, halting_section
 from loopthink.report.artefacts import RunInfo, resolve_dirs, unique_labels
 from loopthink.report.html import CHECK_SCRIPT, CSS, Page, esc, q
 from loopthink.report.run_sections import config_section, overview_section, training_section
 from loopthink.tasks import DataError
+from loopthink.training.rundir import read_run_config
 from loopthink.version import __version__
 
 

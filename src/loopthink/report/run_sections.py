@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import math
 
-from loopthink.checkpoint import latest_checkpoint
 from loopthink.plots.training import figure_png_bytes, mean_val, training_figure, val_keys, val_overlay_figure
 from loopthink.report.artefacts import MAX_TRAIN_TABLE_ROWS, RunInfo, parameter_count
 from loopthink.report.html import Page, command_hint, esc, fmt, img_tag, kv_table, mean_of, q, table
 from loopthink.tasks import get_task
+from loopthink.training.rundir import latest_checkpoint
 
 
 def overview_section(page: Page, runs: list[RunInfo]) -> str:

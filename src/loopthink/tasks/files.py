@@ -81,6 +81,18 @@ def read_records(path: str | Path, task: str | None = None, all_errors: bool = F
     return checker.task, records
 
 
+def read_run_records(path: str | Path, task_name: str, run: str | Path, minimum: int = 1) -> list[dict]:
+    """The records of a file of any format for a run trained on ``task_name``: DataError if the file
+    holds another task's instances or fewer than ``minimum``. What every command that reads a
+    user's data (eval, halt, diagnose) calls, so all of them read what ``loopthink data`` writes."""
+    name, records = read_records(path)
+    if records and name != task_name:
+        raise DataError(f"{path} holds {name} instances but {run} was trained on {task_name}")
+    if len(records) < minimum:
+        raise DataError(f"{path}: {len(records)} instances; need at least {minimum}")
+    return records
+
+
 def write_records(path: str | Path, records: list[dict]) -> None:
     """Write Parquet for ``*.parquet``, else JSONL; atomically (temp file + rename).
 

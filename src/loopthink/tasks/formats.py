@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from loopthink.atomic import temp_beside
 from loopthink.tasks import DataError, Task, task_class
 
 # Bounds on a file's lines (docs/formats.md), checked before a line is decoded or parsed.
 MAX_LINE_BYTES = 4 * 1024 * 1024
 MAX_INT_DIGITS = 20  # integers longer than this are rejected while parsing (10**19 fits)
 MAX_REPORTED = 100  # bad lines listed in one error; the rest are counted
-
-
-@contextmanager
-def temp_beside(path: Path) -> Iterator[Path]:
-    """``PATH.tmp``, renamed over ``path`` when the block succeeds and removed when it fails (disk
-    full, no permission, interrupted), so no stray ``*.tmp`` is left behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OSError(e.errno, e.strerror, str(path)) if e.filename is None else e from None  # name the file
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_jsonl(path: str | Path, records: list[dict]) -> None:

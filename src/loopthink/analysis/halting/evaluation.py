@@ -29,10 +29,10 @@ from loopthink.analysis.halting.rules import (
 )
 from loopthink.analysis.halting.runtime import halt_records, record_records, simulate
 from loopthink.analysis.stats import wilson_interval
-from loopthink.checkpoint import RunError, load_run
 from loopthink.model.core import SteppedModel
 from loopthink.tasks import DataError, Task
-from loopthink.tasks.formats import read_jsonl
+from loopthink.tasks.files import read_run_records
+from loopthink.training.rundir import RunError, load_run
 
 ALPHA_SWEEP = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 KL_SWEEP = tuple(float(x) for x in np.logspace(-10, -1, 19))
@@ -145,13 +145,8 @@ def check_settings(rule: str, alpha: float, threshold: float | None, max_steps: 
 
 
 def read_records(path: str, task: Any) -> list[dict]:
-    """The instances of a JSONL file, which must be of the run's task and not empty."""
-    name, records = read_jsonl(path)
-    if name != task.name:
-        raise DataError(f"{path} holds {name} instances but the run was trained on {task.name}")
-    if not records:
-        raise DataError(f"{path}: no instances")
-    return records
+    """The instances of a record file (any format), which must be of the run's task and not empty."""
+    return read_run_records(path, task.name, "the run")
 
 
 def _probe_and_calibration(

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loopthink.checkpoint import latest_checkpoint
 from loopthink.config import ConfigError
+from loopthink.training.rundir import latest_checkpoint
 
 SUBMITIT_DIR = "submitit"
 
@@ -40,7 +40,7 @@ class TrainJob:
         return ["train", self.config, *self.overrides, "--out", self.run_dir, "--no-progress", *resume]
 
     def __call__(self) -> dict[str, float]:
-        from loopthink.sweep_runner import val_of
+        from loopthink.sweeps.runner import val_of
 
         if self.tasks > 1:  # one task per GPU: the environment torch.distributed reads (RANK, MASTER_ADDR, ...)
             import submitit
@@ -112,8 +112,8 @@ def submit(config: str, runs: list[Any], out: Path, meta: dict[str, Any], args: 
 
 def record(run: Any, job: Any, out: Path) -> None:
     """Wait for ``job`` and record its run's outcome (status by the run directory, as locally)."""
-    from loopthink.seeds import run_finished
-    from loopthink.sweep_runner import val_of
+    from loopthink.sweeps.dirs import run_finished
+    from loopthink.sweeps.runner import val_of
 
     try:
         job.result()

@@ -16,6 +16,7 @@ written last, so a kill at any moment leaves at least one complete checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -24,13 +25,13 @@ from typing import Any, TextIO
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.optim.swa_utils import AveragedModel
 
+from loopthink.atomic import atomic_copy, atomic_save_tensors, atomic_write_text
 from loopthink.config import DEVICE_PATTERN, ConfigError, RunConfig, dump_config, load_config
 from loopthink.model import build_model
 from loopthink.tasks import get_task
-from loopthink.tasks.formats import temp_beside
 
 CKPT, TMP, OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
 AVERAGE = "average.safetensors"  # in a checkpoint of a run with train.ema: the weights' moving average
@@ -39,32 +40,6 @@ LOCK_FILE = "train.lock"  # held by the one `loopthink train` writing into a run
 
 class RunError(ValueError):
     """A run directory or checkpoint is missing, incomplete or does not match the model."""
-
-
-def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    with temp_beside(path) as tmp:
-        _fsync_write(tmp, text.encode())
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    with temp_beside(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    with temp_beside(dst) as tmp:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
 
 
 def exclusive_lock(path: Path, busy: str) -> TextIO:
@@ -179,7 +154,7 @@ def load_checkpoint(run: Path, model: torch.nn.Module, opt: torch.optim.Optimize
         if average is not None:
             atomic_save_tensors(run / "model.safetensors", average.module.state_dict())
         else:
-            _atomic_copy(ckpt / "model.safetensors", run / "model.safetensors")
+            atomic_copy(ckpt / "model.safetensors", run / "model.safetensors")
         return trainer
     raise RunError(f"{run}: no complete checkpoint to resume from ({'; '.join(problems)})")
 
@@ -254,3 +229,48 @@ def check_device(device: str) -> None:
             raise RunError(f"device {device!r} is not available here ({torch.cuda.device_count()} CUDA device(s))")
     if device == "mps" and not torch.backends.mps.is_available():
         raise RunError("device 'mps' is not available here")
+
+
+# What `train` (and `sweep`, train.log) put in a run directory before its config.yaml exists.
+RUN_FILES = frozenset({"config.yaml", "metrics.jsonl", "model.safetensors", "train.log", "tensorboard", "wandb", LOCK_FILE, CKPT, TMP, OLD})
+
+
+def open_run_dir(out: Path, resume: bool) -> Any:
+    """Create ``out`` and take its lock (one ``train`` per run directory); refuse a file, a
+    directory of other things, and, without ``resume``, a run that has a checkpoint."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: is a file; --out must name a run directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"{out}: cannot create the run directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise RunError(f"{out}: the run directory is not writable")
+    others = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.endswith(".tmp"))
+    if others and not (out / "config.yaml").is_file():  # a run may hold analysis outputs; anything else may not
+        raise RunError(f"{out}: holds files that are not part of a run ({', '.join(others[:4])}); choose an empty or new --out")
+    lock = exclusive_lock(out / LOCK_FILE, f"{out}: another `loopthink train` is writing to this run directory")
+    if not resume and ((out / CKPT).exists() or (out / OLD).exists()):
+        lock.close()
+        raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if resume and latest_checkpoint(out) is None:
+        lock.close()
+        raise RunError(f"{out}: nothing to resume (no complete checkpoint)")
+    return lock
+
+
+def truncate_metrics(path: Path, upto: int) -> None:
+    """Drop rows logged after the checkpoint we resume from, so the resumed log equals an uninterrupted one."""
+    if not path.exists():
+        return
+    rows = [ln for ln in path.read_text(errors="replace").splitlines() if _row_iter(ln) <= upto]
+    atomic_write_text(path, "".join(r + "\n" for r in rows))
+
+
+def _row_iter(line: str) -> float:
+    """A metrics row's iteration; infinite (dropped) for a torn or foreign line."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return math.inf
+    return row.get("iter", 0) if isinstance(row, dict) and type(row.get("iter", 0)) is int else math.inf

@@ -46,11 +46,11 @@ from typing import Any, TextIO
 
 import torch
 
-from loopthink import launchers
-from loopthink.checkpoint import RunError, exclusive_lock
 from loopthink.config import ConfigError, load_config
-from loopthink.seeds import run_finished
-from loopthink.sweep_runner import Run, Terminated, execute, previous_runs, train_command, val_of, write_sweep
+from loopthink.sweeps import launchers
+from loopthink.sweeps.dirs import run_finished
+from loopthink.sweeps.runner import Run, Terminated, execute, previous_runs, train_command, val_of, write_sweep
+from loopthink.training.rundir import RunError, exclusive_lock
 
 
 # ---- the grid ------------------------------------------------------------------------------------

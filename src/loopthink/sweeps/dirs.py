@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from loopthink.checkpoint import RunError, checkpointed_iteration
+from loopthink.training.rundir import RunError, checkpointed_iteration
 
 SWEEP_FILE = "sweep.json"
 

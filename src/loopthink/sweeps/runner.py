@@ -18,8 +18,9 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from loopthink.checkpoint import atomic_write_text, latest_checkpoint
-from loopthink.seeds import SWEEP_FILE, run_finished
+from loopthink.atomic import atomic_write_text
+from loopthink.sweeps.dirs import SWEEP_FILE, run_finished
+from loopthink.training.rundir import latest_checkpoint
 
 LOG = "train.log"
 TAIL_LINES = 20

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from loopthink.config import RunConfig, StepsConfig
-from loopthink.datasource import FileData, file_validation_sets
 from loopthink.tasks import Batch, Task, get_task
+from loopthink.training.data import FileData, file_validation_sets
 
 HUGINN_SIGMA = 0.5  # log-normal spread of the lognormal_poisson step draw (Geiping et al. 2025)
 
