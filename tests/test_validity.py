@@ -25,8 +25,8 @@ def test_external_families_registry(monkeypatch):
     assert set(HELD_OUT) < set(graph)
     monkeypatch.setitem(EXTERNAL_MODULES, "text", "loopthink.tasks.external.not_merged_yet")
     assert external.external_families("text") == {}
-    with pytest.raises(DataError, match="no external families for task 'maze'"):
-        external_families("maze")
+    with pytest.raises(DataError, match="no external families for task 'chess'"):
+        external_families("chess")
 
 
 @pytest.mark.parametrize("family", sorted(external_families("graph")))

@@ -23,6 +23,9 @@ BUILTIN = {
     "graph": "loopthink.tasks.graph:GraphTask",
     "logic": "loopthink.tasks.logic:LogicTask",
     "text": "loopthink.tasks.text:TextTask",
+    "prefix_sums": "loopthink.tasks.prefix_sums:PrefixSumsTask",
+    "addition": "loopthink.tasks.addition:AdditionTask",
+    "maze": "loopthink.tasks.maze:MazeTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 

@@ -20,6 +20,9 @@ EXTERNAL_MODULES = {
     "graph": "loopthink.tasks.external.graph_nx",
     "text": "loopthink.tasks.external.text_stories",
     "logic": "loopthink.tasks.external.logic_infix",
+    "prefix_sums": "loopthink.tasks.external.prefix_sums_other",
+    "addition": "loopthink.tasks.external.addition_other",
+    "maze": "loopthink.tasks.external.maze_other",
 }
 
 
