@@ -26,8 +26,8 @@ test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
 lint: setup
-	$(BIN)/ruff check src bench tests
-	$(BIN)/ruff format --check src bench tests
+	$(BIN)/ruff check src bench scripts tests
+	$(BIN)/ruff format --check src bench scripts tests
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -1,4 +1,4 @@
-"""Helpers shared by the bench scripts: import path, run loading, JSON output."""
+"""Helpers shared by bench/ and scripts/: import path, run loading, training and measuring, JSON output."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def emit(result: dict, json_out: str | None) -> None:
 def model_for(run: str | None, config: str = "configs/graph.yaml"):
     """(cfg, model, task, source): a trained run if given and present, else an untrained model of
     the config (same architecture and compute; timings do not depend on the weights)."""
-    from loopthink.checkpoint import load_run
     from loopthink.config import load_config
     from loopthink.model import build_model
     from loopthink.tasks import get_task
+    from loopthink.training.rundir import load_run
 
     if run and (Path(run) / "model.safetensors").exists():
         cfg, model, task = load_run(run)
@@ -48,9 +48,9 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
     import time
 
     from loopthink.analysis.accuracy import evaluate_records
-    from loopthink.checkpoint import load_run
     from loopthink.config import load_config
-    from loopthink.train import train
+    from loopthink.training.loop import train
+    from loopthink.training.rundir import load_run
 
     cfg = load_config(config, overrides)
     seconds, timed = None, "log"
@@ -74,7 +74,7 @@ def train_and_measure(config: Path, run: Path, n: int, retrain: bool, overrides:
 
 def iterations_done(run: Path, planned: int) -> int:
     """The iterations a run's last checkpoint holds (a run stopped early has fewer than planned)."""
-    from loopthink.checkpoint import checkpointed_iteration
+    from loopthink.training.rundir import checkpointed_iteration
 
     done = checkpointed_iteration(run)
     return planned if done is None else done

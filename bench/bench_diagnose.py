@@ -32,10 +32,11 @@ except ImportError:  # run from a checkout without installing
 
 
 def untrained_run(out: Path) -> Path:
-    from loopthink.checkpoint import atomic_save_tensors, write_run_config
+    from loopthink.atomic import atomic_save_tensors
     from loopthink.config import load_config
     from loopthink.model import build_model
     from loopthink.tasks import get_task
+    from loopthink.training.rundir import write_run_config
 
     cfg = load_config(ROOT / "configs" / "graph.yaml")
     torch.manual_seed(0)

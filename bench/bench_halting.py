@@ -35,7 +35,7 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from loopthink.analysis import halting as H
-from loopthink.checkpoint import load_run  # noqa: E402
+from loopthink.training.rundir import load_run  # noqa: E402
 
 
 def timed_interleaved(cases: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, list[float]], dict[str, Any]]:

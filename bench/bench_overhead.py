@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 
 from _common import emit
-from loopthink.batches import Prefetcher
 from loopthink.config import load_config
 from loopthink.model import build_model
 from loopthink.model.core import cross_entropy
 from loopthink.tasks import get_task
-from loopthink.train import make_optimizer, train
+from loopthink.training.batches import Prefetcher
+from loopthink.training.loop import make_optimizer, train
 
 
 def bare_loop(cfg, iters: int) -> float:

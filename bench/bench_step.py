@@ -1,7 +1,7 @@
 """Seconds per training step of a config, on batches made beforehand or by the training loop's
 background thread, eager or with ``train.compile`` / ``train.amp`` as the config says.
 
-    python bench/bench_step.py configs/text_stories.yaml [KEY=VALUE ...] [--from 1400] [--iters 30] [--repeats 3] [--live]
+    python bench/bench_step.py configs/variants/text_stories.yaml [KEY=VALUE ...] [--from 1400] [--iters 30] [--repeats 3] [--live]
 
 The batches are those of iterations ``--from`` on (so the curriculum is where it is there); each
 repeat times the same ``--iters`` steps after one untimed pass (compilation, allocator warm-up).
@@ -17,11 +17,12 @@ import time
 import torch
 
 from _common import emit
-from loopthink.batches import Prefetcher, iteration_rng, training_item
 from loopthink.config import load_config
 from loopthink.model import build_model
 from loopthink.tasks import get_task
-from loopthink.train import accumulate_gradients, make_optimizer, step_speedups
+from loopthink.training.batches import Prefetcher, iteration_rng, training_item
+from loopthink.training.loop import make_optimizer, step_speedups
+from loopthink.training.losses import accumulate_gradients
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ BENCHES = [
     ("diagnose", "bench_diagnose.py", [str(ROOT / "runs" / "bench" / "graph")]),
     ("halting", "bench_halting.py", [str(ROOT / "runs" / "bench" / "graph")]),
     ("sweep", "bench_sweep.py", []),
+    ("step", "bench_step.py", ["configs/variants/text_stories.yaml", "--iters", "20", "--repeats", "2"]),
 ]
 
 

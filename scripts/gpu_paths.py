@@ -1,6 +1,6 @@
 """The GPU speed paths, run for real on a CUDA device: fp32, bf16 autocast, autocast + torch.compile.
 
-    python bench/gpu_paths.py [--config configs/graph.yaml] [--iters 100] [--json OUT.json] [key=value ...]
+    python scripts/gpu_paths.py [--config configs/graph.yaml] [--iters 100] [--json OUT.json] [key=value ...]
 
 Trains the same config for the same iterations each way (same seed, same batches) and reports
 wall-clock seconds, iterations per second (after the first 10, which hold compilation and CUDA
@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from _common import ROOT, emit
-from loopthink.config import load_config
-from loopthink.train import train
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # the helpers shared with bench/
+from _common import ROOT, emit  # noqa: E402
+from loopthink.config import load_config  # noqa: E402
+from loopthink.training.loop import train  # noqa: E402
 
 COMPARED = 4  # losses logged at iterations 5..20; later ones drift apart by chance, as any two runs do
 WAYS = {"fp32": [], "amp": ["train.amp=true"], "amp+compile": ["train.amp=true", "train.compile=true"]}

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # One prepared command for a machine with one GPU, run in the repository root:
-#   bash bench/gpu_runs.sh            # results under $OUT
+#   bash scripts/gpu_runs.sh            # results under $OUT (default out/gpu_runs)
 # 1. The seed paper's logic and text settings with loopthink's model (no depth embedding,
 #    input injection), trained side by side in the background on the one GPU: each process is bound
 #    by kernel launches, not by the GPU, and batches come from worker processes (train.data_workers).
-# 2. Meanwhile the GPU speed paths, fp32 / bf16 autocast / autocast + torch.compile (bench/gpu_paths.py).
+# 2. Meanwhile the GPU speed paths, fp32 / bf16 autocast / autocast + torch.compile (scripts/gpu_paths.py).
 # 3. At DEADLINE seconds a run still training is stopped; its last checkpoint (every 500 iterations)
 #    comes back in its tar, so `loopthink train --resume` can finish it elsewhere.
 # VARIANT=paper trains the paper-faithful model instead (its depth embedding, no input injection):
-#   VARIANT=paper DEADLINE=780 bash bench/gpu_runs.sh
-# Needs PyTorch with CUDA there; pydantic and the other dependencies may come as wheels in .whl/.
+#   VARIANT=paper DEADLINE=780 bash scripts/gpu_runs.sh
+# The environment is the project's own (`make setup`, scripts/_gpu_env.sh); it needs PyTorch with CUDA.
 set -u
 T0=$(date +%s)
 DEADLINE=${DEADLINE:-480}
 TASKS=${TASKS:-logic text}
-OUT=${OUT:-/tmp/gpu_runs}
+OUT=${OUT:-out/gpu_runs}
 VARIANT=${VARIANT:-loopthink}
 case "$VARIANT" in
   loopthink) MODEL_OVERRIDES="model.depth_embedding=0 model.injection=add" ;;
@@ -26,12 +26,12 @@ source "$(dirname "$0")/_gpu_env.sh"
 
 pids=()
 for task in $TASKS; do
-  python3 -m loopthink.cli train configs/paper/$task.yaml $MODEL_OVERRIDES \
+  python -m loopthink.cli train configs/paper/$task.yaml $MODEL_OVERRIDES \
     train.device=cuda train.amp=true train.data_workers=3 ${EXTRA:-} --no-progress \
     --out runs/paper/${task}_$VARIANT > "$OUT/train_$task.log" 2>&1 &
   pids+=($!)
 done
-python3 bench/gpu_paths.py --iters ${PATH_ITERS:-60} --json "$OUT/gpu_paths.json" ${PATH_EXTRA:-} > "$OUT/gpu_paths.log" 2>&1
+python scripts/gpu_paths.py --iters ${PATH_ITERS:-60} --json "$OUT/gpu_paths.json" ${PATH_EXTRA:-} > "$OUT/gpu_paths.log" 2>&1
 echo "gpu_paths rc=$? at $(( $(date +%s) - T0 )) s"; tail -c 1500 "$OUT/gpu_paths.log"
 
 while :; do

@@ -1,6 +1,6 @@
 """loopthink vs the seed paper (arXiv 2603.21676) on the paper's own settings, side by side.
 
-    python bench/paper_comparison.py [--tasks graph,logic,text] [--variants paper,loopthink] [--out runs/paper]
+    python scripts/paper_comparison.py [--tasks graph,logic,text] [--variants paper,loopthink] [--out runs/paper]
                                      [--n 500] [--doc docs/paper_comparison.md] [--retrain] [key=value ...]
 
 For each task, trains `configs/paper/<task>.yaml` twice on the same data stream and budget:
@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from _common import ROOT, train_and_measure, train_time_text
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # the helpers shared with bench/
+from _common import ROOT, train_and_measure, train_time_text  # noqa: E402
 
 # Published accuracies (issue 8; the paper's tables), best over thinking steps; where the paper
 # gives a range over its runs, the top of the range (the number to beat).
@@ -91,7 +92,7 @@ def main() -> None:
     results = [compare(t, variants, out, args.n, args.retrain, args.overrides) for t in args.tasks.split(",")]
     out.mkdir(parents=True, exist_ok=True)
     (out / "paper.json").write_text(json.dumps({"results": results, "seconds": time.time() - t0}, indent=1))
-    command = "python bench/paper_comparison.py " + " ".join(sys.argv[1:])
+    command = "python scripts/paper_comparison.py " + " ".join(sys.argv[1:])
     for r in results:
         write_doc(ROOT / args.doc, r["task"], markdown(r, command.strip()))
     print(json.dumps(results))

@@ -1,11 +1,11 @@
 """Regenerate every committed figure (docs/figures/*) with the exact commands the README quotes, timed.
 
-    python bench/reproduce_figures.py [--only frontier,compare,...] [--figures DIR] [--dry-run]
+    python scripts/reproduce_figures.py [--only frontier,compare,...] [--figures DIR] [--dry-run]
 
-Steps, in order: train the default graph, logic, nested-logic and text models (runs/bench/TASK) and every
-baseline/ablation they are compared with (runs/cmp/NAME) unless a finished run is there, then the
-frontier, compare, dynamics and halting figures. Each step's wall-clock time is merged into bench/figures.json; --dry-run prints the
-commands and runs nothing. Everything runs on the CPU, one thread per process (about 1.5 hours
+Steps, in order: train each task's config and the variants with figures (runs/bench/NAME, through
+bench/train_targets.py) and every baseline/ablation they are compared with (runs/cmp/NAME) unless a
+finished run is there, then the frontier, compare, validity, dynamics and halting figures. Each
+step's wall-clock time is merged into scripts/figures.json; --dry-run prints the commands and runs nothing. Everything runs on the CPU, one thread per process (about 1.5 hours
 from scratch on 2 cores; minutes when the runs exist).
 """
 
@@ -17,8 +17,10 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from _common import ROOT
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # the helpers shared with bench/
+from _common import ROOT  # noqa: E402
 
 LOOPTHINK = [sys.executable, "-m", "loopthink.cli"]
 BASELINES = (
@@ -29,9 +31,19 @@ LOGIC_BASELINES = ("logic_transformer", "logic_no_relations")
 NESTED_BASELINES = ("logic_nested_transformer",)
 TEXT_BASELINES = ("text_transformer",)
 DEFAULT_RUN = "runs/bench/graph"
-LOGIC_RUN = "runs/bench/logic"
+LOGIC_RUN = "runs/bench/logic"  # configs/logic.yaml: the parse-tree reading
+TOKENS_RUN = "runs/bench/logic_tokens"  # configs/variants/logic_tokens.yaml: the seed paper's token-level reading
 NESTED_RUN = "runs/bench/logic_nested"
+NESTED_TREE_RUN = "runs/bench/logic_nested_tree"
 TEXT_RUN = "runs/bench/text"
+TEXT_FAR_RUN = "runs/bench/text_far"
+# (task or variant name, run) trained by bench/train_targets.py (configs/NAME.yaml or configs/variants/NAME.yaml)
+TRAINED = (
+    ("graph", DEFAULT_RUN), ("logic", LOGIC_RUN), ("logic_tokens", TOKENS_RUN), ("logic_nested", NESTED_RUN),
+    ("logic_nested_tree", NESTED_TREE_RUN), ("text", TEXT_RUN), ("text_far", TEXT_FAR_RUN),
+)  # fmt: skip
+GRAPH_VALIDITY = (("trained_kinds", "gnp,dag,tree,grid,path_star", "1..24", "100"), ("held_out", "scale_free,k_out,ladder,cycles", "1..24", "100"),
+                  ("paper", "paper", "1..16", "500"))  # fmt: skip
 TEXT_RECIPE_RUN = "runs/paper/text_recipe"  # configs/paper/text_recipe.yaml: text trained one hop further
 
 
@@ -43,7 +55,7 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
             [sys.executable, "bench/train_targets.py", "--tasks", task, "--out", "runs/bench", "train.threads=1"],
             run,
         )
-        for task, run in (("graph", DEFAULT_RUN), ("logic", LOGIC_RUN), ("logic_nested", NESTED_RUN), ("text", TEXT_RUN))
+        for task, run in TRAINED
     ]
     for name in BASELINES + LOGIC_BASELINES + NESTED_BASELINES + TEXT_BASELINES:
         run = f"runs/cmp/{name}"
@@ -67,9 +79,17 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
                       "--n-per-cell", "100", "--out", f"{figures}/frontier_graph"], None),
         ("compare", [*LOOPTHINK, "compare", DEFAULT_RUN, *(f"runs/cmp/{b}" for b in BASELINES), "--labels", ",".join(labels),
                      "--difficulty", "1..24", "--n", "100", "--candidates", "16,32,64", "--out", f"{figures}/compare_graph"], None),
-        ("frontier_logic", [*LOOPTHINK, "frontier", LOGIC_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..16",
+        *((f"validity_graph_{name}", [*LOOPTHINK, "validity", DEFAULT_RUN, "--families", families, "--difficulty", hops,
+                                      "--n-per-cell", n, "--steps", "8,16,32,64", "--threads", "1",
+                                      "--out", f"{figures}/validity_graph/{name}"], None)
+          for name, families, hops, n in GRAPH_VALIDITY),
+        ("frontier_logic_tree", [*LOOPTHINK, "frontier", LOGIC_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty", "1..24",
+                                 "--n-per-cell", "100", "--out", f"{figures}/frontier_logic_tree"], None),
+        ("validity_logic_tree", [*LOOPTHINK, "validity", LOGIC_RUN, "--difficulty", "1..24", "--n-per-cell", "30",
+                                 "--steps", "8,16,32,64,128", "--threads", "1", "--out", f"{figures}/validity_logic/tree"], None),
+        ("frontier_logic", [*LOOPTHINK, "frontier", TOKENS_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..16",
                             "--n-per-cell", "100", "--out", f"{figures}/frontier_logic"], None),
-        ("compare_logic", [*LOOPTHINK, "compare", LOGIC_RUN, *(f"runs/cmp/{b}" for b in LOGIC_BASELINES),
+        ("compare_logic", [*LOOPTHINK, "compare", TOKENS_RUN, *(f"runs/cmp/{b}" for b in LOGIC_BASELINES),
                            "--labels", "default,transformer,no_relations", "--difficulty", "1..16", "--n", "200",
                            "--candidates", "12,24,48", "--out", f"{figures}/compare_logic"], None),
         ("frontier_logic_nested", [*LOOPTHINK, "frontier", NESTED_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..24",
@@ -77,6 +97,8 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
         ("compare_logic_nested", [*LOOPTHINK, "compare", NESTED_RUN, *(f"runs/cmp/{b}" for b in NESTED_BASELINES),
                                   "--labels", "default,transformer", "--difficulty", "1..24", "--n", "200",
                                   "--candidates", "12,24,48", "--out", f"{figures}/compare_logic_nested"], None),
+        ("frontier_logic_nested_tree", [*LOOPTHINK, "frontier", NESTED_TREE_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty",
+                                        "1..24", "--n-per-cell", "50", "--out", f"{figures}/frontier_logic_nested_tree"], None),
         ("frontier_text", [*LOOPTHINK, "frontier", TEXT_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..8",
                            "--n-per-cell", "200", "--out", f"{figures}/frontier_text"], None),
         ("frontier_text_recipe", [*LOOPTHINK, "frontier", TEXT_RECIPE_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..10",
@@ -84,6 +106,8 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
         ("compare_text", [*LOOPTHINK, "compare", TEXT_RUN, *(f"runs/cmp/{b}" for b in TEXT_BASELINES),
                           "--labels", "default,transformer", "--difficulty", "1..8", "--n", "200",
                           "--candidates", "6,8,12,16", "--out", f"{figures}/compare_text"], None),
+        ("frontier_text_far", [*LOOPTHINK, "frontier", TEXT_FAR_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty", "1..12",
+                               "--n-per-cell", "200", "--out", f"{figures}/frontier_text_far"], None),
         ("dynamics", [*LOOPTHINK, "diagnose", DEFAULT_RUN, "--difficulty", "1..16", "--steps", "64", "--runs", "8", "--n", "1000",
                       "--threads", "1", "--out", f"{figures}/dynamics_graph"], None),
         ("halting", [*LOOPTHINK, "halt", DEFAULT_RUN, "--rule", "conformal", "--alpha", "0.01", "--max-steps", "64", "--n", "2000",
@@ -121,7 +145,7 @@ def main() -> int:
             return 1
         timings[name] = round(time.time() - t0, 1)
     if not args.dry_run:
-        path = ROOT / "bench" / "figures.json"  # merged, so an --only run keeps the other steps' times
+        path = ROOT / "scripts" / "figures.json"  # merged, so an --only run keeps the other steps' times
         merged = {**(json.loads(path.read_text()) if path.exists() else {}), **timings}
         path.write_text(json.dumps(merged, indent=1))
         print(json.dumps({"bench": "reproduce_figures", "seconds": timings}))

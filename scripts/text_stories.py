@@ -2,12 +2,11 @@
 its long tangled ones (``task.options.story``), and each family of the independent generator
 (``loopthink.tasks.external.text_stories``), per hop range.
 
-    python bench/text_stories.py RUN [RUN ...] [--n 500] [--ranges 1..4,5..6,7..8] [--steps 4,6,8,12,16]
-                                 [--ensemble K] [--asynchronous] [--json FILE]
+    python scripts/text_stories.py RUN [RUN ...] [--n 500] [--ranges 1..4,5..6,7..8] [--steps 4,6,8,12,16]
+                                   [--ensemble K] [--json FILE]
 
 Several runs are read as one pooled model (their mean probability, as ``loopthink eval SWEEP
---pool``); ``--ensemble K`` reads every story K times (as ``loopthink eval --ensemble``), and
-``--asynchronous`` sits tokens out as update dropout trained them (as ``loopthink eval --asynchronous``).
+--pool``); ``--ensemble K`` reads every story K times (as ``loopthink eval --ensemble``).
 
 Test sets are fresh (seeds 4242 + i per range, disjoint from training's); accuracy is given at every
 step count and at the best one. Nothing here is trained; the run is read as it is.
@@ -16,8 +15,11 @@ step count and at the best one. Nothing here is trained; the run is read as it i
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from _common import emit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # the helpers shared with bench/
+from _common import emit  # noqa: E402
 
 LONG = {"people": [20, 30], "facts": [30, 50]}
 
@@ -47,7 +49,6 @@ def main() -> None:
     p.add_argument("--ranges", default="1..4,5..6,7..8")
     p.add_argument("--steps", default=None, help="step counts (default: the run's eval.steps)")
     p.add_argument("--ensemble", type=int, default=1, help="readings of every story (default 1)")
-    p.add_argument("--asynchronous", action="store_true", help="as loopthink eval --asynchronous")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -55,7 +56,7 @@ def main() -> None:
     from loopthink.analysis.sweeps import load_pool
     from loopthink.commands.argtypes import parse_range
 
-    (cfg, *_), models, task = load_pool(args.runs, ensemble=args.ensemble, asynchronous=args.asynchronous)
+    (cfg, *_), models, task = load_pool(args.runs, ensemble=args.ensemble)
     if task.name != "text":
         raise SystemExit(f"text_stories: {args.runs[0]} is a {task.name} run, not a text run")
     steps = [int(s) for s in args.steps.split(",")] if args.steps else list(cfg.eval.steps)
@@ -74,7 +75,6 @@ def main() -> None:
         "bench": "text_stories",
         "runs": args.runs,
         "ensemble": args.ensemble,
-        "asynchronous": args.asynchronous,
         "steps": steps,
         "results": table,
     }

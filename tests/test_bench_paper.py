@@ -1,19 +1,21 @@
-"""Bench scripts: paper_comparison's table and doc writer, reproduce_figures' plan and
-text_distance's per-distance counts (none of these train), and bench_step's timing of a tiny step."""
+"""Scripts and benchmarks: paper_comparison's table and doc writer, reproduce_figures' plan, the
+shared helpers' logged times (none of these train), and bench_step's timing of a tiny step."""
 
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+SCRIPTS = ROOT / "scripts"
 
 
-def load(name: str = "paper_comparison"):
-    """A bench script as a module (bench/ on the path for its `_common` import)."""
+def load(name: str = "paper_comparison", folder: Path = SCRIPTS):
+    """A script of scripts/ or bench/ as a module (bench/ on the path for its `_common` import)."""
     sys.path.insert(0, str(BENCH))
     try:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
@@ -34,7 +36,7 @@ def result(acc_paper, acc_ours):
 
 def test_table_compares_each_bucket_with_the_paper(tmp_path):
     pc = load()
-    md = pc.markdown(result(0.52, 0.97), "python bench/paper_comparison.py --tasks graph")
+    md = pc.markdown(result(0.52, 0.97), "python scripts/paper_comparison.py --tasks graph")
     assert "| 10..10 | 0.50 | 0.520 (T=16) | 0.970 (T=16) | yes |" in md
     assert "| 12..12 | 0.50 | — | — | — |" in md  # a bucket not measured is said so, not invented
     assert "**no**" in pc.markdown(result(0.52, 0.40), "cmd")
@@ -62,7 +64,7 @@ def test_figure_plan_commands_parse_with_the_real_cli():
 
     rf = load("reproduce_figures")
     parser = build_parser()
-    root = BENCH.parent
+    root = ROOT
     names = set()
     for name, cmd, _ in rf.steps("docs/figures"):
         names.add(name)
@@ -71,12 +73,26 @@ def test_figure_plan_commands_parse_with_the_real_cli():
             assert all("=" in e for e in extra), (name, extra)  # only key=value overrides left over
             if args.command == "train":
                 assert (root / args.config).exists(), args.config
-    assert {"frontier", "compare", "dynamics", "halting"} <= names
+    assert {"frontier", "compare", "dynamics", "halting", "frontier_logic_tree", "validity_logic_tree"} <= names
+    trained = [cmd for name, cmd, _ in rf.steps("docs/figures") if cmd[1:2] == ["bench/train_targets.py"]]
+    assert trained and all((root / cmd[1]).exists() for cmd in trained)
+    tt = load("train_targets", BENCH)
+    assert all(tt.config_path(cmd[cmd.index("--tasks") + 1]).exists() for cmd in trained)  # configs/ or configs/variants/
+
+
+def test_scripts_and_benchmarks_are_where_make_bench_and_the_docs_say():
+    """bench/ holds what `make bench` runs (and its helpers); no GPU script installs into /tmp."""
+    run_all = load("run_all", BENCH)
+    run = {script for _, script, _ in run_all.BENCHES}
+    assert all((BENCH / s).exists() for s in run)
+    assert {p.name for p in BENCH.glob("*.py")} - run == {"_common.py", "run_all.py"}
+    for sh in SCRIPTS.glob("*.sh"):
+        assert "/tmp" not in sh.read_text() and "pkill" not in sh.read_text(), sh
 
 
 def test_logged_time_sums_resumed_segments(tmp_path):
     """A resumed run logs time from 0 again: the training time is the sum of each segment's last."""
-    pc = load("_common")
+    pc = load("_common", BENCH)
     rows = [
         {"iter": 10, "time": 5.0},
         {"iter": 20, "time": 9.0},
@@ -93,10 +109,10 @@ def test_logged_time_sums_resumed_segments(tmp_path):
 
 
 def test_bench_step_times_the_configured_step_on_made_and_live_batches(monkeypatch, capsys):
-    mod = load("bench_step")
+    mod = load("bench_step", BENCH)
     tiny = ["model.d_model=16", "model.n_heads=2", "model.d_ff=32", "train.batch_size=4", "train.threads=1"]
     for live in ([], ["--live"]):
-        argv = ["bench_step.py", str(BENCH.parent / "configs" / "text.yaml"), *tiny, "--from", "0", "--iters", "2", "--repeats", "2", *live]
+        argv = ["bench_step.py", str(ROOT / "configs" / "text.yaml"), *tiny, "--from", "0", "--iters", "2", "--repeats", "2", *live]
         monkeypatch.setattr(sys, "argv", argv)
         mod.main()
         row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
