@@ -26,6 +26,7 @@ BENCHES = [
     ("halting", "bench_halting.py", [str(ROOT / "runs" / "bench" / "graph")]),
     ("sweep", "bench_sweep.py", []),
     ("step", "bench_step.py", ["configs/variants/text_stories.yaml", "--iters", "20", "--repeats", "2"]),
+    ("attention", "attention.py", []),
 ]
 
 

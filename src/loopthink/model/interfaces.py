@@ -14,13 +14,16 @@ import torch
 from torch import nn
 
 from loopthink.model.config import ModelConfig
+from loopthink.model.edges import Edges, lattice_pairs, prefer_edges
 from loopthink.model.layers import rotary_tables
 
 
 @dataclass
 class Context:
     x: torch.Tensor  # (B, L, d) encoded input
-    mask: torch.Tensor | None  # bool (B, 1, L, L) True = may attend, or float bias (B, H, L, L)
+    # bool (B, 1, L, L) True = may attend, float bias (B, H, L, L), or Edges (sparse structure masks:
+    # attention along the edges only; model/edges.py's prefer_edges chooses by density)
+    mask: torch.Tensor | Edges | None
     rotary: tuple[torch.Tensor, torch.Tensor] | None
     token_mask: torch.Tensor  # bool (B, L) real tokens
     readout_index: torch.Tensor  # long (B,) token whose state the readout reads
@@ -30,9 +33,12 @@ class Context:
         rotary = self.rotary
         if rotary is not None and rotary[0].ndim == 4:  # per-example positions
             rotary = (rotary[0][idx], rotary[1][idx])
+        mask = self.mask
+        if mask is not None:
+            mask = mask.index(idx) if isinstance(mask, Edges) else mask[idx]  # edges are renumbered
         return Context(
             self.x[idx],
-            None if self.mask is None else self.mask[idx],
+            mask,
             rotary,
             self.token_mask[idx],
             self.readout_index[idx],
@@ -56,9 +62,23 @@ class GraphInterface(nn.Module):
         role = torch.where(node_mask, 0, 3)
         role[rows, inputs["source"]] = 1
         role[rows, inputs["target"]] = 2
-        eye = torch.eye(N, dtype=torch.bool, device=adj.device)
-        mask = (adj & node_mask[:, None, :]) | eye  # every row has itself: no empty softmax
-        return Context(self.role(role), mask[:, None], None, node_mask, inputs["target"])
+        if prefer_edges(int(adj.sum()) + B * N, B, N):  # in-edges and self edges
+            mask = in_edges(adj, node_mask)
+        else:
+            eye = torch.eye(N, dtype=torch.bool, device=adj.device)
+            mask = ((adj & node_mask[:, None, :]) | eye)[:, None]  # every row has itself: no empty softmax
+        return Context(self.role(role), mask, None, node_mask, inputs["target"])
+
+
+def in_edges(adj: torch.Tensor, node_mask: torch.Tensor) -> Edges:
+    """The graph mask as :class:`Edges`: each node's in-edges from real nodes, and every node's self
+    edge; built from the edges of ``adj`` alone (no further B × N × N tensor)."""
+    B, N = node_mask.shape
+    b, i, j = adj.nonzero(as_tuple=True)
+    keep = node_mask[b, j] & (i != j)  # a self loop in adj is the self edge, kept once
+    every = torch.arange(B * N, device=adj.device)
+    receiver, sender = (b * N + i)[keep], (b * N + j)[keep]
+    return Edges.from_pairs(torch.cat([receiver, every]), torch.cat([sender, every]), B, N)
 
 
 class RelationBias(nn.Module):
@@ -82,18 +102,31 @@ class RelationBias(nn.Module):
             return None
         return cls(relations, cfg.n_heads, cfg.relation_bias, cfg.relation_mask)
 
-    def forward(self, rel: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """rel: bool (B, R, L, L); key_mask: bool (B, L) -> float bias (B, H, L, L).
+    def forward(self, rel: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor | Edges:
+        """rel: bool (B, R, L, L); key_mask: bool (B, L) -> float bias (B, H, L, L), or when hard
+        and sparse enough (``prefer_edges``) the same biases on :class:`Edges`.
 
         ``hard``: keys in no relation with the query are masked out too (``-inf``), except the
         query itself, so every row keeps one key: information then moves one relation per
         attention step, the way graph attention moves it one edge per step."""
-        bias = torch.einsum("brij,rh->bhij", rel.to(self.weight.dtype), self.weight)
+        B, _, L, _ = rel.shape
         allowed = key_mask[:, None, :]
         if self.hard:
-            eye = torch.eye(rel.shape[-1], dtype=torch.bool, device=rel.device)
+            eye = torch.eye(L, dtype=torch.bool, device=rel.device)
             allowed = (rel.any(1) & allowed) | eye
+            if prefer_edges(int(allowed.sum()), B, L):
+                return Edges.from_mask(allowed, rel, self.weight)
+        bias = torch.einsum("brij,rh->bhij", rel.to(self.weight.dtype), self.weight)
         return bias.masked_fill(~allowed[:, None], float("-inf"))
+
+    def on_edges(
+        self, receiver: torch.Tensor, sender: torch.Tensor, relation: torch.Tensor, batch: int, length: int
+    ) -> Edges | torch.Tensor:
+        """Hard-masked biases of edges built directly (``relation`` long (E,), R for self edges):
+        :class:`Edges`, or their dense bias when ``prefer_edges`` says dense is cheaper."""
+        table = torch.cat([self.weight, self.weight.new_zeros(1, self.weight.shape[1])])  # self edges: no bias
+        edges = Edges.from_pairs(receiver, sender, batch, length, table[relation])
+        return edges if prefer_edges(edges.count, batch, length) else edges.dense()
 
 
 def _same(ids: torch.Tensor) -> torch.Tensor:
@@ -244,12 +277,75 @@ class SequenceInterface(nn.Module):
         return Context(self.embed(tokens), tmask[:, None, None, :], rot, tmask, read)
 
 
+class LatticeInterface(nn.Module):
+    """Tokens on a lattice, for per-position tasks: each token attends only to its lattice
+    neighbours and itself (hard-masked), each neighbour relation with learned per-head biases
+    (:class:`RelationBias`: heads ``h % R == r`` start on relation r). Coordinates only find the
+    neighbours and are never embedded, so a lattice of any size runs as a small one; the edges are
+    built in O(L), never as an L × L tensor (dense only where ``prefer_edges`` says it is cheaper).
+    Every token is read (``readout_index`` is 0; the per-position readout reads them all)."""
+
+    OFFSETS: tuple[tuple[int, ...], ...] = ()
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, d_model: int):
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError(f"the {type(self).__name__} needs a task with a token vocabulary (Task.vocab)")
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.relations = RelationBias(len(self.OFFSETS), cfg.n_heads, cfg.relation_bias or 0.0, hard=True)
+
+    def coords(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """long (B, L, C): each token's lattice coordinates."""
+        raise NotImplementedError
+
+    def embedded(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.embed(inputs["tokens"])
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Context:
+        tokens, tmask = inputs["tokens"], inputs["mask"]
+        B, L = tokens.shape
+        offsets = torch.tensor(self.OFFSETS, dtype=torch.long, device=tokens.device)
+        receiver, sender, relation = lattice_pairs(self.coords(inputs), tmask, offsets)
+        mask = self.relations.on_edges(receiver, sender, relation, B, L)
+        zero = torch.zeros(B, dtype=torch.long, device=tokens.device)
+        return Context(self.embedded(inputs), mask, None, tmask, zero)
+
+
+class ChainInterface(LatticeInterface):
+    """A chain (prefix sums, ...): relations left neighbour (i - 1) and right neighbour (i + 1).
+    Inputs ``tokens`` long (B, L), optional ``tokens2`` long (B, L) (a second channel through the
+    same embedding table, summed), ``mask`` bool (B, L). No absolute positions: a 512-long chain
+    runs as a 32-long one, and shifting the content along the chain only shifts the outputs."""
+
+    OFFSETS = ((-1,), (1,))
+
+    def coords(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        tokens = inputs["tokens"]
+        return torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)[..., None]
+
+    def embedded(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = self.embed(inputs["tokens"])
+        return x if "tokens2" not in inputs else x + self.embed(inputs["tokens2"])
+
+
+class GridInterface(LatticeInterface):
+    """A grid of cells (mazes, ...): relations up, down, left, right read off ``row`` and ``col``
+    (long (B, L), never embedded). Inputs ``tokens`` long (B, L) (cells, row-major), ``mask``."""
+
+    OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+    def coords(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.stack([inputs["row"], inputs["col"]], dim=-1)
+
+
 # Interface kinds by the structure they read; a task names its kind (``Task.interface``).
 INTERFACES: dict[str, type[nn.Module]] = {
     "nodes": GraphInterface,
     "expression": LogicInterface,
     "prose": TextInterface,
     "sequence": SequenceInterface,
+    "chain": ChainInterface,
+    "grid": GridInterface,
 }
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from loopthink.model.depth_attention import attend_with_past
+from loopthink.model.edges import Edges, edge_attend
 
 
 class LayerScale(nn.Module):
@@ -42,13 +43,16 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return torch.stack((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1).flatten(-2)
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(Dh) + mask) v`` on (B, H, L, Dh) tensors; ``mask`` bool or a float bias.
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | Edges | None, dropout_p: float) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(Dh) + mask) v`` on (B, H, L, Dh) tensors; ``mask`` bool, a float bias,
+    or :class:`~loopthink.model.edges.Edges` (attention along the edges only, O(E·d)).
 
     A float bias that needs a gradient (learned relation biases, in training) sends the CPU to
     SDPA's math kernel, which then spends about a fifth of a text training step looking for rows
     that are all ``-inf``. Ours have none (every row keeps a real key, ``RelationBias``), so the
     same arithmetic written out gives bit-identical values and gradients (tests/test_model.py)."""
+    if isinstance(mask, Edges):
+        return edge_attend(q, k, v, mask, dropout_p)
     if mask is not None and mask.requires_grad and mask.is_floating_point() and not dropout_p and q.device.type == "cpu":
         root_scale = math.sqrt(1.0 / math.sqrt(q.shape[-1]))  # the math kernel scales q and k by this each
         return torch.softmax((q * root_scale) @ (k * root_scale).transpose(-2, -1) + mask, dim=-1) @ v
@@ -68,18 +72,21 @@ class Attention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | Edges | None,
         rotary: tuple[torch.Tensor, torch.Tensor] | None,
         past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """``past``: with Depth-Attention, this block's (k, v) of every earlier step; this step's
-        are appended to it."""
+        are appended to it. Depth-Attention is dense only: edges meet a past as their dense mask."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         p = self.dropout if self.training else 0.0
-        y = attend_with_past(q, k, v, mask, past, p) if past else attend(q, k, v, mask, p)  # step 1 has no past
+        if past:  # step 1 has no past
+            y = attend_with_past(q, k, v, mask.dense() if isinstance(mask, Edges) else mask, past, p)
+        else:
+            y = attend(q, k, v, mask, p)
         if past is not None:
             past.append((k, v))
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
@@ -102,7 +109,7 @@ class Block(nn.Module):
         self,
         h: torch.Tensor,
         inject: torch.Tensor | None,
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | Edges | None,
         rotary: tuple[torch.Tensor, torch.Tensor] | None,
         past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:

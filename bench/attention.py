@@ -1,0 +1,338 @@
+"""Attention along edges against dense attention, and the training step against this CPU's matmul peak.
+
+    python bench/attention.py [--steps 4] [--quick] [--json-out PATH]
+
+In one run: the fp32 matmul peak (1024³, one thread and all threads); each shipped config's training
+step (one forward + backward of ``compute_loss`` on one full batch at the largest training T; micro-
+batches not split) as GFLOP/s, the FLOPs counted by ``torch.utils.flop_counter.FlopCounterMode``;
+the density threshold of ``model/edges.py`` (model step, forward + backward, dense vs edges); then
+evaluation per recurrence step, dense vs edges, each case in a fresh subprocess so that its peak RSS
+(``resource.getrusage`` maxrss) is its own: graphs of 64..1,024 nodes (mean out-degree 2; "hub": node
+0 has in-degree N/2), a 59×59 maze grid and a 512-long chain, and the cost per node (64 graphs of
+1,024 nodes, every fourth with a hub, vs 1,024 graphs of 64 nodes, batches of 4,096 tokens).
+Timings on one thread; the model is configs/graph.yaml's ModelConfig, untrained (timing does not
+depend on the weights). Prints a markdown table; the JSON line last (bench/run_all.py collects it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from _common import ROOT, emit
+
+CONFIGS = ("graph", "logic", "text")
+TOKENS_PER_BATCH = 4096  # graphs per evaluation batch: this many nodes (both paths, all sizes)
+
+
+def best_seconds(fn, repeats: int = 3) -> float:
+    fn()  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def matmul_peak(n: int, threads: int) -> float:
+    """GFLOP/s of an n³ fp32 matmul on ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / best_seconds(lambda: a @ b, 5) / 1e9
+
+
+def training_rate(name: str, batch_size: int | None) -> dict:
+    """One training step of ``configs/<name>.yaml``: FLOPs counted, seconds (best of 3), GFLOP/s."""
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from loopthink.config import load_config
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+    from loopthink.training.losses import compute_loss
+
+    torch.set_num_threads(1)
+    cfg = load_config(ROOT / "configs" / f"{name}.yaml")
+    task = get_task(cfg.task.name, **cfg.task.options)
+    torch.manual_seed(0)
+    model = build_model(cfg, task).train()
+    batch = task.sample_batch(batch_size or cfg.train.batch_size, np.random.default_rng(0), tuple(cfg.task.train_difficulty))
+    steps = cfg.train.steps.max
+
+    def step() -> None:
+        model.zero_grad()
+        loss, _ = compute_loss(model, batch, steps, cfg.train, np.random.default_rng(0), task)
+        loss.backward()
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    seconds = best_seconds(step)
+    flops = counter.get_total_flops()
+    return {
+        "config": name,
+        "batch": len(batch.labels),
+        "steps": steps,
+        "gflop": flops / 1e9,
+        "seconds": seconds,
+        "gflops": flops / seconds / 1e9,
+    }
+
+
+def threshold_rows(lengths: list[int], tokens: int) -> list[dict]:
+    """Model step on random graphs of mean out-degree 2 (density about 3/L), forward + backward and
+    forward alone, dense vs edges: where the two break even is EDGE_DENSITY's measurement."""
+    import torch
+
+    import loopthink.model.edges as edges_mod
+
+    torch.set_num_threads(1)
+    model = graph_model("nodes")
+    rows = []
+    for n in lengths:
+        inputs = graph_inputs(max(1, tokens // n), n, hub_every=0)
+        row = {
+            "nodes": n,
+            "graphs": max(1, tokens // n),
+            "density": (int(inputs["adj"].sum()) + inputs["adj"].shape[0] * n) / (inputs["adj"].numel()),
+        }
+        for path, density in (("dense", 0.0), ("edges", math.inf)):
+            edges_mod.EDGE_DENSITY = density
+
+            def train(inputs: dict = inputs) -> None:
+                model.zero_grad()
+                model(inputs, 2).final_state.square().mean().backward()
+
+            def evaluate(inputs: dict = inputs) -> None:
+                with torch.no_grad():
+                    model(inputs, 2)
+
+            row[f"{path}_train_ms"] = best_seconds(train) / 2 * 1e3
+            row[f"{path}_eval_ms"] = best_seconds(evaluate) / 2 * 1e3
+        rows.append(row)
+    return rows
+
+
+def graph_model(interface: str):
+    import torch
+
+    from loopthink.config import load_config
+    from loopthink.model.core import LoopModel
+
+    torch.manual_seed(0)
+    return LoopModel(load_config(ROOT / "configs" / "graph.yaml").model, interface, 2, vocab_size=4)
+
+
+def graph_inputs(graphs: int, n: int, hub_every: int, seed: int = 0) -> dict:
+    """Random graphs: 2n random edges each (mean out-degree 2, no self loops); every ``hub_every``-th
+    graph also has node 0 pointed to by n/2 random nodes."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    b = torch.arange(graphs).repeat_interleave(2 * n)
+    src, dst = torch.randint(0, n, (2, graphs * 2 * n), generator=g)
+    adj = torch.zeros(graphs, n, n, dtype=torch.bool)
+    adj[b, dst, src] = True
+    for hub in range(0, graphs, hub_every) if hub_every else ():
+        adj[hub, 0, torch.randperm(n, generator=g)[: n // 2]] = True
+    adj[:, torch.arange(n), torch.arange(n)] = False
+    zeros = torch.zeros(graphs, dtype=torch.long)
+    return {"adj": adj, "node_mask": torch.ones(graphs, n, dtype=torch.bool), "source": zeros, "target": zeros + 1}
+
+
+def lattice_inputs(kind: str, size: int) -> dict:
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    if kind == "chain":
+        tokens = torch.randint(0, 2, (2, 1, size), generator=g)
+        return {"tokens": tokens[0], "tokens2": tokens[1], "mask": torch.ones(1, size, dtype=torch.bool)}
+    cells = torch.arange(size * size)[None]
+    return {
+        "tokens": torch.randint(0, 4, (1, size * size), generator=g),
+        "mask": torch.ones(1, size * size, dtype=torch.bool),
+        "row": cells // size,
+        "col": cells % size,
+    }
+
+
+def run_case(case: dict) -> dict:
+    """In this (fresh) process: evaluate ``case`` and return seconds per step and memory."""
+    import torch
+
+    import loopthink.model.edges as edges_mod
+
+    torch.set_num_threads(1)
+    edges_mod.EDGE_DENSITY = {"dense": 0.0, "edges": math.inf, "auto": edges_mod.EDGE_DENSITY}[case["path"]]
+    kind, steps = case["kind"], case["steps"]
+    model = graph_model({"graph": "nodes"}.get(kind, kind)).eval()
+    if kind == "graph":
+        everything = graph_inputs(case["graphs"], case["n"], case["hub_every"])
+        per = max(1, case.get("batch_tokens", TOKENS_PER_BATCH) // case["n"])
+        batches = [{k: v[i : i + per] for k, v in everything.items()} for i in range(0, case["graphs"], per)]
+    else:
+        batches = [lattice_inputs(kind, case["n"])]
+    before = peak_rss_kib()
+    with torch.no_grad():
+        model(batches[0], 1)  # warm-up
+        t0 = time.perf_counter()
+        for inputs in batches:
+            model(inputs, steps)
+        seconds = time.perf_counter() - t0
+    peak = peak_rss_kib()
+    return {"ms_per_step": seconds / steps * 1e3, "peak_mib": peak / 1024, "eval_mib": (peak - before) / 1024}
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS. Linux keeps ``getrusage``'s maxrss across exec, so a child started
+    by this (large) script would report the parent's peak; the kernel's VmHWM starts afresh at exec."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure(case: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise RuntimeError(f"case {case} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(name: str, case: dict) -> dict:
+    """Dense and edge evaluation of one case, each in its own process, and their ratios."""
+    dense, edges = measure({**case, "path": "dense"}), measure({**case, "path": "edges"})
+    return {
+        "case": name,
+        "dense": dense,
+        "edges": edges,
+        "speedup": dense["ms_per_step"] / edges["ms_per_step"],
+        # None where the edge evaluation added under 1 MiB to the peak the imports had set
+        "memory_ratio": dense["eval_mib"] / edges["eval_mib"] if edges["eval_mib"] >= 1 else None,
+    }
+
+
+def cases(quick: bool, steps: int) -> list[tuple[str, dict]]:
+    sizes = [64, 128] if quick else [64, 128, 256, 512, 1024]
+    out = []
+    for n in sizes:
+        graphs = max(1, (512 if quick else TOKENS_PER_BATCH) // n)
+        for hub in (0, 1):
+            out.append(
+                (
+                    f"{graphs} graphs × {n} nodes" + (", hub" if hub else ""),
+                    {"kind": "graph", "n": n, "graphs": graphs, "hub_every": hub, "steps": steps},
+                )
+            )
+    out.append(("maze grid 59×59" if not quick else "grid 9×9", {"kind": "grid", "n": 9 if quick else 59, "steps": steps}))
+    out.append(("chain 512" if not quick else "chain 64", {"kind": "chain", "n": 64 if quick else 512, "steps": steps}))
+    return out
+
+
+def cost_per_node(quick: bool, steps: int) -> dict:
+    """Equal node counts in large and small graphs, the path chosen by density (as shipped)."""
+    big, small = (256, 16) if quick else (1024, 64)
+    total = (4 if quick else 64) * big
+    budget = 4 * big if quick else TOKENS_PER_BATCH
+    run = {
+        f"{total // big}×{big}": measure(
+            {"kind": "graph", "n": big, "graphs": total // big, "hub_every": 4, "steps": steps, "path": "auto", "batch_tokens": budget}
+        ),
+        f"{total // small}×{small}": measure(
+            {"kind": "graph", "n": small, "graphs": total // small, "hub_every": 0, "steps": steps, "path": "auto", "batch_tokens": budget}
+        ),
+    }
+    large, few = run.values()
+    return {"runs": run, "time_ratio": large["ms_per_step"] / few["ms_per_step"], "target": 1.5}
+
+
+def ratio_text(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.1f}×"
+
+
+def markdown(result: dict, command: str) -> str:
+    peak = result["matmul_peak_gflops"]
+    lines = [
+        f"fp32 matmul 1024³: {peak['one_thread']:.1f} GFLOP/s on one thread, {peak['all_threads']:.1f} on {peak['threads']}",
+        "",
+        "| training step (one thread) | batch | T | GFLOP | s | GFLOP/s | share of 1-thread peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["training"]:
+        lines.append(
+            f"| {r['config']} | {r['batch']} | {r['steps']} | {r['gflop']:.2f} | {r['seconds']:.3f} | {r['gflops']:.1f} | {r['peak_share']:.0%} |"
+        )
+    lines += [
+        "",
+        "| threshold: graphs × nodes | density | dense / edges, train (ms/step) | dense / edges, eval (ms/step) |",
+        "|---|---|---|---|",
+    ]
+    for r in result["threshold"]:
+        lines.append(
+            f"| {r['graphs']} × {r['nodes']} | {r['density']:.3f} | {r['dense_train_ms']:.1f} / {r['edges_train_ms']:.1f} | {r['dense_eval_ms']:.1f} / {r['edges_eval_ms']:.1f} |"
+        )
+    lines += [
+        "",
+        "| evaluation (one thread) | dense ms/step | edges ms/step | speed-up | dense MiB | edges MiB | memory ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["cases"]:
+        d, e = r["dense"], r["edges"]
+        lines.append(
+            f"| {r['case']} | {d['ms_per_step']:.1f} | {e['ms_per_step']:.1f} | {r['speedup']:.1f}× | {d['eval_mib']:.0f} (peak {d['peak_mib']:.0f}) "
+            f"| {e['eval_mib']:.0f} (peak {e['peak_mib']:.0f}) | {ratio_text(r['memory_ratio'])} |"
+        )
+    cost = result["cost_per_node"]
+    (a, ra), (b, rb) = cost["runs"].items()
+    lines += [
+        "",
+        f"cost per node (path by density): {a} graphs {ra['ms_per_step']:.0f} ms/step, {ra['peak_mib']:.0f} MiB peak; "
+        f"{b} graphs {rb['ms_per_step']:.0f} ms/step, {rb['peak_mib']:.0f} MiB peak; ratio {cost['time_ratio']:.2f} (target ≤ {cost['target']})",
+        "",
+        f"Command: `{command}` (memory: MiB the evaluation added to the process's peak RSS; peak: the process's peak RSS)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=4, help="recurrence steps timed per evaluation case")
+    p.add_argument("--quick", action="store_true", help="small sizes only (a test of the script, not a measurement)")
+    p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one evaluation case in this process
+    p.add_argument("--json-out")
+    args = p.parse_args()
+    if args.case:
+        print(json.dumps(run_case(json.loads(args.case))))
+        return
+    threads = os.cpu_count() or 1
+    size = 256 if args.quick else 1024
+    peak = {"one_thread": matmul_peak(size, 1), "all_threads": matmul_peak(size, threads), "threads": threads, "n": size}
+    training = [training_rate(name, 8 if args.quick else None) for name in (CONFIGS[:1] if args.quick else CONFIGS)]
+    for r in training:
+        r["peak_share"] = r["gflops"] / peak["one_thread"]
+    result = {
+        "bench": "attention",
+        "matmul_peak_gflops": peak,
+        "training": training,
+        "threshold": threshold_rows([16, 32] if args.quick else [16, 32, 64, 128, 256], 256 if args.quick else 4096),
+        "cases": [compare(name, case) for name, case in cases(args.quick, 1 if args.quick else args.steps)],
+        "cost_per_node": cost_per_node(args.quick, 1 if args.quick else 2),
+        "quick": args.quick,
+    }
+    command = "python bench/attention.py" + (" --quick" if args.quick else f" --steps {args.steps}")
+    print(markdown(result, command), file=sys.stderr)
+    emit(result, args.json_out)
+
+
+if __name__ == "__main__":
+    main()
