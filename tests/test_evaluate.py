@@ -162,3 +162,28 @@ def test_ensemble_needs_rollouts_that_differ(tiny_graph_run, tmp_path, capsys):
     model.cfg.init_state = "random"  # the run as trained: random initial states, so members differ
     assert predict_over_steps(model, task, records, [2], ensemble=2).shape == (1, 10)
     assert main(["eval", str(tiny_graph_run), "--data", str(data), "--steps", "2", "--ensemble", "2", "--json"]) == 0
+
+
+def test_eval_reads_every_format_data_writes_and_groups_by_a_record_key(tiny_graph_run, tmp_path, capsys):
+    """`loopthink data --out x.parquet` then `eval --data x.parquet` (one reader for every command),
+    and `--by family` reports accuracy per family in the JSON and the table, matching a hand count."""
+    parquet = tmp_path / "g.parquet"
+    assert main(["data", "graph", "--n", "60", "--difficulty", "1..3", "--seed", "4", "--out", str(parquet)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tiny_graph_run), "--data", str(parquet), "--steps", "4", "--json"]) == 0
+    from_parquet = json.loads(capsys.readouterr().out)
+    _, model, task = load_run(tiny_graph_run)
+    records = task.generate(60, 4, (1, 3))
+    for i, r in enumerate(records):
+        r["family"] = "even" if i % 2 == 0 else "odd"
+    write_jsonl(tmp_path / "tagged.jsonl", records)
+    assert main(["eval", str(tiny_graph_run), "--data", str(tmp_path / "tagged.jsonl"), "--steps", "4", "--by", "family", "--json"]) == 0
+    tagged = json.loads(capsys.readouterr().out)
+    assert from_parquet["n"] == 60 and 0.5 <= from_parquet["steps"]["4"]["accuracy"] <= 1
+    right = predict_over_steps(model, task, records, [4])[0] == task.encode(records).labels.numpy()
+    assert tagged["group_key"] == "family" and tagged["n_by_group"] == {"even": 30, "odd": 30}
+    assert tagged["by_group"]["even"]["4"] == pytest.approx(right[0::2].mean())
+    assert tagged["by_group"]["odd"]["4"] == pytest.approx(right[1::2].mean())
+    assert main(["eval", str(tiny_graph_run), "--data", str(tmp_path / "tagged.jsonl"), "--steps", "4", "--by", "family"]) == 0
+    table = capsys.readouterr().out
+    assert "family" in table and "even" in table and "odd" in table

@@ -12,6 +12,7 @@ import yaml
 from loopthink.cli import main
 from loopthink.config import ConfigError, config_from_dict
 from loopthink.tasks import DataError, Task, get_task, register_task, task_names
+from loopthink.tasks.formats import read_jsonl
 from tests.conftest import tiny_dict
 from tests.plugins.parity_task import ParityTask
 
@@ -116,6 +117,27 @@ def test_a_per_position_plug_in_trains_evaluates_and_draws_its_frontier_through_
     assert result["n"] == 100 and set(result["by_difficulty"]) == {str(d) for d in range(1, 7)}
     # exact match never exceeds the share of positions right; length 1 is learned (chance: 1/4 per position)
     assert 0 <= step["accuracy"] <= step["position_accuracy"] <= 1 and result["by_difficulty"]["1"]["4"] >= 0.9, result
-    assert main(["frontier", str(tmp_path / "run"), "--steps", "1,4", "--difficulty", "1..3", "--n-per-cell", "20", "--out", str(tmp_path / "fr")]) == 0
+    assert (
+        main(
+            [
+                "frontier",
+                str(tmp_path / "run"),
+                "--steps",
+                "1,4",
+                "--difficulty",
+                "1..3",
+                "--n-per-cell",
+                "20",
+                "--out",
+                str(tmp_path / "fr"),
+            ]
+        )
+        == 0
+    )
     grid = json.loads((tmp_path / "fr" / "frontier.json").read_text())
     assert grid["task"] == "running_max" and len(grid["rows"]) == 6
+    assert main(["watch", str(tmp_path / "run"), "--data", str(data), "--index", "2", "--steps", "6", "--out", str(tmp_path / "w")]) == 0
+    seen = json.loads((tmp_path / "w" / "watch.json").read_text())
+    n = len(read_jsonl(data)[1][2]["digits"])
+    assert seen["steps"] == 6 and seen["positions"] == n and len(seen["position_accuracy"]) == 6
+    assert (tmp_path / "w" / "watch.png").stat().st_size > 0

@@ -7,9 +7,10 @@ import ast
 from pathlib import Path
 
 import pytest
+import torch
 
 from loopthink.model.interfaces import INTERFACES
-from loopthink.tasks import TASK_NAMES, get_task
+from loopthink.tasks import IGNORE, TASK_NAMES, get_task
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "loopthink"
 
@@ -31,10 +32,14 @@ def test_every_task_states_its_interface_buckets_and_node_labels(name):
     task = get_task(name)
     assert task.interface in INTERFACES
     assert 0.0 <= task.heatmap_floor < 1.0
-    records = task.generate(16, 3, (1, 3))
+    records = task.generate(16, 3, (5, 7) if name == "maze" else (1, 3))  # the smallest maze has side 5
     keys = [task.difficulty_key(r) for r in records]
     assert all(k == str(task.difficulty_of(r)) or not k.isdigit() for k, r in zip(keys, records))
     batch = task.encode(records)
+    if task.per_position:  # its labels are per position already: (B, L), IGNORE on padding only
+        assert batch.labels.shape == batch.padding_mask().shape
+        assert torch.equal(batch.labels != IGNORE, batch.padding_mask())
+        return
     allowed = task.node_targets(batch.inputs)
     assert allowed.shape[:2] == batch.padding_mask().shape and allowed.shape[2] == task.num_classes
     assert allowed.any()

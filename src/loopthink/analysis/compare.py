@@ -93,7 +93,7 @@ def compare_runs(
     lo_t, hi_t = cfg0.task.train_difficulty
     lo, hi = difficulty or (max(1, lo_t), 4 * hi_t)
     opts = {**cfg0.task.options, **cfg0.eval.options}
-    data = {d: task.generate(n, seed * 1_000_003 + d, (d, d), **opts) for d in range(lo, hi + 1)}
+    data = {d: task.generate(n, seed * 1_000_003 + d, (d, d), **opts) for d in task.difficulty_levels(lo, hi)}
     curves = []
     for (label, _, sweep), group in tqdm(list(zip(entries, loaded_entries)), desc="compare", disable=not progress):
         cfg = group[0][0]

@@ -106,7 +106,7 @@ def measure_frontier(
     lo, hi = difficulty or (max(1, lo_t), 4 * hi_t)
     loaded = [(cfg, model)] + [load_run(r, device)[:2] for r in run_dirs[1:]]
     options = {**cfg.task.options, **cfg.eval.options}
-    diffs = list(range(lo, hi + 1))
+    diffs = task.difficulty_levels(lo, hi)
     grids = [frontier_grid(m, task, steps, diffs, n_per_cell, seed, options, device, progress=progress) for _, m in loaded]
     meta: dict[str, Any] = {
         "run": str(run),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from loopthink.commands import check, compare, config, data, diagnose, evaluate, frontier, halt, report, sweep, train, validity
+from loopthink.commands import check, compare, config, data, diagnose, evaluate, frontier, halt, report, sweep, train, validity, watch
 
 COMMANDS: dict[str, ModuleType] = {
     "data": data,
@@ -23,5 +23,6 @@ COMMANDS: dict[str, ModuleType] = {
     "sweep": sweep,
     "report": report,
     "validity": validity,
+    "watch": watch,
     "config": config,
 }

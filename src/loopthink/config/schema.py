@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from loopthink.model.config import MAX_STEPS, ModelConfig, StrictConfig
 from loopthink.tasks import task_class
 
-MAX_DIFFICULTY = 256  # hops/depth of generated instances (a graph of 256 hops needs 514 nodes)
+MAX_DIFFICULTY = 1024  # hops, depth or size of generated instances (512-bit prefix sums); each generator bounds its own
 DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps)$"
 
 

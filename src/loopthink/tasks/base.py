@@ -282,6 +282,11 @@ class Task:
         (``train.node_loss``); a token with none is unlabelled."""
         raise NotImplementedError(f"task {self.name!r} has no per-token labels; set train.node_loss: 0")
 
+    def difficulty_levels(self, lo: int, hi: int) -> list[int]:
+        """The difficulties in ``lo..hi`` that instances exist at (a maze's side is odd): the levels
+        validation, the frontier and comparisons generate one set each for."""
+        return list(range(lo, hi + 1))
+
     def difficulty_key(self, record: dict) -> str:
         """The bucket a record is reported under in per-difficulty tables: its difficulty."""
         return str(self.difficulty_of(record))

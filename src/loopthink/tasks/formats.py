@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from loopthink.atomic import temp_beside
-from loopthink.tasks import DataError, Task, task_class
+from loopthink.tasks import DataError, Task, task_class, task_names
 
 # Bounds on a file's lines (docs/formats.md), checked before a line is decoded or parsed.
 MAX_LINE_BYTES = 4 * 1024 * 1024
@@ -71,7 +71,7 @@ class RecordChecker:
             raise DataError(f"expected {self.kind}, got {type(rec).__name__}")
         name = rec.get("task")
         if not isinstance(name, str):
-            raise DataError("missing key 'task' (one of graph, logic, text)")
+            raise DataError(f"missing key 'task' (one of {', '.join(task_names())})")
         if self.task is not None and name != self.task:
             raise DataError(f"task {name!r} differs from the file's task {self.task!r}; one task per file")
         if name not in self._tasks:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from loopthink.tasks.base import IGNORE, Batch, DataError, Task, mismatch, required
-from loopthink.tasks.maze_gen import backtracker_maze, odd_sides
+from loopthink.tasks.maze_gen import MIN_SIDE, backtracker_maze, odd_sides
 
 MAZE_VOCAB = ("<pad>", "#", ".", "S", "G")
 _TOKEN_ID = {ch: i for i, ch in enumerate(MAZE_VOCAB)}
@@ -54,6 +54,10 @@ class MazeTask(Task):
     def generate(self, n: int, seed: int, difficulty: tuple[int, int] = (5, 13)) -> list[dict]:  # type: ignore[override]
         """``n`` perfect mazes, the side uniform over the odd sides in ``difficulty`` (at least 5)."""
         return _sample(n, np.random.default_rng(seed), difficulty)
+
+    def difficulty_levels(self, lo: int, hi: int) -> list[int]:
+        """The odd sides in ``lo..hi`` (a perfect maze's rooms sit at odd coordinates), at least 5."""
+        return [s for s in range(max(lo, MIN_SIDE), hi + 1) if s % 2 == 1]
 
     def sample_batch(self, n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
         return _batch(_sample(n, rng, difficulty))  # generated mazes are valid: no BFS per maze

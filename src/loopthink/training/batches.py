@@ -148,4 +148,4 @@ def validation_sets(task: Task, cfg: RunConfig) -> dict[int, Batch]:
     if cfg.task.val_data is not None:
         return file_validation_sets(task, cfg.task.val_data)
     lo, hi = cfg.task.train_difficulty
-    return {d: task.encode(task.generate(cfg.train.eval_n, 10_000 + d, (d, d), **cfg.task.options)) for d in range(lo, hi + 1)}
+    return {d: task.encode(task.generate(cfg.train.eval_n, 10_000 + d, (d, d), **cfg.task.options)) for d in task.difficulty_levels(lo, hi)}
