@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from loopthink.analysis.accuracy import labels_of, predict_over_steps
+from loopthink.analysis.accuracy import labels_of, score_over_steps
 from loopthink.tasks import Task
 
 
@@ -60,9 +60,9 @@ def validity_cells(
             continue
         for rec in records:
             task.validate(rec)
-        preds = predict_over_steps(model, task, records, steps, batch_size=batch_size, device=device)
-        labels = labels_of(task, records)
-        correct = preds == labels[None, :]
+        correct = score_over_steps(model, task, records, steps, batch_size=batch_size, device=device).correct
+        # a task answered once splits each cell by its label; per position there is one "all" row
+        labels = np.zeros(len(records), np.int64) if task.per_position else labels_of(task, records)
         buckets = np.array([bucket_of(task, r) for r in records])
         for d in sorted(set(buckets.tolist())):
             in_d = buckets == d
@@ -72,7 +72,7 @@ def validity_cells(
                 rows.append(
                     {
                         "family": name,
-                        "label": task.classes[c],
+                        "label": "all" if task.per_position else task.classes[c],
                         "difficulty": int(d),
                         "n": int(sel.sum()),
                         "correct": int(correct[best, sel].sum()),
