@@ -11,7 +11,7 @@ def test_shipped_configs_load(tmp_path):
 
     for path in sorted(Path("configs").rglob("*.yaml")):
         cfg = load_config(path)
-        assert cfg.task.name in {"graph", "logic", "text"}
+        assert cfg.task.name in {"graph", "logic", "text", "prefix_sums", "addition", "maze"}
 
 
 def test_unknown_key_is_named():

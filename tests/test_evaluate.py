@@ -187,3 +187,15 @@ def test_eval_reads_every_format_data_writes_and_groups_by_a_record_key(tiny_gra
     assert main(["eval", str(tiny_graph_run), "--data", str(tmp_path / "tagged.jsonl"), "--steps", "4", "--by", "family"]) == 0
     table = capsys.readouterr().out
     assert "family" in table and "even" in table and "odd" in table
+
+
+def test_evaluation_batches_stay_within_the_token_budget():
+    """size_sorted_chunks: at most batch_size records, and padded tokens+edges within the budget;
+    a record larger than the budget is read alone; every record once, in size order."""
+    sizes = [5, 1, 9, 3, 40, 2, 7, 8]
+    records = [{"x": "a" * s} for s in sizes]
+    chunks = size_sorted_chunks(records, 3, sizes, budget=16)
+    assert sorted(i for c in chunks for i in c) == list(range(len(sizes)))
+    assert all(len(c) <= 3 and (len(c) == 1 or len(c) * max(sizes[i] for i in c) <= 16) for c in chunks)
+    assert [4] in chunks  # 40 > 16: alone
+    assert size_sorted_chunks(records, 3) == size_sorted_chunks(records, 3, sizes, budget=10**9)

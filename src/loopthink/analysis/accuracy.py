@@ -20,6 +20,11 @@ from loopthink.config import MAX_STEPS
 from loopthink.model.answers import correct, position_hits
 from loopthink.tasks import Task
 
+# Tokens plus edges in one evaluation batch, padded (``Task.size_of``): evaluation memory stays
+# bounded whatever a file holds (a 1,024-node graph is ~3,000 of them, a 59x59 maze ~17,000), while
+# files of the shipped tasks' sizes are still read in batches of ``batch_size``.
+EVAL_BUDGET = 1 << 18
+
 
 @torch.no_grad()
 def readings_over_steps(
@@ -32,6 +37,7 @@ def readings_over_steps(
     progress: bool = False,
     seed: int = 0,
     ensemble: int = 1,
+    budget: int = EVAL_BUDGET,
 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
     """Per chunk of records: (their indices, scores (len(steps), b, C) or (len(steps), b, L, C) for
     a per-position task, their labels). Scores are logits for one reading, else mean probabilities.
@@ -44,7 +50,9 @@ def readings_over_steps(
 
     ensemble: K > 1 reads every record K times with every model, each reading with its own generator
     (its own random initial state; text: its own entity-slot numbering, ``renumbered``), and
-    answers with the readings' mean probability. K times the compute."""
+    answers with the readings' mean probability. K times the compute.
+
+    budget: tokens plus edges per batch (:func:`size_sorted_chunks`), so memory stays bounded."""
     if not steps or not all(1 <= s <= MAX_STEPS for s in steps):
         raise ValueError(f"step counts must be in 1..{MAX_STEPS}, got {steps}")
     if batch_size < 1:
@@ -58,7 +66,8 @@ def readings_over_steps(
     single = len(models) == 1 and ensemble == 1
     t_max = max(steps)
     idx = [s - 1 for s in steps]
-    for k, chunk in enumerate(_bar(size_sorted_chunks(records, batch_size), progress, "eval")):
+    chunks = size_sorted_chunks(records, batch_size, [task.size_of(r) for r in records], budget)
+    for k, chunk in enumerate(_bar(chunks, progress, "eval")):
         batch = task.encode([records[i] for i in chunk]).to(device)
         scores = torch.zeros(())
         for m, renumber in zip(models, renumbers):
@@ -137,10 +146,22 @@ def difficulty_keys(task: Task, records: list[dict]) -> list[str]:
     return [task.difficulty_key(r) for r in records]
 
 
-def size_sorted_chunks(records: list[dict], batch_size: int) -> list[list[int]]:
-    """Record indices in batches of similar size, so batches carry little padding."""
+def size_sorted_chunks(records: list[dict], batch_size: int, sizes: list[int] | None = None, budget: int = EVAL_BUDGET) -> list[list[int]]:
+    """Record indices in batches of similar size, so batches carry little padding: at most
+    ``batch_size`` records, and with ``sizes`` (per record) at most ``budget`` once padded to the
+    batch's largest (a record larger than the budget is a batch of its own)."""
     order = sorted(range(len(records)), key=lambda i: len(str(records[i])))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    largest = 0
+    for i in order:
+        size = sizes[i] if sizes is not None else 0
+        if chunk and (len(chunk) == batch_size or (len(chunk) + 1) * max(largest, size) > budget):
+            chunks.append(chunk)
+            chunk, largest = [], 0
+        chunk.append(i)
+        largest = max(largest, size)
+    return chunks + [chunk] if chunk else chunks
 
 
 def bucket_order(key: str) -> tuple[int, int]:

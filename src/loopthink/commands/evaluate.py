@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from loopthink.analysis.accuracy import ensemble_renumbering, evaluate_records, format_table
+from loopthink.analysis.accuracy import EVAL_BUDGET, ensemble_renumbering, evaluate_records, format_table
 from loopthink.analysis.halting import halting_summary, rule_from_spec
 from loopthink.analysis.sweeps import format_sweep_table, pool_eval, sweep_eval
 from loopthink.commands.argtypes import count, parse_int_list, step_count
@@ -24,6 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", metavar="KEY", help="also report accuracy per value of this record key (family, source, ...)")
     p.add_argument("--steps", type=parse_int_list, default=[8, 16, 32])
     p.add_argument("--batch-size", type=count, default=256)
+    p.add_argument(
+        "--budget",
+        type=count,
+        default=EVAL_BUDGET,
+        help="tokens plus attention edges per evaluation batch, padded: bounds memory whatever the file holds",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--ensemble",
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if is_sweep(args.run):
         name, records = read_records(args.data)
         runs = single_point_runs(args.run)
-        kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble, by=args.by)
+        kw = dict(batch_size=args.batch_size, progress=progress, ensemble=args.ensemble, by=args.by, budget=args.budget)
         if args.pool:  # one pooled model
             result = pool_eval(runs, records, name, args.steps, args.device, **kw)
             table = f"one pool of seeds {', '.join(map(str, result['seeds']))}\n" + format_table(result, result["difficulty_name"])
@@ -73,7 +79,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise RunError(f"{args.run}: --ensemble {args.ensemble}: {e}") from None
     result = evaluate_records(
-        model, task, records, args.steps, args.by, batch_size=args.batch_size, device=args.device, progress=progress, ensemble=args.ensemble
+        model,
+        task,
+        records,
+        args.steps,
+        args.by,
+        batch_size=args.batch_size,
+        budget=args.budget,
+        device=args.device,
+        progress=progress,
+        ensemble=args.ensemble,
     )
     if args.halt:
         difficulty = tuple(cfg.task.train_difficulty)

@@ -96,6 +96,9 @@ class AdditionTask(Task):
         if record["label"] != computed:
             raise mismatch("label", record["label"], computed, "int(a) + int(b)")
 
+    def size_of(self, record: dict) -> int:
+        return 3 * (max(len(record["a"]), len(record["b"])) + 1)  # a token and two neighbour edges per digit
+
     def difficulty_of(self, record: dict) -> int:
         return max(len(record["a"]), len(record["b"]))
 

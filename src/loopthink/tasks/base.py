@@ -282,6 +282,11 @@ class Task:
         (``train.node_loss``); a token with none is unlabelled."""
         raise NotImplementedError(f"task {self.name!r} has no per-token labels; set train.node_loss: 0")
 
+    def size_of(self, record: dict) -> int:
+        """Tokens plus attention edges of the encoded instance, about: what sizes evaluation
+        batches (``analysis.accuracy.EVAL_BUDGET``). Default: the record's length as text."""
+        return len(str(record))
+
     def difficulty_levels(self, lo: int, hi: int) -> list[int]:
         """The difficulties in ``lo..hi`` that instances exist at (a maze's side is odd): the levels
         validation, the frontier and comparisons generate one set each for."""

@@ -169,6 +169,9 @@ class GraphTask(Task):
         """Unreachable queries form a bucket of their own (their search depth is no hop count)."""
         return "unreachable" if record.get("label") is False else str(self.difficulty_of(record))
 
+    def size_of(self, record: dict) -> int:
+        return int(record["num_nodes"]) + len(record["edges"])  # a token per node, an attention edge per graph edge
+
     def difficulty_of(self, record: dict) -> int:
         """``hops`` for a reachable query, ``search_depth`` for an unreachable one (BFS if absent).
 

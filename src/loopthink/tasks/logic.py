@@ -165,6 +165,9 @@ class LogicTask(Task):
         if record.get("depth") is not None and record["depth"] != depth(tree):
             raise mismatch("depth", record["depth"], depth(tree), "the parse tree")
 
+    def size_of(self, record: dict) -> int:
+        return len(record["expression"])  # at most a token per character
+
     def difficulty_of(self, record: dict) -> int:
         d = record.get("depth")
         return int(d) if d is not None else depth(parse(record["expression"]))

@@ -106,6 +106,9 @@ class MazeTask(Task):
         if len(stated) != len(walked):
             raise mismatch("len(path)", len(stated), len(walked), "a breadth-first search from S")
 
+    def size_of(self, record: dict) -> int:
+        return 5 * len(record["rows"]) * len(record["rows"][0])  # a token and four neighbour edges per cell
+
     def difficulty_of(self, record: dict) -> int:
         return len(record["rows"])
 

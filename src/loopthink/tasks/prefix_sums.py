@@ -86,6 +86,9 @@ class PrefixSumsTask(Task):
         if record["label"] != computed:
             raise mismatch("label", record["label"], computed, "the running XOR of 'bits'")
 
+    def size_of(self, record: dict) -> int:
+        return 3 * len(record["bits"])  # a token and two neighbour edges per bit
+
     def difficulty_of(self, record: dict) -> int:
         return len(record["bits"])
 

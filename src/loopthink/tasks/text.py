@@ -8,7 +8,9 @@ Record (one JSONL line; extra keys are allowed and ignored)::
 ``answer`` is one of :data:`CLASSES` (A's relation to B). ``hops`` is the length of the shortest
 chain of stated facts linking A and B (people are nodes, each fact sentence an edge); it may be
 null or absent for text in the generator's templates, where :meth:`TextTask.difficulty_of`
-parses the facts back. The family model and the relation words are described in ``kinship.py``.
+parses the facts back. Sentences with no kinship word state no fact (the ``noise`` option writes
+them, ``text_noise.py``; CLUTRR's irrelevant and disconnected sentences, Sinha et al. 2019): they
+never count towards ``hops``. Generated records with noise carry ``noise``, their number. The family model and the relation words are described in ``kinship.py``.
 
 Generated text is worded with the templates of :mod:`loopthink.tasks.text_templates`; its words
 and names are in :mod:`loopthink.tasks.text_vocab`. Distractors are true facts about the same
@@ -45,7 +47,8 @@ import torch
 from loopthink.tasks.base import MAX_TEXT_CHARS, Batch, DataError, Task, mismatch
 from loopthink.tasks.kinship import FEMALE, MALE, WORDS, Instance, relations_to, shortest_chain
 from loopthink.tasks.kinship_sampling import sample_instance, sample_story
-from loopthink.tasks.text_templates import parse_facts, parse_question, word_instance
+from loopthink.tasks.text_noise import add_noise
+from loopthink.tasks.text_templates import parse_facts, parse_question, read_facts, word_instance
 from loopthink.tasks.text_vocab import (
     CLASSES,
     CLS,
@@ -71,7 +74,12 @@ class TextTask(Task):
     difficulty_name: ClassVar[str] = "hops"
     interface: ClassVar[str] = "prose"
     vocab: ClassVar[tuple[str, ...]] = TEXT_VOCAB
-    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"distractors": (0, 64), "max_entities": (2, 1024)}
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {
+        "distractors": (0, 64),
+        "max_entities": (2, 1024),
+        "noise": (0, 64),
+        "two_person_share": (0, 1),
+    }
 
     def generate(  # type: ignore[override]
         self,
@@ -82,6 +90,8 @@ class TextTask(Task):
         distractors: int | tuple[int, int] = (2, 6),
         max_entities: int = 64,
         story: dict | None = None,
+        noise: int | tuple[int, int] = (0, 0),
+        two_person_share: float = 0.5,
     ) -> list[dict]:
         """``n`` records with ``hops`` uniform in ``difficulty``.
 
@@ -95,8 +105,15 @@ class TextTask(Task):
         with ``distractors``: up to that many people and facts, with redundant facts that close cycles
         (both parents of a child, a couple, siblings), none shortening the chain
         (``kinship.sample_story``).
+
+        ``noise``: sentences that state no kinship fact per instance, uniform in ``(lo, hi)`` or a
+        fixed int, at random places (``text_noise.py``); a share ``two_person_share`` of them name
+        two people. Records then carry ``noise``, their count. They are drawn from a stream of their
+        own, so with noise each record is the record without noise plus those sentences, and
+        ``(0, 0)`` (the default) leaves the records as they were.
         """
-        return [out[0] for out in self._generate_with_tree(n, seed, difficulty, distractors, max_entities, story)]
+        noisy = (noise, two_person_share)
+        return [out[0] for out in self._generate_with_tree(n, seed, difficulty, distractors, max_entities, story, noisy)]
 
     def _generate_with_tree(
         self,
@@ -106,8 +123,10 @@ class TextTask(Task):
         distractors: int | tuple[int, int] = (2, 6),
         max_entities: int = 64,
         story: dict | None = None,
+        noise: tuple[int | tuple[int, int], float] = ((0, 0), 0.5),
     ) -> list[tuple[dict, Instance, dict[int, str]]]:
-        """Records with the instance behind each (tree, chain, facts) and the names of its people."""
+        """Records with the instance behind each (tree, chain, facts) and the names of its people;
+        ``noise`` is ``(noise, two_person_share)`` of :meth:`generate`."""
         lo, hi = _check_range("difficulty (hops)", difficulty, 1)
         if isinstance(distractors, int):
             distractors = (distractors, distractors)
@@ -115,7 +134,8 @@ class TextTask(Task):
         if max_entities < hi + 1:
             raise ValueError(f"max_entities={max_entities} is too small: {hi} hops need {hi + 1} names")
         people, facts, share = _story_ranges(story) if story is not None else ((0, 0), (0, 0), 0.0)
-        rng = random.Random(seed)
+        (n_lo, n_hi), two_share = _noise_options(*noise)
+        rng, noise_rng = random.Random(seed), random.Random(f"noise:{seed}")
         out = []
         for _ in range(n):
             hops = rng.randint(lo, hi)
@@ -124,7 +144,11 @@ class TextTask(Task):
             else:
                 inst = sample_story(rng, hops, rng.randint(*people), rng.randint(*facts), max_entities)
             names = _assign_names(inst, rng)
-            out.append((word_instance(inst, names, rng), inst, names))
+            rec = word_instance(inst, names, rng)
+            if n_hi > 0:
+                count = noise_rng.randint(n_lo, n_hi)
+                rec = add_noise(rec, list(names.values()), noise_rng, count, two_share, max_entities)
+            out.append((rec, inst, names))
         return out
 
     def encode(self, records: list[dict]) -> Batch:
@@ -170,13 +194,16 @@ class TextTask(Task):
     def verify(self, record: dict) -> None:
         """``answer`` and ``hops`` against the stated facts: A's relation to B composed along the
         family units that link them, in the word for A's stated gender. Text outside the
-        generator's templates cannot be read back and is not checked."""
+        generator's templates cannot be read back and is not checked; sentences without a kinship word
+        state no fact and are skipped (:func:`read_facts`), unless then nothing links A and B."""
         try:
             a, b = parse_question(record["question"])
-            facts = parse_facts(record["text"])
+            facts, skipped = read_facts(record["text"])
         except DataError:
             return
         hops = shortest_chain([(x, y) for x, _, y, _ in facts], a, b)
+        if hops is None and skipped:
+            return  # prose with a tie the word list misses ("Tom wed Ann."): not read back, as above
         if hops is None:
             raise DataError(f"the stated facts do not link {a} and {b}")
         if record.get("hops") is not None and record["hops"] != hops:
@@ -188,6 +215,9 @@ class TextTask(Task):
         words = [WORDS[kind][(FEMALE, MALE).index(g)] for g in genders] if len(genders) == 1 else list(WORDS[kind])
         if record["answer"] not in words:
             raise mismatch("answer", record["answer"], " or ".join(words), "composing the stated facts")
+
+    def size_of(self, record: dict) -> int:
+        return len(record["text"].split()) + len(record["question"].split())  # about a token per word
 
     def difficulty_of(self, record: dict) -> int:
         """``hops``, or the shortest chain of stated facts when the text is in the generator's templates."""
@@ -209,6 +239,13 @@ def _check_range(what: str, pair: tuple[int, int], least: int) -> tuple[int, int
     if not least <= lo <= hi:
         raise ValueError(f"{what} must satisfy {least} <= lo <= hi, got {tuple(pair)}")
     return lo, hi
+
+
+def _noise_options(noise: int | tuple[int, int], two_person_share: float) -> tuple[tuple[int, int], float]:
+    lo, hi = _check_range("noise", (noise, noise) if isinstance(noise, int) else noise, 0)
+    if not isinstance(two_person_share, (int, float)) or not 0 <= two_person_share <= 1:
+        raise ValueError(f"two_person_share must be a number in [0, 1], got {two_person_share!r}")
+    return (lo, hi), float(two_person_share)
 
 
 def _story_ranges(story: dict) -> tuple[tuple[int, int], tuple[int, int], float]:
