@@ -10,7 +10,8 @@ chain of stated facts linking A and B (people are nodes, each fact sentence an e
 null or absent for text in the generator's templates, where :meth:`TextTask.difficulty_of`
 parses the facts back. Sentences with no kinship word state no fact (the ``noise`` option writes
 them, ``text_noise.py``; CLUTRR's irrelevant and disconnected sentences, Sinha et al. 2019): they
-never count towards ``hops``. Generated records with noise carry ``noise``, their number. The family model and the relation words are described in ``kinship.py``.
+never count towards ``hops``. Generated records with noise carry ``noise``, their number. The
+family model and the relation words are described in ``kinship.py``.
 
 Generated text is worded with the templates of :mod:`loopthink.tasks.text_templates`; its words
 and names are in :mod:`loopthink.tasks.text_vocab`. Distractors are true facts about the same

@@ -5,7 +5,7 @@ every-node labels).
 Generated text: facts in random order, each worded from either side with one of several
 templates ("Ann is the sister of Tom.", "Tom's sister is Ann.", "Tom has a sister named Ann.",
 "Ann and Tom are siblings.", ...). The gender of A is always stated (the answer needs it); no
-other gender is needed.
+other gender is needed. Sentences that state no fact (``text_noise.py``) are read back as none.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import random
 
 from loopthink.tasks.base import DataError
 from loopthink.tasks.kinship import BASIC_KINDS, CHILD, FEMALE, MALE, PARENT, SIBLING, SPOUSE, WORDS, Fact, Instance, pick, shuffle
-from loopthink.tasks.text_vocab import is_name, split_sentences, tokenize_words
+from loopthink.tasks.text_vocab import is_name, mentions_kinship, split_sentences, tokenize_words
 
 # Token patterns: X holds the role, Y is the other person, W the gendered word for X's role.
 # The same patterns word the facts and parse them back (difficulty_of).
@@ -121,18 +121,30 @@ def _parse_fact(sent: list[str]) -> Fact | None:
     return None
 
 
-def parse_facts(text: str) -> list[Fact]:
-    """The facts of text written in the generator's templates; DataError on any other sentence."""
-    facts = []
+def read_facts(text: str) -> tuple[list[Fact], int]:
+    """``(facts, skipped)``: the facts of text written in the generator's templates, and how many
+    sentences without a kinship word were skipped as stating none (noise sentences, as CLUTRR's
+    irrelevant ones: "Ann and Tom went hiking."); DataError on a sentence with a kinship word that
+    fits no template, which only prose outside the templates has."""
+    facts, skipped = [], 0
     for sent in split_sentences(tokenize_words(text)):
         fact = _parse_fact(sent)
         if fact is None:
+            if not mentions_kinship(sent):
+                skipped += 1
+                continue
             raise DataError(
                 f"cannot read the sentence {' '.join(sent)!r} as a kinship fact; "
                 "'hops' is required for text not written in the generator's templates"
             )
         facts.append(fact)
-    return facts
+    return facts, skipped
+
+
+def parse_facts(text: str) -> list[Fact]:
+    """The facts of text written in the generator's templates, sentences without a kinship word
+    skipped (:func:`read_facts`)."""
+    return read_facts(text)[0]
 
 
 def parse_question(question: str) -> tuple[str, str]:

@@ -56,6 +56,35 @@ def token_id(token: str) -> int:
     return NAME if is_name(token) else _INDEX.get(token.lower(), UNK)
 
 
+# Words that name a family tie: the vocabulary's and common ones outside it. A sentence with none
+# of them states no kinship fact (noise, like CLUTRR's irrelevant and disconnected sentences, Sinha
+# et al. 2019) and is skipped when facts are read back; a sentence with one that fits no template
+# is prose the templates cannot read, and reading stops there (text_templates.read_facts).
+KINSHIP_WORDS: frozenset[str] = frozenset(
+    [*CLASSES, "married", "siblings", "parent", "child", "related"]
+    + """mothers fathers sisters brothers daughters sons wives husbands aunts uncles nieces nephews
+    mom mum mommy mummy ma dad daddy papa mama pa parents children kid kids sibling spouse spouses
+    cousin cousins twin twins family families relative relatives ancestor descendant heir orphan
+    marry marries marrying marriage wed weds wedded wedding divorced divorce widow widower fiance
+    fiancee fiancé fiancée engaged bride groom adopted adoptive foster godmother godfather grandma
+    grandpa granny grandparent grandparents grandchild grandchildren grandkid grandkids stepmother
+    stepfather stepson stepdaughter stepsister stepbrother stepmom stepdad in-laws""".split()
+)
+
+
+def mentions_kinship(sentence: list[str]) -> bool:
+    """Whether any token names a family tie: a kinship word, or a lower-case word starting ``grand``
+    or ``step`` or ending ``-in-law(s)`` (not a capitalised one: random names may start so).
+    Such a sentence may state a fact even outside the templates."""
+    for tok in sentence:
+        low = tok.lower()
+        if low in KINSHIP_WORDS:
+            return True
+        if tok == low and (low.startswith(("grand", "step")) or low.endswith(("-in-law", "-in-laws"))):
+            return True
+    return False
+
+
 def split_sentences(tokens: list[str]) -> list[list[str]]:
     """Tokens cut after each ``.``, ``?`` or ``!`` (the last sentence may lack its end)."""
     out: list[list[str]] = [[]]

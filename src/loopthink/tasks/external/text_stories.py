@@ -11,6 +11,10 @@ shortest chain of stated facts (breadth-first search). Records are the text JSON
 
     from loopthink.tasks.external.text_stories import FAMILIES
     records = FAMILIES["both_parents"](500, 0, (1, 6))
+
+Each family also comes as ``<family>_noisy``: the same kind of stories with 0..6 sentences that
+state no kinship fact (half of them naming two people) mixed in, worded apart from loopthink's
+noise (``with_noise``); records then carry ``noise``, their count.
 """
 
 from __future__ import annotations
@@ -264,21 +268,71 @@ def story(rng: random.Random, shape: Shape, hops: int, tries: int = 200) -> dict
     return None
 
 
-def _family(name: str) -> Callable[[int, int, tuple[int, int]], list[dict]]:
+# ---- sentences that state no kinship fact --------------------------------------------------------
+# Written apart from loopthink's own noise (other words, other sentence shapes), so that a model
+# trained with that noise is tested on noise it never saw: CLUTRR's irrelevant and disconnected
+# sentences (Sinha et al. 2019), about people of the story or people it names nowhere else. No
+# family word, no gendered noun; some copy a fact's shape ("Ada is a good friend of Finn.", "The
+# dentist of Finn is Ada."); every sentence starts with a name or "The" (a capitalised word the
+# text format does not know reads as a name).
+SOLO = (
+    "{a} plays the violin.", "{a} grew up in a fishing village.", "{a} studies chemistry at night.",
+    "{a} was tired after a long shift.", "{a} fixed an old radio.", "{a} drives a green van.",
+    "{a} bakes bread every morning.", "{a} is afraid of spiders.", "{a} moved to a bigger flat.",
+    "{a} runs a small bookshop.", "The garden of {a} is full of roses.",
+)  # fmt: skip
+DUO = (
+    "{a} and {b} shared a taxi.", "{a} borrowed a ladder from {b}.", "{a} sat next to {b} on the train.",
+    "{a} sent {b} a postcard.", "{a} and {b} sing in one choir.", "{a} is a good friend of {b}.",
+    "{a} and {b} play cards on weekends.", "{a} helped {b} carry boxes.", "{a} owes {b} money.",
+    "{b} hired {a} last spring.", "{a} and {b} are old schoolmates.", "{a} is {b}'s business partner.",
+    "{a} lives next door to {b}.", "The dentist of {b} is {a}.", "{b} has a tenant named {a}.",
+)  # fmt: skip
+NOISE = (0, 6)  # noise sentences per noisy story, uniform
+TWO_NAMES = 0.5  # share of them naming two people
+NEWCOMER = 0.3  # chance that a name in one is someone the facts never mention
+
+
+def with_noise(rng: random.Random, rec: dict, count: int) -> dict:
+    """``rec`` with ``count`` sentences that state no kinship fact at random places; ``noise`` = count."""
+    everyone = set(NAMES[F]) | set(NAMES[M])
+    cast = list(dict.fromkeys(w for w in rec["text"].replace("'", " ").replace(".", " ").split() if w in everyone))
+    unused = sorted(everyone - set(cast))
+    rng.shuffle(unused)
+    sentences = rec["text"].split(". ")
+    sentences = [s if s.endswith(".") else s + "." for s in sentences]
+
+    def someone(besides: str) -> str:
+        if unused and rng.random() < NEWCOMER:
+            cast.append(unused.pop())
+            return cast[-1]
+        return rng.choice([p for p in cast if p != besides])
+
+    for _ in range(count):
+        a = someone("")
+        line = rng.choice(DUO).format(a=a, b=someone(a)) if rng.random() < TWO_NAMES else rng.choice(SOLO).format(a=a)
+        sentences.insert(rng.randint(0, len(sentences)), line)
+    return {**rec, "text": " ".join(sentences), "noise": count}
+
+
+def _family(name: str, noisy: bool = False) -> Callable[[int, int, tuple[int, int]], list[dict]]:
     shape = SHAPES[name]
+    label = f"{name}_noisy" if noisy else name
 
     def generate(n: int, seed: int, difficulty: tuple[int, int]) -> list[dict]:
         """``n`` stories of this family, hops uniform in ``difficulty`` (hop counts the family cannot
-        reach within its size are skipped, so fewer records may come back)."""
-        rng = random.Random(f"{name}:{seed}")
+        reach within its size are skipped, so fewer records may come back); a noisy family adds
+        ``NOISE`` sentences that state no fact to each."""
+        rng = random.Random(f"{label}:{seed}")
         out = []
         for i in range(n):
             rec = story(rng, shape, difficulty[0] + i % (difficulty[1] - difficulty[0] + 1))
             if rec is not None:
-                out.append({**rec, "family": name})
+                out.append({**(with_noise(rng, rec, rng.randint(*NOISE)) if noisy else rec), "family": label})
         return out
 
     return generate
 
 
 FAMILIES: dict[str, Callable[[int, int, tuple[int, int]], list[dict]]] = {name: _family(name) for name in SHAPES}
+FAMILIES.update({f"{name}_noisy": _family(name, noisy=True) for name in SHAPES})
