@@ -100,5 +100,22 @@ def test_second_channel_is_summed_through_the_same_table():
     tokens, tokens2 = torch.tensor([[0, 1, 2]]), torch.tensor([[2, 2, 0]])
     mask = torch.ones(1, 3, dtype=torch.bool)
     x = model.encode({"tokens": tokens, "tokens2": tokens2, "mask": mask}).x
-    table = model.interface.embed.weight
-    torch.testing.assert_close(x, table[tokens] + table[tokens2])
+    table, border = model.interface.embed.weight, model.interface.border.weight
+    ends = torch.stack([border[0], torch.zeros_like(border[0]), border[1]])  # no left neighbour, both, no right one
+    torch.testing.assert_close(x, table[tokens] + table[tokens2] + ends[None])
+
+
+def test_a_token_knows_which_lattice_neighbours_it_lacks():
+    """"11": both tokens see a "1" and themselves; only the border embedding tells the left end
+    (no left neighbour) from the right one, so their encodings must differ. Padding gets none."""
+    model = LoopModel(ModelConfig(), "chain", 2, vocab_size=3)
+    x = model.encode({"tokens": torch.tensor([[1, 1, 0]]), "mask": torch.tensor([[True, True, False]])}).x[0]
+    table, border = model.interface.embed.weight, model.interface.border.weight
+    torch.testing.assert_close(x[0] - x[1], border[0] - border[1])
+    torch.testing.assert_close(x[2], table[0])
+    grid = LoopModel(ModelConfig(), "grid", 2, vocab_size=3)
+    cells = torch.arange(9)[None]
+    inputs = {"tokens": torch.ones(1, 9, dtype=torch.long), "mask": torch.ones(1, 9, dtype=torch.bool), "row": cells // 3, "col": cells % 3}
+    gx, gb = grid.encode(inputs).x[0] - grid.interface.embed.weight[1], grid.interface.border.weight
+    torch.testing.assert_close(gx[4], torch.zeros_like(gx[4]))  # the centre has all four neighbours
+    torch.testing.assert_close(gx[0], gb[0] + gb[2])  # the top-left corner lacks up and left

@@ -283,7 +283,12 @@ class LatticeInterface(nn.Module):
     (:class:`RelationBias`: heads ``h % R == r`` start on relation r). Coordinates only find the
     neighbours and are never embedded, so a lattice of any size runs as a small one; the edges are
     built in O(L), never as an L × L tensor (dense only where ``prefer_edges`` says it is cheaper).
-    Every token is read (``readout_index`` is 0; the per-position readout reads them all)."""
+    Every token is read (``readout_index`` is 0; the per-position readout reads them all).
+
+    Each token also gets a learned embedding for every neighbour it lacks (``border``): a token
+    whose left neighbour is missing attends to itself instead, and with the same content on both
+    sides ("11") it could not tell the left end from the right one. Knowing which neighbours exist
+    is relative, so it holds at any size."""
 
     OFFSETS: tuple[tuple[int, ...], ...] = ()
 
@@ -292,6 +297,7 @@ class LatticeInterface(nn.Module):
         if vocab_size < 1:
             raise ValueError(f"the {type(self).__name__} needs a task with a token vocabulary (Task.vocab)")
         self.embed = nn.Embedding(vocab_size, d_model)
+        self.border = nn.Embedding(len(self.OFFSETS), d_model)  # row r: this token has no neighbour in direction r
         self.relations = RelationBias(len(self.OFFSETS), cfg.n_heads, cfg.relation_bias or 0.0, hard=True)
 
     def coords(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -307,8 +313,12 @@ class LatticeInterface(nn.Module):
         offsets = torch.tensor(self.OFFSETS, dtype=torch.long, device=tokens.device)
         receiver, sender, relation = lattice_pairs(self.coords(inputs), tmask, offsets)
         mask = self.relations.on_edges(receiver, sender, relation, B, L)
+        has = torch.zeros(B * L, len(self.OFFSETS), dtype=self.border.weight.dtype, device=tokens.device)
+        neighbour = relation < len(self.OFFSETS)
+        has[receiver[neighbour], relation[neighbour]] = 1.0
+        missing = (1.0 - has.view(B, L, -1)) * tmask[..., None]  # padding lacks nothing: it is not read
         zero = torch.zeros(B, dtype=torch.long, device=tokens.device)
-        return Context(self.embedded(inputs), mask, None, tmask, zero)
+        return Context(self.embedded(inputs) + missing @ self.border.weight, mask, None, tmask, zero)
 
 
 class ChainInterface(LatticeInterface):
