@@ -56,9 +56,10 @@ def sample_training_batch(task: Task, cfg: RunConfig, rng: np.random.Generator, 
     n, (lo, hi) = cfg.train.batch_size, difficulty
     if cfg.train.difficulty_weights == "uniform" or lo == hi:
         return task.sample_batch(n, rng, difficulty)
-    weights = np.arange(1, hi - lo + 2, dtype=float)
+    levels = task.difficulty_levels(lo, hi)  # every level lo..hi, but a maze's odd sides only
+    weights = np.arange(1, len(levels) + 1, dtype=float)
     counts = rng.multinomial(n, weights / weights.sum())
-    return Batch.concat([task.sample_batch(int(c), rng, (lo + k, lo + k)) for k, c in enumerate(counts) if c])
+    return Batch.concat([task.sample_batch(int(c), rng, (d, d)) for d, c in zip(levels, counts) if c])
 
 
 def training_item(task: Task, cfg: RunConfig, it: int, rank: int = 0, data: FileData | None = None) -> tuple[Batch, int]:
