@@ -66,65 +66,86 @@ def training_figure(
     iters = [r["iter"] for r in [*train_rows, *val_rows] if _finite(r.get("iter"))]
     if iters:
         ax_loss.set_xlim(0, max(iters) * 1.03 + 1)
-
-    pts = [(r["iter"], r["loss"]) for r in train_rows if _finite(r.get("loss")) and _finite(r.get("iter"))]
-    if pts:
-        x, y = np.array(pts, dtype=float).T
-        ax_loss.plot(
-            x, y, color="C0", linewidth=1, alpha=0.45 if len(x) > 50 else 1.0, marker="o" if len(x) < 3 else None, label="logged batch"
-        )
-        if len(x) > 50:
-            ax_loss.plot(x, _smooth(y, max(3, len(x) // 25)), color="C0", linewidth=2, label="moving average")
-            ax_loss.legend(fontsize=8)
-        if (y > 0).all():
-            ax_loss.set_yscale("log")
-            _log_labels(ax_loss)
-    else:
-        _empty(ax_loss, "no loss rows")
-    ax_loss.set_title("training loss")
-    ax_loss.set_xlabel("iteration")
-
-    pts = [(r["iter"], r["acc"]) for r in train_rows if _finite(r.get("acc")) and _finite(r.get("iter"))]
-    if pts:
-        x, y = np.array(pts, dtype=float).T
-        ax_acc.plot(x, y, color="C1", linewidth=1, alpha=0.45 if len(x) > 50 else 1.0, marker="o" if len(x) < 3 else None)
-        if len(x) > 50:
-            ax_acc.plot(x, _smooth(y, max(3, len(x) // 25)), color="C1", linewidth=2)
-        ax_acc.set_ylim(-0.02, 1.02)
-    else:
-        _empty(ax_acc, "no accuracy rows")
-    ax_acc.set_title("training accuracy (logged batch)")
-    ax_acc.set_xlabel("iteration")
-
-    keys = val_keys(val_rows)
-    if keys:
-        cmap = plt.get_cmap("viridis")
-        for i, k in enumerate(keys):
-            pts = [(r["iter"], r["val"][k]) for r in val_rows if _finite((r.get("val") or {}).get(k))]
-            if not pts:
-                continue
-            x, y = np.array(pts, dtype=float).T
-            color = cmap(i / max(1, len(keys) - 1) * 0.9)
-            label = f"{difficulty_name} {k}"
-            ax_val.plot(x, y, color=color, marker="o", markersize=3 if len(x) > 3 else 6, linewidth=1.2, label=label)
-        pts = [(r["iter"], mean_val(r)) for r in val_rows if mean_val(r) is not None]
-        if pts and len(keys) > 1:
-            x, y = np.array(pts, dtype=float).T
-            ax_val.plot(x, y, color="black", linestyle="--", marker="s", markersize=3, linewidth=1.6, label="mean")
-        ax_val.set_ylim(-0.02, 1.02)
-        ax_val.legend(fontsize=7, ncol=2 if len(keys) > 6 else 1, loc="lower right")
-        steps = sorted({r.get("val_steps") for r in val_rows if r.get("val_steps") is not None})
-        if steps:
-            ax_val.set_title(f"validation accuracy (T={', '.join(map(str, steps))})")
-        else:
-            ax_val.set_title("validation accuracy")
-    else:
-        _empty(ax_val, "no validation rows")
-        ax_val.set_title("validation accuracy")
-    ax_val.set_xlabel("iteration")
+    _loss_panel(ax_loss, train_rows)
+    _accuracy_panel(ax_acc, train_rows)
+    _validation_panel(ax_val, val_rows, difficulty_name)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def _logged(train_rows: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    """(iteration, value) of every training row where both are finite numbers."""
+    return [(r["iter"], r[key]) for r in train_rows if _finite(r.get(key)) and _finite(r.get("iter"))]
+
+
+def _plot_logged(ax: Any, x: np.ndarray, y: np.ndarray, color: str, labelled: bool) -> None:
+    """The logged batches, faint when there are many, under their moving average (a 25th of them
+    wide): one batch is noisy, the trend is what a reader looks for."""
+    many = len(x) > 50
+    raw_label = {"label": "logged batch"} if labelled else {}
+    ax.plot(x, y, color=color, linewidth=1, alpha=0.45 if many else 1.0, marker="o" if len(x) < 3 else None, **raw_label)
+    if many:
+        avg_label = {"label": "moving average"} if labelled else {}
+        ax.plot(x, _smooth(y, max(3, len(x) // 25)), color=color, linewidth=2, **avg_label)
+
+
+def _loss_panel(ax: Any, train_rows: Sequence[dict[str, Any]]) -> None:
+    pts = _logged(train_rows, "loss")
+    if pts:
+        x, y = np.array(pts, dtype=float).T
+        _plot_logged(ax, x, y, "C0", labelled=True)
+        if len(x) > 50:
+            ax.legend(fontsize=8)
+        if (y > 0).all():
+            ax.set_yscale("log")
+            _log_labels(ax)
+    else:
+        _empty(ax, "no loss rows")
+    ax.set_title("training loss")
+    ax.set_xlabel("iteration")
+
+
+def _accuracy_panel(ax: Any, train_rows: Sequence[dict[str, Any]]) -> None:
+    pts = _logged(train_rows, "acc")
+    if pts:
+        x, y = np.array(pts, dtype=float).T
+        _plot_logged(ax, x, y, "C1", labelled=False)
+        ax.set_ylim(-0.02, 1.02)
+    else:
+        _empty(ax, "no accuracy rows")
+    ax.set_title("training accuracy (logged batch)")
+    ax.set_xlabel("iteration")
+
+
+def _validation_panel(ax: Any, val_rows: Sequence[dict[str, Any]], difficulty_name: str) -> None:
+    keys = val_keys(val_rows)
+    if keys:
+        _validation_lines(ax, val_rows, keys, difficulty_name)
+    else:
+        _empty(ax, "no validation rows")
+        ax.set_title("validation accuracy")
+    ax.set_xlabel("iteration")
+
+
+def _validation_lines(ax: Any, val_rows: Sequence[dict[str, Any]], keys: list[str], difficulty_name: str) -> None:
+    """One line per validation difficulty, darker to lighter, and their mean when there are several."""
+    cmap = plt.get_cmap("viridis")
+    for i, k in enumerate(keys):
+        pts = [(r["iter"], r["val"][k]) for r in val_rows if _finite((r.get("val") or {}).get(k))]
+        if not pts:
+            continue
+        x, y = np.array(pts, dtype=float).T
+        color = cmap(i / max(1, len(keys) - 1) * 0.9)
+        ax.plot(x, y, color=color, marker="o", markersize=3 if len(x) > 3 else 6, linewidth=1.2, label=f"{difficulty_name} {k}")
+    pts = [(r["iter"], mean_val(r)) for r in val_rows if mean_val(r) is not None]
+    if pts and len(keys) > 1:
+        x, y = np.array(pts, dtype=float).T
+        ax.plot(x, y, color="black", linestyle="--", marker="s", markersize=3, linewidth=1.6, label="mean")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, ncol=2 if len(keys) > 6 else 1, loc="lower right")
+    steps = sorted({r.get("val_steps") for r in val_rows if r.get("val_steps") is not None})
+    ax.set_title(f"validation accuracy (T={', '.join(map(str, steps))})" if steps else "validation accuracy")
 
 
 def val_overlay_figure(series: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> plt.Figure:

@@ -41,6 +41,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -151,6 +152,69 @@ def _lock(out: Path) -> TextIO:
 
 
 # ---- the whole sweep -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep trains: the config (as given and resolved), the overrides, seeds and grid, one
+    validated run per (grid point, seed), and the device the config asks for."""
+
+    config_arg: str
+    config: str
+    overrides: list[str]
+    seeds: list[int]
+    grid: list[tuple[str, list[str]]]
+    points: list[tuple[str, list[str]]]
+    runs: list[Run]
+    config_device: str
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Where the runs go: one device per job slot, ``jobs`` at once, ``threads`` each on the CPU."""
+
+    devices: list[str]
+    jobs: int
+    threads: int
+
+
+def plan_sweep(config: str | Path, overrides: list[str], seeds: list[int], grid: list[str]) -> SweepPlan:
+    """The plan of a sweep; a bad grid or config fails here, before anything is written."""
+    config_arg, config = str(config), str(Path(config).resolve())
+    parsed = parse_grid(grid)
+    points = grid_points(parsed)
+    runs = plan_runs(config, list(overrides), seeds, points)
+    config_device = load_config(config, list(overrides)).train.device
+    return SweepPlan(config_arg, config, list(overrides), seeds, parsed, points, runs, config_device)
+
+
+def choose_slots(n_todo: int, jobs: int | None, device: str) -> Slots:
+    """Slots for ``n_todo`` runs: ``jobs`` if given, else one per GPU on CUDA or
+    :func:`default_cpu_jobs` on the CPU; never more slots than runs to do."""
+    wanted = jobs if jobs is not None or device.startswith("cuda") else default_cpu_jobs(n_todo)
+    devices, jobs = resolve_devices(device, wanted)
+    jobs = max(1, min(jobs, n_todo)) if n_todo else jobs
+    return Slots(devices[:jobs], jobs, max(1, (os.cpu_count() or 1) // jobs))
+
+
+def sweep_meta(plan: SweepPlan, slots: Slots, device_flag: str | None) -> dict[str, Any]:
+    """sweep.json's header: the plan and how it is run."""
+    return {
+        "version": 1,
+        "config": plan.config_arg,
+        "config_path": plan.config,
+        "overrides": plan.overrides,
+        "seeds": plan.seeds,
+        "grid": dict(plan.grid),
+        "grid_points": [{"name": n, "overrides": o} for n, o in plan.points],
+        "jobs": slots.jobs,
+        "threads_per_run": slots.threads,
+        "devices": slots.devices,
+        "config_device": plan.config_device,
+        "device_flag": device_flag,
+        "started": time.time(),
+        "wall_s": None,
+    }
+
+
 def run_sweep(
     config: str | Path,
     overrides: list[str],
@@ -169,52 +233,36 @@ def run_sweep(
     ``dry_run`` nothing trains: sweep.json is written and the train commands still to run are returned."""
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    config_arg, config = str(config), str(Path(config).resolve())
-    points = grid_points(parse_grid(grid))
-    runs = plan_runs(config, list(overrides), seeds, points)
-    config_device = load_config(config, list(overrides)).train.device
+    plan = plan_sweep(config, overrides, seeds, grid)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     try:
-        todo = _mark_finished(runs, out)
-        dev = device or config_device
-        wanted = jobs if jobs is not None or dev.startswith("cuda") else default_cpu_jobs(len(todo))
-        devices, jobs = resolve_devices(dev, wanted)
-        jobs = max(1, min(jobs, len(todo))) if todo else jobs
-        devices = devices[:jobs]
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        meta = {
-            "version": 1,
-            "config": config_arg,
-            "config_path": config,
-            "overrides": list(overrides),
-            "seeds": seeds,
-            "grid": {k: v for k, v in parse_grid(grid)},
-            "grid_points": [{"name": n, "overrides": o} for n, o in points],
-            "jobs": jobs,
-            "threads_per_run": threads,
-            "devices": devices,
-            "config_device": config_device,
-            "device_flag": device,
-            "started": time.time(),
-            "wall_s": None,
-        }
+        todo = _mark_finished(plan.runs, out)
+        slots = choose_slots(len(todo), jobs, device or plan.config_device)
+        meta = sweep_meta(plan, slots, device)
         if dry_run:
-            write_sweep(out, meta, runs)
-            return runs, [train_command(config, r, out, [f"train.device={device}"] if device else []) for r in todo]
-        if len(todo) < len(runs):
-            print(f"sweep {out}: {len(runs) - len(todo)} of {len(runs)} runs already finished", file=sys.stderr)
-        if launcher is not None and launcher.launcher == "submitit" and todo:
-            launchers.submit(config, runs, out, meta, launcher, write_sweep)
-            return runs, []  # submitted: nothing left for the local scheduler
-        if todo:
-            where = f", {threads} thread(s) each" if not devices[0].startswith("cuda") else f" on {', '.join(sorted(set(devices)))}"
-            print(f"sweep {out}: {len(todo)} run(s), {jobs} at a time" + where, file=sys.stderr)
-        _execute_until_term(config, runs, out, devices, threads, meta, show)
+            write_sweep(out, meta, plan.runs)
+            return plan.runs, [train_command(plan.config, r, out, [f"train.device={device}"] if device else []) for r in todo]
+        _launch(plan, todo, out, slots, meta, launcher, show)
     finally:
         lock.close()
-    return runs, []
+    return plan.runs, []
+
+
+def _launch(plan: SweepPlan, todo: list[Run], out: Path, slots: Slots, meta: dict[str, Any], launcher: Any, show: bool) -> None:
+    """Submit the runs still to do as cluster jobs (``--launcher submitit``), or run them here."""
+    runs = plan.runs
+    if len(todo) < len(runs):
+        print(f"sweep {out}: {len(runs) - len(todo)} of {len(runs)} runs already finished", file=sys.stderr)
+    if launcher is not None and launcher.launcher == "submitit" and todo:
+        launchers.submit(plan.config, runs, out, meta, launcher, write_sweep)
+        return  # submitted: nothing left for the local scheduler
+    if todo:
+        devices = slots.devices
+        where = f", {slots.threads} thread(s) each" if not devices[0].startswith("cuda") else f" on {', '.join(sorted(set(devices)))}"
+        print(f"sweep {out}: {len(todo)} run(s), {slots.jobs} at a time" + where, file=sys.stderr)
+    _execute_until_term(plan.config, runs, out, slots.devices, slots.threads, meta, show)
 
 
 def _mark_finished(runs: list[Run], out: Path) -> list[Run]:

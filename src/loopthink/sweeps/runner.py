@@ -122,28 +122,67 @@ def _tail(path: Path, start: int) -> str:
 
 def execute(config: str, runs: list[Run], out: Path, devices: list[str], threads: int | None, meta: dict[str, Any], show: bool) -> None:
     """Run every not-yet-finished run, ``len(devices)`` at a time, updating ``runs`` and sweep.json."""
-    todo = deque(r for r in runs if r.status == "pending")
-    total = len(runs)
-    free = list(range(len(devices)))
-    active: list[_Child] = []
-    bar = tqdm(total=total, initial=total - len(todo), desc="sweep", unit="run", disable=not show, file=sys.stderr)
-    say = bar.write if show else (lambda s: print(s, file=sys.stderr))
-    done = total - len(todo)
+    _Scheduler(config, runs, out, devices, threads, meta, show).run_all()
 
-    def start(run: Run, slot: int) -> None:
-        dev = devices[slot]
+
+class _Scheduler:
+    """One :func:`execute`: the runs waiting, the children running, the free device slots, and the
+    progress shown; sweep.json is rewritten whenever a run starts or ends."""
+
+    def __init__(
+        self, config: str, runs: list[Run], out: Path, devices: list[str], threads: int | None, meta: dict[str, Any], show: bool
+    ) -> None:
+        self.config, self.runs, self.out, self.devices, self.threads, self.meta = config, runs, out, devices, threads, meta
+        self.todo = deque(r for r in runs if r.status == "pending")
+        self.total = len(runs)
+        self.done = self.total - len(self.todo)
+        self.free = list(range(len(devices)))
+        self.active: list[_Child] = []
+        self.bar = tqdm(total=self.total, initial=self.done, desc="sweep", unit="run", disable=not show, file=sys.stderr)
+        self.say = self.bar.write if show else (lambda s: print(s, file=sys.stderr))
+
+    def run_all(self) -> None:
+        self._write()
+        try:
+            while self.todo or self.active:
+                while self.todo and self.free:
+                    self._start(self.todo.popleft(), self.free.pop(0))
+                    self._write()
+                if self._reap():
+                    self._write()
+                else:
+                    time.sleep(0.05)
+        except KeyboardInterrupt:
+            self._stop_all()
+            raise
+        finally:
+            self.bar.close()
+            self.meta["wall_s"] = round(time.time() - self.meta["started"], 3)
+            self._write()
+
+    def _write(self) -> None:
+        write_sweep(self.out, self.meta, self.runs)
+
+    def _command(self, run: Run, dev: str) -> list[str]:
+        """The train command; the device is named only where it differs from what the config says,
+        and the thread count only where the overrides do not set their own."""
+        meta = self.meta
         extra = [] if dev == meta["config_device"] and not meta["device_flag"] else [f"train.device={dev}"]
-        if threads and not any(o.startswith("train.threads=") for o in run.overrides):
-            extra.append(f"train.threads={threads}")
-        cmd = train_command(config, run, out, extra)
+        if self.threads and not any(o.startswith("train.threads=") for o in run.overrides):
+            extra.append(f"train.threads={self.threads}")
+        return train_command(self.config, run, self.out, extra)
+
+    def _start(self, run: Run, slot: int) -> None:
+        dev = self.devices[slot]
+        cmd = self._command(run, dev)
         run.action = "resumed" if "--resume" in cmd else "trained"
-        (out / run.dir).mkdir(parents=True, exist_ok=True)
-        log = open(out / run.dir / LOG, "a")
+        (self.out / run.dir).mkdir(parents=True, exist_ok=True)
+        log = open(self.out / run.dir / LOG, "a")
         log.write(f"# loopthink sweep, {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(cmd)}\n")
         log.flush()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if threads:
-            env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        if self.threads:
+            env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
         proc = subprocess.Popen(
             cmd,
             stdout=log,
@@ -154,46 +193,39 @@ def execute(config: str, runs: list[Run], out: Path, devices: list[str], threads
         )
         run.status, run.started, run.device, run.error = "running", time.time(), dev, None
         run.attempts += 1
-        active.append(_Child(run, proc, slot, log, log.tell(), time.monotonic()))
+        self.active.append(_Child(run, proc, slot, log, log.tell(), time.monotonic()))
 
-    def finish(child: _Child, rc: int) -> None:
-        nonlocal done
+    def _reap(self) -> bool:
+        """Finish every child that has exited; whether any had."""
+        finished = [(c, c.proc.poll()) for c in self.active]
+        finished = [(c, rc) for c, rc in finished if rc is not None]
+        for c, rc in finished:
+            self.active.remove(c)
+            self._finish(c, rc)
+        return bool(finished)
+
+    def _finish(self, child: _Child, rc: int) -> None:
         child.log.close()
         run = child.run
         run.returncode, run.ended = rc, time.time()
-        run.wall_s = round(time.monotonic() - child.t0, 3)
-        run.wall_s_total = round(run.wall_s_total + run.wall_s, 3)
-        run.val = val_of(out / run.dir)
-        if rc == 0 and run_finished(out / run.dir, run.iters):
+        _add_wall_time(run, child)
+        run.val = val_of(self.out / run.dir)
+        if rc == 0 and run_finished(self.out / run.dir, run.iters):
             run.status = "finished"
         else:
             run.status = "failed"
-            run.error = _tail(out / run.dir / LOG, child.log_start) or f"exit status {rc}"
-        done += 1
-        bar.update(1)
-        say(f"[{done}/{total}] {run.dir}: {run.status} ({run.action}, {run.wall_s:.1f}s{'' if rc == 0 else f', exit {rc}'})")
-        free.append(child.slot)
-        free.sort()
+            run.error = _tail(self.out / run.dir / LOG, child.log_start) or f"exit status {rc}"
+        self.done += 1
+        self.bar.update(1)
+        self.say(f"[{self.done}/{self.total}] {run.dir}: {run.status} ({run.action}, {run.wall_s:.1f}s{'' if rc == 0 else f', exit {rc}'})")
+        self.free.append(child.slot)
+        self.free.sort()
 
-    write_sweep(out, meta, runs)
-    try:
-        while todo or active:
-            while todo and free:
-                start(todo.popleft(), free.pop(0))
-                write_sweep(out, meta, runs)
-            finished = [(c, c.proc.poll()) for c in active]
-            finished = [(c, rc) for c, rc in finished if rc is not None]
-            for c, rc in finished:
-                active.remove(c)
-                finish(c, rc)
-            if finished:
-                write_sweep(out, meta, runs)
-            else:
-                time.sleep(0.05)
-    except KeyboardInterrupt:
-        for c in active:
+    def _stop_all(self) -> None:
+        """Ctrl-C or SIGTERM: stop every child (killed after 15 s) and record its run as interrupted."""
+        for c in self.active:
             c.proc.terminate()
-        for c in active:
+        for c in self.active:
             try:
                 c.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -201,10 +233,10 @@ def execute(config: str, runs: list[Run], out: Path, devices: list[str], threads
                 c.proc.wait()
             c.log.close()
             c.run.status, c.run.ended = "interrupted", time.time()
-            c.run.wall_s = round(time.monotonic() - c.t0, 3)
-            c.run.wall_s_total = round(c.run.wall_s_total + c.run.wall_s, 3)
-        raise
-    finally:
-        bar.close()
-        meta["wall_s"] = round(time.time() - meta["started"], 3)
-        write_sweep(out, meta, runs)
+            _add_wall_time(c.run, c)
+
+
+def _add_wall_time(run: Run, child: _Child) -> None:
+    """This attempt's wall time, and the total over every attempt (a resumed run adds to it)."""
+    run.wall_s = round(time.monotonic() - child.t0, 3)
+    run.wall_s_total = round(run.wall_s_total + run.wall_s, 3)

@@ -27,11 +27,14 @@ example] <= alpha. The probe is fitted on a split disjoint from the calibration 
 
 Modules: :mod:`.features` (what a rule sees), :mod:`.rules` (the rules), :mod:`.runtime` (halting a
 batch, replaying a rule on recorded rollouts), :mod:`.conformal` (the probe and its calibration),
-:mod:`.evaluation` (accuracy / steps / premature exits, Pareto curves, ``loopthink halt``).
+:mod:`.calibration` (the exit rule of an evaluation: the conformal probe's splits and calibration,
+``eval --halt``'s rule by name), :mod:`.evaluation` (accuracy / steps / premature exits, Pareto
+curves, ``loopthink halt``), :mod:`.reporting` (``halting.json``, the CSV, the printed summary).
 Splits: test instances use ``--seed``; the probe's training split ``seed + PROBE_SEED_OFFSET`` and
 the calibration split ``seed + CALIB_SEED_OFFSET``.
 """
 
+from loopthink.analysis.halting.calibration import ALPHA_SWEEP, rule_from_spec
 from loopthink.analysis.halting.conformal import (
     CALIB_SEED_OFFSET,
     DEFAULT_ALPHA,
@@ -47,7 +50,6 @@ from loopthink.analysis.halting.conformal import (
     stable_targets,
 )
 from loopthink.analysis.halting.evaluation import (
-    ALPHA_SWEEP,
     CONVERGENCE_SWEEP,
     KL_SWEEP,
     HaltingEvaluation,
@@ -56,11 +58,9 @@ from loopthink.analysis.halting.evaluation import (
     evaluate_halting,
     halting_summary,
     pareto_curves,
-    rule_from_spec,
-    summary_text,
-    write_outputs,
 )
 from loopthink.analysis.halting.features import FEATURES, FeatureTracker, StepFeatures, concat, record, select
+from loopthink.analysis.halting.reporting import summary_text, write_outputs
 from loopthink.analysis.halting.rules import (
     CONVERGENCE_THRESHOLD,
     KL_THRESHOLD,
