@@ -50,7 +50,9 @@ def sweep_eval(
             cis = {s: mean_ci(per_seed[k][s], (0.0, 1.0)) for s in keys}
             means[k] = {s: cis[s]["mean"] for s in keys}
             by_ci[k] = {s: [cis[s]["low"], cis[s]["high"]] for s in keys}
-        out.update({f"by_{name}": means, f"by_{name}_per_seed": per_seed, f"by_{name}_ci": by_ci, f"n_by_{name}": results[0][f"n_by_{name}"]})
+        out.update(
+            {f"by_{name}": means, f"by_{name}_per_seed": per_seed, f"by_{name}_ci": by_ci, f"n_by_{name}": results[0][f"n_by_{name}"]}
+        )
     if "group_key" in results[0]:
         out["group_key"] = results[0]["group_key"]
     out["difficulty_name"] = task.difficulty_name
