@@ -94,6 +94,14 @@ DEFINITIONS = {
 }
 
 
+# For a task answered at every position (added to the definitions of its dynamics.json).
+PER_POSITION_ANSWER = (
+    "an answer is the vector of the predictions at the instance's labelled positions: right when every one is (exact match),"
+    " changed when any one changed; majority = the most common whole answer of the K runs (ties -> lexicographically smallest);"
+    " kl and entropy = the max over those positions, max_prob = the min"
+)
+
+
 def split_seeds(seed: int) -> tuple[int, int]:
     """Seeds of the monitor's fit examples and of its held-out examples."""
     return seed, seed + 1_000_003
@@ -198,7 +206,7 @@ def diagnose_run(
         "identical_runs": bool(zeros or runs == 1),
         "note": note,
         **source,
-        "definitions": DEFINITIONS,
+        "definitions": {**DEFINITIONS, "answer": PER_POSITION_ANSWER} if task.per_position else DEFINITIONS,
     }
     return clean_json({**meta, **analyse(all_, fit, held, t0)})
 

@@ -4,6 +4,12 @@ input of the dynamics analysis (:mod:`loopthink.analysis.dynamics`, which define
 For every example the model runs ``K`` times from ``K`` different random initial states (one
 seeded ``torch.Generator``; the K copies of a batch are stacked along dim 0 and run as one batch)
 for ``T`` steps. Only compact per-example summaries are kept, never the (T, B, L, d) trajectory.
+
+For a task answered at every position, an answer is the vector of the predictions at the labelled
+positions (:mod:`loopthink.analysis.answers_over_steps`): it is right when all are, it changes when
+any does, and ``majority`` / ``labels`` hold per-instance answer ids (equal ids = equal answers;
+``labels`` the right answer's id) so that everything downstream compares answers as it compares
+class indices. KL and entropy are the max over those positions, max_prob the min.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from loopthink.analysis.accuracy import difficulty_keys
+from loopthink.analysis.answers_over_steps import answer_ids, answer_of, least_sure
 from loopthink.analysis.trajectory import Trajectory, decision_step, entropy, rollout, successive_kl
 from loopthink.model.core import SteppedModel
-from loopthink.tasks import DataError
+from loopthink.tasks import IGNORE, DataError
 from loopthink.training.rundir import RunError
 
 
@@ -57,7 +64,7 @@ def majority_vote(preds: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, 
 class Summaries:
     """Per-example summaries of K runs x T steps (N examples). Step t of an (N, T) array is column t-1."""
 
-    labels: np.ndarray  # (N,)
+    labels: np.ndarray  # (N,) the label (per position: the right answer's id)
     keys: np.ndarray  # (N,) difficulty bucket (str)
     commitment: np.ndarray  # (N, T+1) steps 0..T
     rel_change: np.ndarray  # (N, T) mean over runs
@@ -65,7 +72,7 @@ class Summaries:
     entropy: np.ndarray  # (N, T) mean over runs
     max_prob: np.ndarray  # (N, T) mean over runs
     lens: np.ndarray  # (N, T) fraction of runs whose readout is right
-    majority: np.ndarray  # (N, T) majority answer
+    majority: np.ndarray  # (N, T) majority answer (per position: its answer id)
     agreement: np.ndarray  # (N, T) fraction of runs agreeing with the majority
     decision: np.ndarray  # (N, K) decision step of every run
 
@@ -100,37 +107,49 @@ def summarise_batch(
     generator: torch.Generator | None,
     identical: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Run ``runs`` copies of a batch (stacked run-major along dim 0) and reduce to per-example arrays.
+    """Run ``runs`` copies of a batch (stacked run-major along dim 0) and reduce to per-example arrays
+    (``labels`` among them: per position, the right answer's id).
 
     ``identical``: the initial state is deterministic (zeros init), so the K runs are the same
     rollout; it is computed once and repeated (same numbers, K times less work)."""
     B = int(labels.shape[0])
     T, K = steps, runs
-    if identical:
-        one = rollout(model, inputs, steps, generator=generator)
-        traj = Trajectory(*(x.repeat(1, K, *([1] * (x.dim() - 2))) for x in (one.step_logits, one.pooled, one.rel_change, one.mean_state)))
-    else:
-        rep = {k: v.repeat(K, *([1] * (v.dim() - 1))) for k, v in inputs.items()}
-        traj = rollout(model, rep, steps, generator=generator)
+    traj = _runs(model, inputs, steps, runs, generator, identical)
     logits = traj.step_logits.float()
     logp = F.log_softmax(logits, dim=-1)
+    mask = None if labels.ndim == 1 else (labels != IGNORE).repeat(K, 1)  # (K*B, L): the answer positions
     per_run = lambda x: x.reshape(T, K, B).double().mean(1).T  # noqa: E731 (T, K*B) -> (B, T)
-    preds = logits.argmax(-1).reshape(T, K, B)
-    maj, agree = majority_vote(preds.transpose(0, 1), num_classes)  # (T, B)
+    answers = answer_of(logits, mask)  # (T, K*B[, L])
+    preds, label_ids, n_ids = answer_ids(answers.reshape(T, K, B, *answers.shape[2:]), labels, num_classes)
+    maj, agree = majority_vote(preds.transpose(0, 1), n_ids)  # (T, B)
     d = traj.mean_state.shape[-1]
     commit = mean_pairwise_cosine(traj.mean_state.reshape(T + 1, K, B, d).transpose(0, 1))  # (T+1, B)
     out = {
+        "labels": label_ids,
         "commitment": commit.T,
         "rel_change": per_run(traj.rel_change),
-        "kl": per_run(successive_kl(logits)),
-        "entropy": per_run(entropy(logits)),
-        "max_prob": per_run(logp.max(-1).values.exp()),
-        "lens": per_run((preds == labels.view(1, 1, B)).reshape(T, K * B)),
+        "kl": per_run(successive_kl(logits, mask)),
+        "entropy": per_run(entropy(logits, mask)),
+        "max_prob": per_run(least_sure(logp.max(-1).values.exp(), mask)),
+        "lens": per_run((preds == label_ids.view(1, 1, B)).reshape(T, K * B)),
         "majority": maj.T,
         "agreement": agree.T,
         "decision": decision_step(preds.reshape(T, K * B)).reshape(K, B).T,
     }
     return {k: v.cpu().numpy() for k, v in out.items()}
+
+
+def _runs(
+    model: Any, inputs: dict[str, torch.Tensor], steps: int, runs: int, generator: torch.Generator | None, identical: bool
+) -> Trajectory:
+    """The rollouts of ``runs`` copies of a batch, stacked run-major along the batch dimension."""
+    if identical:
+        one = rollout(model, inputs, steps, generator=generator)
+        return Trajectory(
+            *(x.repeat(1, runs, *([1] * (x.dim() - 2))) for x in (one.step_logits, one.pooled, one.rel_change, one.mean_state))
+        )
+    rep = {k: v.repeat(runs, *([1] * (v.dim() - 1))) for k, v in inputs.items()}
+    return rollout(model, rep, steps, generator=generator)
 
 
 def summarise(
@@ -159,19 +178,17 @@ def summarise(
     if progress:
         chunks = tqdm(chunks, desc="diagnose", leave=False)
     arrays = _empty_arrays(len(records), steps, runs)
-    labels = np.zeros(len(records), dtype=np.int64)
     for chunk in chunks:
         batch = task.encode([records[i] for i in chunk]).to(device)
         part = summarise_batch(model, batch.inputs, batch.labels, steps, runs, task.num_classes, gen, identical)
         for k, v in part.items():
             arrays[k][chunk] = v
-        labels[chunk] = batch.labels.cpu().numpy()
-    return Summaries(labels=labels, keys=np.array(difficulty_keys(task, records), dtype=object), **arrays)
+    return Summaries(keys=np.array(difficulty_keys(task, records), dtype=object), **arrays)
 
 
 def _empty_arrays(N: int, T: int, K: int) -> dict[str, np.ndarray]:
-    """Zeroed per-example arrays of :class:`Summaries` (all but labels and keys)."""
-    shapes = {"commitment": T + 1, "decision": K}
-    ints = ("majority", "decision")
-    names = ("commitment", "rel_change", "kl", "entropy", "max_prob", "lens", "majority", "agreement", "decision")
-    return {k: np.zeros((N, shapes.get(k, T)), dtype=np.int64 if k in ints else np.float64) for k in names}
+    """Zeroed per-example arrays of :class:`Summaries` (all but keys)."""
+    shapes: dict[str, tuple[int, ...]] = {"labels": (), "commitment": (T + 1,), "decision": (K,)}
+    ints = ("labels", "majority", "decision")
+    names = ("labels", "commitment", "rel_change", "kl", "entropy", "max_prob", "lens", "majority", "agreement", "decision")
+    return {k: np.zeros((N, *shapes.get(k, (T,))), dtype=np.int64 if k in ints else np.float64) for k in names}

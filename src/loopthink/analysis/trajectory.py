@@ -1,5 +1,7 @@
 """One rollout with everything the diagnostics and exit rules read: per-step readouts, pooled
-states and per-step convergence signals. Shared by ``dynamics`` and ``halting``."""
+states and per-step convergence signals. Shared by ``dynamics`` and ``halting``. For a task
+answered at every position the readouts are (T, B, L, C) and ``position_mask`` says where the
+answer is; answers and per-instance signals are read through :mod:`.answers_over_steps`."""
 
 from __future__ import annotations
 
@@ -8,20 +10,22 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from loopthink.analysis.answers_over_steps import answer_of, differ, positions_of, worst_max
 from loopthink.model.core import SteppedModel
 
 
 @dataclass
 class Trajectory:
-    step_logits: torch.Tensor  # (T, B, C) readout after steps 1..T
+    step_logits: torch.Tensor  # (T, B, C) readout after steps 1..T; per position (T, B, L, C)
     pooled: torch.Tensor  # (T+1, B, d) readout-token state at steps 0..T
     rel_change: torch.Tensor  # (T, B) ||h_t - h_{t-1}|| / ||h_{t-1}|| over real tokens, t = 1..T
     mean_state: torch.Tensor  # (T+1, B, d) state averaged over real tokens at steps 0..T
     max_token_change: torch.Tensor | None = None  # (T, B) largest per-token relative change, t = 1..T
+    position_mask: torch.Tensor | None = None  # (B, L) real tokens of a per-position readout; None: once per instance
 
     @property
-    def predictions(self) -> torch.Tensor:  # (T, B)
-        return self.step_logits.argmax(-1)
+    def predictions(self) -> torch.Tensor:  # (T, B), or per position (T, B, L) with IGNORE off the real tokens
+        return answer_of(self.step_logits, self.position_mask)
 
 
 @torch.no_grad()
@@ -44,7 +48,8 @@ def rollout(
             logits.append(s.logits)
         pooled.append(model.pool(s.h, s.ctx))
         mean.append((s.h * tok).sum(1) / count)
-    return Trajectory(torch.stack(logits), torch.stack(pooled), torch.stack(change), torch.stack(mean), torch.stack(token))
+    positions = positions_of(logits[0], s.ctx.token_mask)
+    return Trajectory(torch.stack(logits), torch.stack(pooled), torch.stack(change), torch.stack(mean), torch.stack(token), positions)
 
 
 def relative_change(h_next: torch.Tensor, h: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
@@ -81,23 +86,25 @@ def entropy_of(logp: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
-def successive_kl(step_logits: torch.Tensor) -> torch.Tensor:
+def successive_kl(step_logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """KL(p_t || p_{t-1}) between successive readouts, (T, B); step 1 compares with the uniform
-    distribution (the readout "before thinking")."""
+    distribution (the readout "before thinking"). Per position (``mask`` (B, L) the answer
+    positions): the max over them."""
     logp = log_probs(step_logits)
     prev = torch.cat([uniform_log_probs(logp[:1]), logp[:-1]])
-    return kl_step(logp, prev)
+    return worst_max(kl_step(logp, prev), mask)
 
 
-def entropy(step_logits: torch.Tensor) -> torch.Tensor:
-    """Readout entropy in nats, (T, B)."""
-    return entropy_of(log_probs(step_logits))
+def entropy(step_logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Readout entropy in nats, (T, B); per position, the max over the answer positions ``mask``."""
+    return worst_max(entropy_of(log_probs(step_logits)), mask)
 
 
 def decision_step(predictions: torch.Tensor) -> torch.Tensor:
-    """First step (1-based) after which the prediction never changes again within T, (B,)."""
+    """First step (1-based) after which the prediction (T, B) never changes again within T, (B,);
+    per position (T, B, L), the whole answer (a change at any position counts)."""
     T = predictions.shape[0]
-    changed = predictions[1:] != predictions[:-1]  # (T-1, B): change between t and t+1
+    changed = differ(predictions[1:], predictions[:-1], 2)  # (T-1, B): change between t and t+1
     steps = torch.arange(2, T + 1, device=predictions.device)[:, None].expand_as(changed)
     last_change = (
         torch.where(changed, steps, torch.ones_like(steps)).max(0).values if T > 1 else torch.ones(predictions.shape[1], dtype=torch.long)

@@ -134,7 +134,7 @@ def plot_lens(data: dict[str, Any], path: Path) -> list[Path]:
     ax.plot(steps, [r["lens_accuracy"] for r in data["per_step"]], color="black", linewidth=2.2, label="all")
     ax.legend(fontsize=7, ncol=2 if len(data["by_difficulty"]) > 7 else 1, loc="best", framealpha=0.8)
     ax.set_xlabel("recurrence step t (readout applied to h_t)")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel("accuracy (exact match)" if "answer" in data.get("definitions", {}) else "accuracy")
     ax.set_ylim(0.0, 1.02)
     ax.set_title(_title(data, "logit lens"), fontsize=10)
     return save_figure(fig, path)

@@ -18,6 +18,11 @@ _STYLE = {
 }
 
 
+def _accuracy_label(data: dict[str, Any], what: str = "accuracy") -> str:
+    """The accuracy axis' name; for a per-position task the exact match of the whole answer."""
+    return f"{what} (exact match)" if data.get("per_position") else what
+
+
 def plot_pareto(data: dict[str, Any], path: Path) -> list[Path]:
     """Accuracy against mean steps used for every rule's sweep, the run's operating point starred.
     Left: the whole range; right: zoomed on accuracies near the T_max accuracy."""
@@ -47,7 +52,7 @@ def plot_pareto(data: dict[str, Any], path: Path) -> list[Path]:
         )
         a.set_xlim(0, data["max_steps"] + 1)
         a.set_xlabel("mean recurrence steps used per example")
-        a.set_ylabel("test accuracy")
+        a.set_ylabel(_accuracy_label(data, "test accuracy"))
     accs = [p["accuracy"] for pts in data["pareto"].values() for p in pts if p["mean_steps"] >= 2]
     top = min(1.005, max(accs + [acc_max, data["accuracy"]]) + 0.01)
     ax.set_ylim(max(0.0, min(accs + [data["accuracy"]]) - 0.02) if accs else 0.0, top + 0.02)  # room for labels
@@ -110,7 +115,7 @@ def plot_steps_by_difficulty(data: dict[str, Any], keys: list[str], steps: np.nd
     ax2.plot(pos, [bd[k]["accuracy"] for k in names], marker="o", markersize=4, color="tab:red", label="with halting")
     ax2.set_xticks(pos, names, rotation=45 if len(names) > 12 else 0, fontsize=8)
     ax2.set_xlabel(data.get("difficulty_name", "difficulty"))
-    ax2.set_ylabel("accuracy")
+    ax2.set_ylabel(_accuracy_label(data))
     ax2.set_ylim(min(0.5, min(min(bd[k]["accuracy"], bd[k]["accuracy_at_max"]) for k in names) - 0.02), 1.02)
     ax2.legend(fontsize=8, loc="lower left")
     ax2.set_title("accuracy by difficulty")

@@ -25,6 +25,12 @@ on a fixed grid (:data:`LAMBDA_GRID`, probe logits, plus +inf = never exit early
 (n * mean_i L_i(lambda) + 1) / (n + 1) <= alpha; then E[premature exit on a fresh exchangeable
 example] <= alpha. The probe is fitted on a split disjoint from the calibration split.
 
+Tasks answered at every position (:mod:`loopthink.analysis.answers_over_steps`): an instance halts
+as a whole. Its answer is the vector of its per-position predictions, right when every labelled
+position is (exact match), changed when any position changed; the KL and entropy features are
+the max over its real positions, max_prob the min; so a premature exit is an instance whose answer
+at exit differs anywhere from its answer at ``max_steps``, and the guarantee above holds for that.
+
 Modules: :mod:`.features` (what a rule sees), :mod:`.rules` (the rules), :mod:`.runtime` (halting a
 batch, replaying a rule on recorded rollouts), :mod:`.conformal` (the probe and its calibration),
 :mod:`.calibration` (the exit rule of an evaluation: the conformal probe's splits and calibration,

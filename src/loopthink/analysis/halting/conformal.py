@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from loopthink.analysis.answers_over_steps import differ
 from loopthink.analysis.halting.features import StepFeatures, concat, record
 from loopthink.analysis.halting.rules import ConformalRule, LogisticProbe, num
 from loopthink.analysis.halting.runtime import check_steps
@@ -24,7 +25,8 @@ CALIB_SEED_OFFSET = 200_006
 
 
 def stable_targets(predictions: torch.Tensor) -> torch.Tensor:
-    """(T, B) bool: after step t the prediction never changes again within T."""
+    """(T, B) bool: after step t the prediction (per position: the whole answer) never changes
+    again within T."""
     dec = decision_step(predictions)
     steps = torch.arange(1, predictions.shape[0] + 1, device=predictions.device)[:, None]
     return steps >= dec[None, :]
@@ -38,10 +40,12 @@ def fit_probe(feats: StepFeatures, min_steps: int = 1, l2: float = 1e-4) -> Logi
 
 
 def premature_losses(scores: torch.Tensor, predictions: torch.Tensor, lams: torch.Tensor, min_steps: int = 1) -> torch.Tensor:
-    """Monotonised premature-exit loss L_i(lambda), (B, G) bool, for scores/predictions (T, B).
+    """Monotonised premature-exit loss L_i(lambda), (B, G) bool, for scores (T, B) and predictions
+    (T, B), or per position (T, B, L).
 
     tau_i(lambda) = first step >= min_steps with score >= lambda (else T); the raw loss is
-    1[pred_i(tau) != pred_i(T)]; L_i(lambda) = max over lambda' >= lambda (non-increasing in lambda).
+    1[pred_i(tau) != pred_i(T)] (per position: the answer differs at any position);
+    L_i(lambda) = max over lambda' >= lambda (non-increasing in lambda).
     """
     T, _ = scores.shape
     check_steps(T, min_steps)
@@ -51,8 +55,8 @@ def premature_losses(scores: torch.Tensor, predictions: torch.Tensor, lams: torc
     running = torch.cummax(s, dim=1).values  # tau(lambda) = first t with running max >= lambda
     lam = lams.double().to(s.device)[None, :].expand(s.shape[0], -1).contiguous()
     tau = torch.searchsorted(running.contiguous(), lam, side="left").clamp(max=T - 1)  # (B, G) 0-based
-    preds = predictions.t()
-    raw = preds.gather(1, tau) != preds[:, T - 1 : T]
+    moved = differ(predictions, predictions[T - 1 : T], 2).t()  # (B, T): the answer at t is not the final one
+    raw = moved.gather(1, tau)
     return raw.flip(1).cummax(1).values.flip(1)
 
 

@@ -1,6 +1,8 @@
 """Halting evaluated: accuracy, steps and premature exits of a rule on test instances, Pareto
 curves of every rule family, and the whole ``loopthink halt`` measurement of a run. The exit rule
-comes from :mod:`.calibration`; :mod:`.reporting` writes and prints the result."""
+comes from :mod:`.calibration`; :mod:`.reporting` writes and prints the result. For a per-position
+task an answer is right when every labelled position is (exact match) and a premature exit is an
+instance whose answer at exit differs at any position from its answer at ``max_steps``."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 
 from loopthink.analysis.accuracy import bucket_order, difficulty_keys, labels_of
+from loopthink.analysis.answers_over_steps import correct, differ, position_hits
 from loopthink.analysis.halting.calibration import CalibrationSource, Rollouts, choose_exit_rule, read_records
 from loopthink.analysis.halting.conformal import DEFAULT_ALPHA
 from loopthink.analysis.halting.features import StepFeatures
@@ -42,10 +45,10 @@ def _rate(k: int, n: int) -> dict[str, Any]:
 
 
 def _point(steps: torch.Tensor, preds: torch.Tensor, final: torch.Tensor, labels: torch.Tensor, max_steps: int) -> dict[str, Any]:
-    prem = int((preds != final).sum())
+    prem = int(differ(preds, final, 1).sum())
     mean = float(steps.double().mean())
     return {
-        "accuracy": float((preds == labels).double().mean()),
+        "accuracy": float(correct(preds, labels, 1).double().mean()),
         "mean_steps": mean,
         "compute_saved": 1 - mean / max_steps,
         "premature_exit_rate": prem / len(preds),
@@ -65,7 +68,7 @@ def pareto_curves(
     curves: dict[str, list[dict[str, Any]]] = {"fixed": []}
     for t in range(min_steps, T + 1):
         p = test.prediction[t - 1].cpu()
-        curves["fixed"].append({"param": t, **_point(torch.full_like(p, t), p, final, labels, T)})
+        curves["fixed"].append({"param": t, **_point(torch.full(p.shape[:1], t, dtype=torch.long), p, final, labels, T)})
     sweeps: list[tuple[str, list[ExitRule], list[Any]]] = [
         ("kl", [KLRule(x) for x in KL_SWEEP], list(KL_SWEEP)),
         ("convergence", [ConvergenceRule(x) for x in CONVERGENCE_SWEEP], list(CONVERGENCE_SWEEP)),
@@ -95,15 +98,15 @@ def by_difficulty(
         q = torch.quantile(s, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64))
         out[k] = {
             "n": int(sel.sum()),
-            "accuracy": float((preds[sel] == labels[sel]).double().mean()),
-            "accuracy_at_max": float((final[sel] == labels[sel]).double().mean()),
+            "accuracy": float(correct(preds[sel], labels[sel], 1).double().mean()),
+            "accuracy_at_max": float(correct(final[sel], labels[sel], 1).double().mean()),
             "mean_steps": float(s.mean()),
             "steps_p10": float(q[0]),
             "steps_median": float(q[1]),
             "steps_p90": float(q[2]),
             "steps_min": int(s.min()),
             "steps_max": int(s.max()),
-            "premature_exit_rate": float((preds[sel] != final[sel]).double().mean()),
+            "premature_exit_rate": float(differ(preds[sel], final[sel], 1).double().mean()),
         }
     return out
 
@@ -190,7 +193,7 @@ def _summary(rule: str, alpha: float, exit_rule: ExitRule, point: dict[str, Any]
         "alpha": alpha if rule == "conformal" else None,
         "threshold": spec.get("threshold", spec.get("lambda")),
         "accuracy": point["accuracy"],
-        "accuracy_at_max": float((test.final == test.labels).double().mean()),
+        "accuracy_at_max": float(correct(test.final, test.labels, 1).double().mean()),
         "mean_steps": point["mean_steps"],
         "max_steps": rollouts.max_steps,
         "min_steps": rollouts.min_steps,
@@ -210,6 +213,15 @@ def _wall_time(test: _TestRun) -> dict[str, Any]:
         "speedup": test.full_wall / max(test.halted_wall, 1e-9),
         "note": "full rollout = T_max steps with per-step readouts (recording); halted = halt() on the same batches",
     }
+
+
+def _per_position(test: _TestRun) -> dict[str, Any]:
+    """For a per-position task: per-position accuracy with halting and at T_max, beside the exact
+    match that ``accuracy`` reports (the instance exits as a whole)."""
+    if test.labels.ndim == 1:
+        return {}
+    rate = lambda answers: (lambda hit, n: hit / max(n, 1))(*position_hits(answers, test.labels))  # noqa: E731
+    return {"per_position": True, "position_accuracy": rate(test.predictions), "position_accuracy_at_max": rate(test.final)}
 
 
 def _alpha_sweep(rules: list[ConformalRule], points: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -274,6 +286,7 @@ def evaluate_halting(
         "wall_time": _wall_time(test),
         "simulated_exit_agreement": float((test.simulated_steps.cpu() == test.steps).double().mean()),
         "steps_histogram": np.bincount(test.steps.numpy(), minlength=max_steps + 1)[1:].tolist(),
+        **_per_position(test),
         "pareto": curves,
         "defaults": {"kl_threshold": KL_THRESHOLD, "convergence_threshold": CONVERGENCE_THRESHOLD},
     }
@@ -287,17 +300,17 @@ def halting_summary(
 ) -> dict[str, Any]:
     """Accuracy, mean steps and compute saved with per-example halting, overall and per difficulty."""
     preds, steps, _ = halt_records(model, task, records, rule, max_steps, 1, seed, device=device)
-    correct = (preds == torch.as_tensor(labels_of(task, records))).double()
+    right = correct(preds, torch.as_tensor(labels_of(task, records)), 1).double()
     keys = np.array(difficulty_keys(task, records))
     by = {
-        k: {"accuracy": float(correct[keys == k].mean()), "mean_steps": float(steps[keys == k].double().mean())}
+        k: {"accuracy": float(right[keys == k].mean()), "mean_steps": float(steps[keys == k].double().mean())}
         for k in sorted(set(keys.tolist()), key=bucket_order)
     }
     mean_steps = float(steps.double().mean())
     return {
         "rule": rule.describe(),
         "max_steps": max_steps,
-        "accuracy": float(correct.mean()),
+        "accuracy": float(right.mean()),
         "mean_steps": mean_steps,
         "compute_saved": 1 - mean_steps / max_steps,
         "by_difficulty": by,

@@ -7,17 +7,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from loopthink.analysis.answers_over_steps import answer_text
 from loopthink.analysis.halting.evaluation import HaltingEvaluation
 
 
 def write_outputs(ev: HaltingEvaluation, out: Path) -> None:
-    """``halting.json`` and ``halting_examples.csv`` (one row per test instance) in ``out``."""
+    """``halting.json`` and ``halting_examples.csv`` (one row per test instance) in ``out``; a
+    per-position answer is written as its class indices separated by spaces."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "halting.json").write_text(json.dumps(ev.data, indent=1))
     with open(out / "halting_examples.csv", "w") as f:
         f.write("index,difficulty,label,prediction,prediction_at_max,steps_used\n")
         for i in range(len(ev.keys)):
-            f.write(f"{i},{ev.keys[i]},{int(ev.labels[i])},{int(ev.predictions[i])},{int(ev.final[i])},{int(ev.steps[i])}\n")
+            answers = ",".join(answer_text(x[i]) for x in (ev.labels, ev.predictions, ev.final))
+            f.write(f"{i},{ev.keys[i]},{answers},{int(ev.steps[i])}\n")
 
 
 def summary_text(data: dict[str, Any]) -> str:
@@ -34,6 +37,14 @@ def summary_text(data: dict[str, Any]) -> str:
         f"wall time {data['wall_time']['halted_s']:.2f}s halted vs {data['wall_time']['full_rollout_s']:.2f}s full",
         f"premature exits {pe['k']}/{pe['n']} = {pe['rate']:.4f} (95% CI {pe['ci_low']:.4f}..{pe['ci_high']:.4f})"
         + (f" vs alpha {data['alpha']}" if data["alpha"] is not None else ""),
+        *(
+            [
+                f"per-position accuracy {data['position_accuracy']:.4f} with halting vs {data['position_accuracy_at_max']:.4f} at T_max"
+                " (accuracy above: exact match; an instance exits as a whole)"
+            ]
+            if data.get("per_position")
+            else []
+        ),
         "",
         f"{data['difficulty_name']:>12} {'n':>6} {'acc':>7} {'acc@max':>8} {'mean':>6} {'p10':>5} {'med':>5} {'p90':>5} {'max':>5}",
     ]

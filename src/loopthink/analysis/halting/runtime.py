@@ -1,5 +1,7 @@
 """Halting at run time: :func:`halt` drops stopped rows from the batch, :func:`simulate` replays a
-rule on recorded rollouts; both over many records in the chunks and initial states of evaluation."""
+rule on recorded rollouts; both over many records in the chunks and initial states of evaluation.
+A per-position task's answers are (B, L) (:mod:`loopthink.analysis.answers_over_steps`): an
+instance exits as a whole, its answer read at its exit step at every position."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from loopthink.analysis.accuracy import size_sorted_chunks
+from loopthink.analysis.answers_over_steps import answer_at, answer_of, place_rows, positions_of
 from loopthink.analysis.halting.features import FeatureTracker, StepFeatures, concat, n_tokens, record, select
 from loopthink.analysis.halting.rules import ExitRule
 from loopthink.analysis.trajectory import max_token_change, relative_change
@@ -18,9 +21,9 @@ from loopthink.tasks import Task
 
 @dataclass
 class HaltResult:
-    predictions: torch.Tensor  # (B,) prediction at each example's exit step
+    predictions: torch.Tensor  # (B,) prediction at each example's exit step; per position (B, L)
     steps_used: torch.Tensor  # (B,) exit step, in [min_steps, max_steps]
-    logits: torch.Tensor  # (B, C) readout at the exit step
+    logits: torch.Tensor  # (B, C) readout at the exit step; per position (B, L, C)
 
 
 def check_steps(max_steps: int, min_steps: int) -> None:
@@ -52,14 +55,15 @@ def halt(
     s = next(loop)
     B = s.h.shape[0]
     rows = torch.arange(B, device=s.h.device)
-    tok = s.ctx.token_mask[..., None].to(s.h.dtype)
-    tracker = FeatureTracker(n_tokens(s.ctx), max_steps)
+    token_mask = s.ctx.token_mask
+    tok = token_mask[..., None].to(s.h.dtype)
+    tracker = FeatureTracker(n_tokens(s.ctx), max_steps, token_mask)
     steps_used = torch.full((B,), max_steps, dtype=torch.long, device=s.h.device)
     out_logits: torch.Tensor | None = None
     for s in loop:
         logits = s.logits
         if out_logits is None:
-            out_logits = torch.empty((B, logits.shape[-1]), dtype=logits.dtype, device=logits.device)
+            out_logits = torch.empty((B, *logits.shape[1:]), dtype=logits.dtype, device=logits.device)
         f = tracker.update(s.t, logits, relative_change(s.h, s.prev, tok), max_token_change(s.h, s.prev, tok))
         if s.t >= max_steps:
             stop = torch.ones_like(f.changed)
@@ -78,7 +82,7 @@ def halt(
             s.keep(keep)
             tracker.keep(keep)
     assert out_logits is not None
-    return HaltResult(out_logits.argmax(-1), steps_used, out_logits)
+    return HaltResult(answer_of(out_logits, positions_of(out_logits, token_mask)), steps_used, out_logits)
 
 
 def exit_steps(stop: torch.Tensor, min_steps: int = 1) -> torch.Tensor:
@@ -95,7 +99,7 @@ def exit_steps(stop: torch.Tensor, min_steps: int = 1) -> torch.Tensor:
 def simulate(rule: ExitRule, feats: StepFeatures, min_steps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """(exit steps, predictions at exit) of ``rule`` on recorded full rollouts, without re-running."""
     steps = exit_steps(rule.should_stop(feats), min_steps)
-    return steps, feats.prediction.gather(0, (steps - 1)[None]).squeeze(0)
+    return steps, answer_at(feats.prediction, steps)
 
 
 def record_records(
@@ -127,14 +131,15 @@ def halt_records(
     device: str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(predictions, steps used, wall time) of :func:`halt` over ``records``; the chunks and initial
-    states are those of :func:`record_records` with the same ``seed``."""
-    preds = torch.zeros(len(records), dtype=torch.long)
+    states are those of :func:`record_records` with the same ``seed``. Per position, predictions
+    are (N, L) padded with IGNORE to the longest record."""
     steps = torch.zeros(len(records), dtype=torch.long)
-    wall = 0.0
-    for i, chunk in enumerate(size_sorted_chunks(records, batch_size)):
+    chunks, answers, wall = size_sorted_chunks(records, batch_size), [], 0.0
+    for i, chunk in enumerate(chunks):
         inputs = task.encode([records[j] for j in chunk]).to(device).inputs
         start = time.perf_counter()
         res = halt(model, inputs, rule, max_steps, min_steps, torch.Generator(device).manual_seed(seed + i))
         wall += time.perf_counter() - start
-        preds[chunk], steps[chunk] = res.predictions.cpu(), res.steps_used.cpu()
-    return preds, steps, wall
+        answers.append(res.predictions)
+        steps[chunk] = res.steps_used.cpu()
+    return place_rows(len(records), chunks, answers), steps, wall
