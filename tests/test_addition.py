@@ -129,3 +129,19 @@ def test_other_families_validate_and_verify(family):
             assert short == d and longest_carry_run(rec["a"], rec["b"]) == d
         else:
             assert short <= max(1, d // 4)
+
+
+def test_chain_share_writes_long_carry_chains_and_leaves_the_plain_generator_alone():
+    """task.options.chain_share: that share of sums carries across many columns (the plain
+    generator's longest carry averages about 2); labels stay Python's sum; share 0 changes nothing."""
+    task = get_task("addition")
+    plain = task.generate(300, 4, (8, 30))
+    chained = task.generate(300, 4, (8, 30), chain_share=1.0)
+    for r in chained:
+        task.validate(r)
+        task.verify(r)
+    mean_run = sum(longest_carry_run(r["a"], r["b"]) for r in chained) / len(chained)
+    assert mean_run > 3 * sum(longest_carry_run(r["a"], r["b"]) for r in plain) / len(plain)
+    assert task.generate(50, 7, (1, 20), chain_share=0.0) == task.generate(50, 7, (1, 20))
+    batch = get_task("addition", chain_share=0.5).sample_batch(64, np.random.default_rng(0), (1, 20))
+    assert batch.labels.shape[0] == 64

@@ -52,18 +52,24 @@ class AdditionTask(Task):
     interface: ClassVar[str] = "chain"
     per_position: ClassVar[bool] = True
     vocab: ClassVar[tuple[str, ...]] = ADDITION_VOCAB
+    option_bounds: ClassVar[dict[str, tuple[float, float]]] = {"chain_share": (0.0, 1.0)}
 
-    def generate(self, n: int, seed: int, difficulty: tuple[int, int] = (1, 16)) -> list[dict]:  # type: ignore[override]
+    def generate(self, n: int, seed: int, difficulty: tuple[int, int] = (1, 16), *, chain_share: float = 0.0) -> list[dict]:  # type: ignore[override]
         """``n`` sums; the longer operand has ``d`` digits, ``d`` uniform in ``difficulty``, the
-        other 1..``d`` digits (uniform), either operand the longer one; digits uniform, no leading zeros."""
-        a, b = _sample(n, np.random.default_rng(seed), difficulty)
+        other 1..``d`` digits (uniform), either operand the longer one; digits uniform, no leading zeros.
+
+        ``chain_share``: the share of sums given a long carry chain (:func:`_carry_chains`): uniform
+        digits almost never carry more than a few places, so a model trained on them alone has never
+        waited long for a carry."""
+        rng = np.random.default_rng(seed)
+        a, b = _carry_chains(*_sample(n, rng, difficulty), rng, chain_share)
         total = _column_sum(a, b)
         return [
             {"task": "addition", "a": _number(a[i]), "b": _number(b[i]), "label": _number(total[i]).lstrip("0") or "0"} for i in range(n)
         ]
 
     def sample_batch(self, n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> Batch:
-        a, b = _sample(n, rng, difficulty)
+        a, b = _carry_chains(*_sample(n, rng, difficulty), rng, float(self.options.get("chain_share", 0.0)))
         return _batch(a, b, _column_sum(a, b))
 
     def encode(self, records: list[dict]) -> Batch:
@@ -120,6 +126,30 @@ def _sample(n: int, rng: np.random.Generator, difficulty: tuple[int, int]) -> tu
         digits[rows, length[rows] - 1] = top[rows]
         out.append(np.where(pos < length[:, None], digits, BLANK))
     return out[0], out[1]
+
+
+def _carry_chains(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """A share of the sums rewritten so a carry starts at a random column ``s`` (both digits 5..9)
+    and runs to the longer operand's top digit: above ``s`` the column sums are 9 (``b = 9 - a``)
+    while both operands have digits, then the longer operand's digits are 9. Operands keep their
+    lengths; the shorter one's top digit stays as drawn (no leading zero), which may end the chain
+    there. ``share = 0`` draws nothing, so the plain generator's output is unchanged."""
+    if share <= 0 or not len(a):
+        return a, b
+    a, b = a.copy(), b.copy()
+    len_a, len_b = (a != BLANK).sum(1), (b != BLANK).sum(1)
+    short, long_ = np.minimum(len_a, len_b), np.maximum(len_a, len_b)
+    rows = rng.random(len(a)) < share
+    start = (rng.random(len(a)) * np.maximum(short - 1, 1)).astype(np.int64)  # 0 .. short - 2
+    rows &= short >= 2  # a carry needs a column below the shorter operand's top digit
+    for i in range(a.shape[1]):
+        at_start, above = rows & (i == start), rows & (i > start)
+        both = above & (i < short - 1)
+        a[at_start, i], b[at_start, i] = rng.integers(5, 10, at_start.sum()), rng.integers(5, 10, at_start.sum())
+        b[both, i] = 9 - a[both, i]
+        longer_only = above & (i >= short) & (i < long_)
+        a[longer_only & (len_a > len_b), i], b[longer_only & (len_b > len_a), i] = 9, 9
+    return a, b
 
 
 def _column_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
