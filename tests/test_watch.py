@@ -2,6 +2,7 @@
 is under test) draws its panels and writes per-step numbers that agree with a hand count."""
 
 import json
+import shutil
 
 import numpy as np
 import torch
@@ -48,3 +49,9 @@ def test_watch_a_maze_through_the_cli(tmp_path, capsys):
     assert main(["watch", str(tmp_path / "run"), "--data", str(data), "--index", "9", "--out", str(tmp_path / "x")]) == 2
     assert "--index 9" in capsys.readouterr().err
     assert get_task("maze").per_position
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r0.html")]) == 0  # no watch yet: the command to make it
+    assert "loopthink watch --data FILE" in (tmp_path / "r0.html").read_text()
+    shutil.copytree(tmp_path / "w", tmp_path / "run" / "watch")
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "Watching it think" in page and 'alt="watch: watch.png"' in page

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loopthink.atomic import atomic_write_text
-from loopthink.report.artefact_sections import compare_section, dynamics_section, frontier_section, halting_section
+from loopthink.report.artefact_sections import compare_section, dynamics_section, frontier_section, halting_section, watch_section
 from loopthink.report.artefacts import RunInfo, resolve_dirs, unique_labels
 from loopthink.report.html import CHECK_SCRIPT, CSS, Page, esc, q
 from loopthink.report.run_sections import config_section, overview_section, training_section
@@ -78,6 +78,7 @@ def build_report(
             parts.append(guarded(compare_section, page, found, infos, f"{a}-comparison", 3))
         parts.append(guarded(dynamics_section, page, r, f"{a}-dynamics"))
         parts.append(guarded(halting_section, page, r, f"{a}-halting"))
+        parts.append(guarded(watch_section, page, r, f"{a}-watch"))
         parts.append("</section>")
         body.append("".join(parts))
 

@@ -12,6 +12,7 @@ from typing import Any
 from loopthink.analysis.frontier import frontier_line
 from loopthink.report.artefacts import RunInfo, pictures, read_artefact
 from loopthink.report.html import Page, Raw, command_hint, esc, fmt, img_tag, is_number, kv_table, mean_of, q, table
+from loopthink.tasks import task_class
 
 
 def picture_block(kind: str, folder: Path, remake: str) -> tuple[str, int]:
@@ -195,6 +196,22 @@ def _dynamics_details(data: dict, mon: dict) -> str:
     defs = data.get("definitions") or {}
     if defs:
         out += "<details><summary>definitions</summary>" + kv_table(list(defs.items())) + "</details>"
+    return out
+
+
+def watch_section(page: Page, r: RunInfo, anchor: str) -> str:
+    """A per-position task's instance watched over the steps (``loopthink watch``); nothing for a
+    task answered once."""
+    if not task_class(r.cfg.task.name).per_position:
+        return ""
+
+    def lead(data: dict) -> str:
+        solved = data.get("solved_at")
+        when = f"every position right from step {fmt(solved)}" if solved else f"not solved in {fmt(data.get('steps'))} steps"
+        return f"<p>Record {fmt(data.get('index'))} of {esc(data.get('data', '?'))}: {when}.</p>"
+
+    title = "Watching it think: one instance's answers over the steps"
+    out, _ = start_section(page, r, "watch", anchor, title, "watch --data FILE", "No watch picture", lead)
     return out
 
 

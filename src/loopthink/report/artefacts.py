@@ -22,6 +22,7 @@ ARTEFACTS = {
         ["commitment.png", "convergence.png", "decision_step.png", "lens_accuracy.png", "monitor_roc.png"],
     ),
     "halting": ("halting.json", "halting", ["pareto.png", "steps_by_difficulty.png", "calibration.png"]),
+    "watch": ("watch.json", "watch", ["watch.png"]),  # per-position tasks: one instance over the steps
 }
 MAX_TRAIN_TABLE_ROWS = 15
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
@@ -132,7 +133,7 @@ def resolve_dirs(runs: Sequence[Path], given: dict[str, list[str] | None]) -> li
     """Per run, kind -> (artefact folder, given explicitly). The i-th ``--frontier`` (etc.)
     belongs to the i-th run; runs without one use their own subfolder."""
     out: list[dict[str, tuple[Path, bool]]] = [{} for _ in runs]
-    for kind in ("frontier", "dynamics", "halting"):
+    for kind in ("frontier", "dynamics", "halting", "watch"):
         dirs = given.get(kind) or []
         if len(dirs) > len(runs):
             raise DataError(
