@@ -22,6 +22,7 @@ EXAMPLES = {
     "report": "loopthink report runs/graph --out report.html",
     "config": "loopthink config show configs/graph.yaml train.iters=500",
     "validity": "loopthink validity runs/graph --families gnp,grid,paper --difficulty 1..24 --out runs/graph/validity",
+    "watch": "loopthink watch runs/prefix_sums --data p64.jsonl --steps 128 --out runs/prefix_sums/watch",
 }
 
 
