@@ -13,21 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from collections import deque
 
-
-def hops_from(n: int, edges: list[tuple[int, int]], source: int) -> dict[int, int]:
-    out: list[list[int]] = [[] for _ in range(n)]
-    for u, v in edges:
-        out[u].append(v)
-    dist, queue = {source: 0}, deque([source])
-    while queue:
-        u = queue.popleft()
-        for v in out[u]:
-            if v not in dist:
-                dist[v] = dist[u] + 1
-                queue.append(v)
-    return dist
+from loopthink.tasks.graph import bfs_distances
 
 
 def random_graph(n: int, hub: bool, rng: random.Random) -> dict:
@@ -41,7 +28,7 @@ def random_graph(n: int, hub: bool, rng: random.Random) -> dict:
     ordered = sorted(edges)
     source = rng.randrange(n)
     target = rng.choice([x for x in range(n) if x != source])
-    dist = hops_from(n, ordered, source)
+    dist = bfs_distances(n, [list(e) for e in ordered], source)
     record = {"task": "graph", "num_nodes": n, "edges": [list(e) for e in ordered], "source": source, "target": target}
     record["label"] = target in dist
     if target in dist:
