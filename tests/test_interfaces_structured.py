@@ -106,7 +106,7 @@ def test_second_channel_is_summed_through_the_same_table():
 
 
 def test_a_token_knows_which_lattice_neighbours_it_lacks():
-    """"11": both tokens see a "1" and themselves; only the border embedding tells the left end
+    """The string "11": both tokens see a "1" and themselves; only the border embedding tells the left end
     (no left neighbour) from the right one, so their encodings must differ. Padding gets none."""
     model = LoopModel(ModelConfig(), "chain", 2, vocab_size=3)
     x = model.encode({"tokens": torch.tensor([[1, 1, 0]]), "mask": torch.tensor([[True, True, False]])}).x[0]
