@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     # matplotlib takes seconds to import, so only a command that draws loads it (not every start)
     from loopthink.plots.watch import plot_watch
 
-    cfg, model, task = load_run(args.run, args.device)
+    _, model, task = load_run(args.run, args.device)
     records = read_run_records(args.data, task.name, args.run)
     if not 0 <= args.index < len(records):
         raise DataError(f"--index {args.index}: {args.data} has {len(records)} records (0..{len(records) - 1})")
