@@ -7,7 +7,7 @@ rollout per step count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from loopthink.config import MAX_STEPS
 from loopthink.model.answers import correct, position_hits
 from loopthink.model.core import LoopModel
 from loopthink.tasks import Task
+from loopthink.training.progress import tracked
 
 # Tokens plus edges in one evaluation batch, padded (``Task.size_of``): evaluation memory stays
 # bounded whatever a file holds (a 1,024-node graph is ~3,000 of them, a 59x59 maze ~17,000), while
@@ -68,7 +69,7 @@ def readings_over_steps(
     t_max = max(steps)
     idx = [s - 1 for s in steps]
     chunks = size_sorted_chunks(records, batch_size, [task.size_of(r) for r in records], budget)
-    for k, chunk in enumerate(_bar(chunks, progress, "eval")):
+    for k, chunk in enumerate(tracked(chunks, "eval", progress)):
         batch = task.encode([records[i] for i in chunk]).to(device)
         scores = torch.zeros(())
         for m, renumber in zip(models, renumbers):
@@ -249,7 +250,3 @@ def format_table(result: dict[str, Any], difficulty_name: str = "difficulty") ->
         )
         lines += [f"{k:>12}  accuracy {v['accuracy']:.3f}  mean steps {v['mean_steps']:.1f}" for k, v in h["by_difficulty"].items()]
     return "\n".join(lines)
-
-
-def _bar(items: Iterable, show: bool, desc: str) -> Iterable:
-    return tqdm(items, desc=desc, leave=False) if show else items

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from loopthink.analysis.accuracy import EVAL_BUDGET, ensemble_renumbering, evaluate_records, format_table
 from loopthink.analysis.halting import halting_summary, rule_from_spec
@@ -55,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = sys.stderr.isatty()
+    progress = True  # a bar on a terminal, else a line every 30 s of a long evaluation
     if args.pool and not is_sweep(args.run):
         raise RunError(f"{args.run}: --pool needs a sweep directory (loopthink sweep), not a single run")
     if args.pool and args.halt:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from tqdm import tqdm
+
+T = TypeVar("T")
 
 
 def is_terminal(stream: TextIO | None = None) -> bool:
@@ -77,6 +79,27 @@ class TrainProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def tracked(items: Sequence[T], desc: str, show: bool, every: float = 30.0, stream: TextIO | None = None) -> Iterator[T]:
+    """``items`` one by one, with their progress: a tqdm bar on a terminal; off one, a plain line
+    (``eval 3/12  4 min 10 s  ETA 12 min 30 s``) once ``every`` seconds have passed since the last,
+    so a long evaluation in a log or a Slurm job is seen to move, and a short one prints nothing."""
+    stream = stream or sys.stderr
+    if not show:
+        yield from items
+        return
+    if is_terminal(stream):
+        yield from tqdm(items, desc=desc, leave=False, file=stream)
+        return
+    t0 = last = time.monotonic()
+    for done, item in enumerate(items):
+        yield item
+        now = time.monotonic()
+        if now - last >= every and done + 1 < len(items):
+            last = now
+            eta = (now - t0) / (done + 1) * (len(items) - done - 1)
+            print(f"{desc} {done + 1}/{len(items)}  {format_duration(now - t0)}  ETA {format_duration(eta)}", file=stream, flush=True)
 
 
 def accuracy_line(acc: dict[str, float], steps: int, difficulty_name: str) -> str:
