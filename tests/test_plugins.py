@@ -22,6 +22,25 @@ ROOT = Path(__file__).resolve().parents[1]
 PARITY = tiny_dict(task={"name": "parity"}, train={"eval_n": 128, "checkpoint_every": 150, "log_every": 50, "threads": 1})
 
 
+def draw_frontier(tmp_path, difficulty: str, n_per_cell: int) -> dict:
+    """``loopthink frontier`` of tmp_path/run at T = 1 and 4 into tmp_path/fr: its grid."""
+    out = tmp_path / "fr"
+    argv = [
+        "frontier",
+        str(tmp_path / "run"),
+        "--steps",
+        "1,4",
+        "--difficulty",
+        difficulty,
+        "--n-per-cell",
+        str(n_per_cell),
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    return json.loads((out / "frontier.json").read_text())
+
+
 def test_parity_task_trains_evaluates_and_draws_its_frontier_through_the_cli(tmp_path, capsys):
     register_task("parity", ParityTask)
     assert "parity" in task_names()
@@ -36,24 +55,7 @@ def test_parity_task_trains_evaluates_and_draws_its_frontier_through_the_cli(tmp
     assert main(["eval", str(tmp_path / "run"), "--data", str(data), "--steps", "2,6", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 200 and set(result["by_difficulty"]) == {str(d) for d in range(1, 7)}
-    assert (
-        main(
-            [
-                "frontier",
-                str(tmp_path / "run"),
-                "--steps",
-                "1,4",
-                "--difficulty",
-                "1..5",
-                "--n-per-cell",
-                "40",
-                "--out",
-                str(tmp_path / "fr"),
-            ]
-        )
-        == 0
-    )
-    grid = json.loads((tmp_path / "fr" / "frontier.json").read_text())
+    grid = draw_frontier(tmp_path, "1..5", n_per_cell=40)
     assert grid["task"] == "parity" and grid["difficulty_name"] == "length" and len(grid["rows"]) == 10
     assert (tmp_path / "fr" / "frontier.png").stat().st_size > 0
 
@@ -117,24 +119,7 @@ def test_a_per_position_plug_in_trains_evaluates_and_draws_its_frontier_through_
     assert result["n"] == 100 and set(result["by_difficulty"]) == {str(d) for d in range(1, 7)}
     # exact match never exceeds the share of positions right; length 1 is learned (chance: 1/4 per position)
     assert 0 <= step["accuracy"] <= step["position_accuracy"] <= 1 and result["by_difficulty"]["1"]["4"] >= 0.9, result
-    assert (
-        main(
-            [
-                "frontier",
-                str(tmp_path / "run"),
-                "--steps",
-                "1,4",
-                "--difficulty",
-                "1..3",
-                "--n-per-cell",
-                "20",
-                "--out",
-                str(tmp_path / "fr"),
-            ]
-        )
-        == 0
-    )
-    grid = json.loads((tmp_path / "fr" / "frontier.json").read_text())
+    grid = draw_frontier(tmp_path, "1..3", n_per_cell=20)
     assert grid["task"] == "running_max" and len(grid["rows"]) == 6
     assert main(["watch", str(tmp_path / "run"), "--data", str(data), "--index", "2", "--steps", "6", "--out", str(tmp_path / "w")]) == 0
     seen = json.loads((tmp_path / "w" / "watch.json").read_text())
