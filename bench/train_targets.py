@@ -2,7 +2,7 @@
 
     python bench/train_targets.py [--tasks graph,logic,text] [--out runs/bench] [--n 500]
 
-A name is configs/NAME.yaml, or a variant, configs/variants/NAME.yaml (e.g. --tasks text_far).
+A name is configs/NAME.yaml, or a variant, configs/variants/NAME.yaml (e.g. --tasks text_dense).
 For every one: wall-clock training time, then accuracy per difficulty range of `eval.difficulties`
 at each of `eval.steps` (fresh instances, seed disjoint from training), and the best step count
 per range. Writes `OUT/targets.json` and prints a table. Targets (issue 3) are printed beside

@@ -2,7 +2,7 @@
 # Screen several variants of one config over seeds on a single GPU: one `loopthink sweep` per
 # variant, all side by side on the one device (each training process is bound by kernel launches,
 # not by the GPU, so many fit beside each other). Run in the repository root:
-#   CONFIG=configs/variants/text_far.yaml SEEDS=0..2 DEADLINE=420 bash scripts/gpu_screen.sh \
+#   CONFIG=configs/text.yaml SEEDS=0..2 DEADLINE=420 bash scripts/gpu_screen.sh \
 #     "base=" "wd01=train.weight_decay=0.1" "lr2e3=train.lr=2e-3"
 # Each argument is NAME=OVERRIDES (space-separated key=value; empty for the config as written).
 # At DEADLINE seconds the runs still training are stopped; each variant's runs (weights, metrics,

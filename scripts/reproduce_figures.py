@@ -36,11 +36,11 @@ TOKENS_RUN = "runs/bench/logic_tokens"  # configs/variants/logic_tokens.yaml: th
 NESTED_RUN = "runs/bench/logic_nested"
 NESTED_TREE_RUN = "runs/bench/logic_nested_tree"
 TEXT_RUN = "runs/bench/text"
-TEXT_FAR_RUN = "runs/bench/text_far"
+TEXT_DENSE_RUN = "runs/bench/text_dense"  # configs/variants/text_dense.yaml: attention over every token
 # (task or variant name, run) trained by bench/train_targets.py (configs/NAME.yaml or configs/variants/NAME.yaml)
 TRAINED = (
     ("graph", DEFAULT_RUN), ("logic", LOGIC_RUN), ("logic_tokens", TOKENS_RUN), ("logic_nested", NESTED_RUN),
-    ("logic_nested_tree", NESTED_TREE_RUN), ("text", TEXT_RUN), ("text_far", TEXT_FAR_RUN),
+    ("logic_nested_tree", NESTED_TREE_RUN), ("text", TEXT_RUN), ("text_dense", TEXT_DENSE_RUN),
 )  # fmt: skip
 GRAPH_VALIDITY = (("trained_kinds", "gnp,dag,tree,grid,path_star", "1..24", "100"), ("held_out", "scale_free,k_out,ladder,cycles", "1..24", "100"),
                   ("paper", "paper", "1..16", "500"))  # fmt: skip
@@ -99,15 +99,15 @@ def steps(figures: str) -> list[tuple[str, list[str], str | None]]:
                                   "--candidates", "12,24,48", "--out", f"{figures}/compare_logic_nested"], None),
         ("frontier_logic_nested_tree", [*LOOPTHINK, "frontier", NESTED_TREE_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty",
                                         "1..24", "--n-per-cell", "50", "--out", f"{figures}/frontier_logic_nested_tree"], None),
-        ("frontier_text", [*LOOPTHINK, "frontier", TEXT_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..8",
+        ("frontier_text", [*LOOPTHINK, "frontier", TEXT_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty", "1..12",
                            "--n-per-cell", "200", "--out", f"{figures}/frontier_text"], None),
+        ("frontier_text_dense", [*LOOPTHINK, "frontier", TEXT_DENSE_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..8",
+                                 "--n-per-cell", "200", "--out", f"{figures}/frontier_text_dense"], None),
         ("frontier_text_recipe", [*LOOPTHINK, "frontier", TEXT_RECIPE_RUN, "--steps", "1,2,4,8,16,32,64", "--difficulty", "1..10",
                                   "--n-per-cell", "200", "--out", f"{figures}/frontier_text_recipe"], None),
-        ("compare_text", [*LOOPTHINK, "compare", TEXT_RUN, *(f"runs/cmp/{b}" for b in TEXT_BASELINES),
+        ("compare_text", [*LOOPTHINK, "compare", TEXT_DENSE_RUN, *(f"runs/cmp/{b}" for b in TEXT_BASELINES),
                           "--labels", "default,transformer", "--difficulty", "1..8", "--n", "200",
                           "--candidates", "6,8,12,16", "--out", f"{figures}/compare_text"], None),
-        ("frontier_text_far", [*LOOPTHINK, "frontier", TEXT_FAR_RUN, "--steps", "1,2,4,8,16,32,64,128", "--difficulty", "1..12",
-                               "--n-per-cell", "200", "--out", f"{figures}/frontier_text_far"], None),
         ("dynamics", [*LOOPTHINK, "diagnose", DEFAULT_RUN, "--difficulty", "1..16", "--steps", "64", "--runs", "8", "--n", "1000",
                       "--threads", "1", "--out", f"{figures}/dynamics_graph"], None),
         ("halting", [*LOOPTHINK, "halt", DEFAULT_RUN, "--rule", "conformal", "--alpha", "0.01", "--max-steps", "64", "--n", "2000",
