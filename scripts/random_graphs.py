@@ -25,11 +25,11 @@ def random_graph(n: int, hub: bool, rng: random.Random) -> dict:
             edges.add((u, v))
     if hub:
         edges.update((u, 0) for u in rng.sample(range(1, n), n // 2))
-    ordered = sorted(edges)
+    ordered = [list(e) for e in sorted(edges)]
     source = rng.randrange(n)
     target = rng.choice([x for x in range(n) if x != source])
-    dist = bfs_distances(n, [list(e) for e in ordered], source)
-    record = {"task": "graph", "num_nodes": n, "edges": [list(e) for e in ordered], "source": source, "target": target}
+    dist = bfs_distances(n, ordered, source)
+    record = {"task": "graph", "num_nodes": n, "edges": ordered, "source": source, "target": target}
     record["label"] = target in dist
     if target in dist:
         record["hops"] = dist[target]
