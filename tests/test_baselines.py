@@ -72,6 +72,21 @@ def test_step_logits_read_every_budget_from_one_rollout(arch):
             assert torch.allclose(long[T - 1], out.logits, atol=1e-5), T
 
 
+@pytest.mark.parametrize("arch", ["recurrent", *ARCHS])
+def test_keep_steps_selects_readouts_in_order(arch):
+    """keep_steps keeps the readouts after those step counts, in the order asked (evaluation keeps
+    only its budgets of a long rollout); a count outside 1..steps is an error."""
+    _, m, task = make(arch)
+    b = batch(task)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    every = m(b.inputs, 9, generator=g(), return_step_logits=True)
+    some = m(b.inputs, 9, generator=g(), return_step_logits=True, keep_steps=[9, 2, 5])
+    assert torch.allclose(some.step_logits, every.step_logits[[8, 1, 4]], atol=1e-6)
+    assert torch.allclose(some.logits, every.logits, atol=1e-6)
+    with pytest.raises(ValueError, match="keep_steps"):
+        m(b.inputs, 4, return_step_logits=True, keep_steps=[5])
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_accepts_every_loopmodel_argument(arch):
     cfg, m, task = make(arch)

@@ -2,7 +2,7 @@
 
 import io
 
-from loopthink.training.progress import format_duration, tracked
+from loopthink.training.progress import eta, format_duration, tracked
 
 
 def test_tracked_yields_every_item_and_writes_plain_lines_off_a_terminal():
@@ -23,3 +23,9 @@ def test_tracked_is_silent_when_hidden_or_quick():
 
 def test_format_duration():
     assert [format_duration(s) for s in (4.25, 42.0, 125, 3725)] == ["4.2 s", "42 s", "2 min 05 s", "1 h 02 min"]
+
+
+def test_eta_at_the_rate_so_far():
+    assert eta(2, 10, 4.0) == "16 s"  # 2 s a unit, 8 units left
+    assert eta(30, 90, 60.0) == "2 min 00 s"
+    assert eta(0, 10, 5.0) == "?"  # no rate yet

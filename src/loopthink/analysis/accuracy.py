@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 from loopthink.config import MAX_STEPS
 from loopthink.model.answers import correct, position_hits
-from loopthink.model.core import LoopModel
 from loopthink.tasks import Task
 from loopthink.training.progress import tracked
 
@@ -67,7 +66,6 @@ def readings_over_steps(
     # by their mean probability.
     single = len(models) == 1 and ensemble == 1
     t_max = max(steps)
-    idx = [s - 1 for s in steps]
     chunks = size_sorted_chunks(records, batch_size, [task.size_of(r) for r in records], budget)
     for k, chunk in enumerate(tracked(chunks, "eval", progress)):
         batch = task.encode([records[i] for i in chunk]).to(device)
@@ -80,20 +78,9 @@ def readings_over_steps(
                 else:
                     gen = torch.Generator(device).manual_seed((seed * 1_000_003 + k) * 1_009 + member)
                     inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
-                logits = _step_readouts(m, inputs, t_max, idx, gen)
+                logits = m(inputs, t_max, generator=gen, return_step_logits=True, keep_steps=steps).step_logits
                 scores = scores + (logits if single else logits.float().softmax(-1))
         yield chunk, scores, batch.labels
-
-
-def _step_readouts(model: nn.Module, inputs: dict, t_max: int, idx: list[int], gen: torch.Generator) -> torch.Tensor:
-    """The readout after each step ``idx[j] + 1`` of one rollout: (len(idx), B, [L,] C). The recurrent
-    model keeps only those steps' readouts (a per-position rollout of thousands of steps would hold
-    (T, B, L, C) otherwise); a baseline's ``forward`` defines its own per-step readout."""
-    if type(model).forward is not LoopModel.forward:
-        return model(inputs, t_max, generator=gen, return_step_logits=True).step_logits[idx]
-    wanted = {t + 1 for t in idx}
-    kept = {s.t: model.readout(s.h, s.ctx) for s in model.iterate(inputs, t_max, generator=gen) if s.t in wanted}
-    return torch.stack([kept[t + 1] for t in idx])
 
 
 def predict_over_steps(model: nn.Module | Sequence[nn.Module], task: Task, records: list[dict], steps: list[int], **kw: Any) -> np.ndarray:

@@ -16,11 +16,13 @@ which is what ``step_logits[t-1]`` reads. The rollout stops early once every pos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from loopthink.model.config import ModelConfig
-from loopthink.model.core import LoopModel, LoopOutput
+from loopthink.model.core import LoopModel, LoopOutput, kept_steps
 
 
 class ACTModel(LoopModel):
@@ -67,6 +69,7 @@ class ACTModel(LoopModel):
         frozen: torch.Tensor | None = None,
         return_step_logits: bool = False,
         return_states: str | None = None,
+        keep_steps: Sequence[int] | None = None,
     ) -> LoopOutput:
         """At most ``steps`` steps; each position halts by itself (all are forced at ``steps``)."""
         loop = self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen)
@@ -96,7 +99,7 @@ class ACTModel(LoopModel):
         rows = torch.arange(real.shape[0], device=halting.acc.device)
         return LoopOutput(
             self.readout(halting.acc, ctx),
-            torch.stack(step_logits) if return_step_logits else None,
+            torch.stack(step_logits)[[t - 1 for t in kept_steps(steps, keep_steps)]] if return_step_logits else None,
             torch.stack(states) if return_states else None,
             halting.acc,
             aux_loss=self.tau * ponder.mean(),

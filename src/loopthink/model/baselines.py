@@ -3,7 +3,7 @@
 ``RunConfig.arch`` picks one; ``RunConfig.baseline`` holds its settings (validated here, errors
 name the key: ``baseline.layers: must be >= 1``). Every baseline is a :class:`SteppedModel` with
 LoopModel's ``forward(inputs, steps, *, bptt, h0, generator, frozen, return_step_logits,
-return_states)`` -> :class:`LoopOutput`, built on the same ``iterate`` loop, so training,
+return_states, keep_steps)`` -> :class:`LoopOutput`, built on the same ``iterate`` loop, so training,
 ``loopthink eval`` and the trajectory diagnostics run unchanged.
 
 One convention holds for every arch: ``step_logits[t]`` is what the model answers when allowed

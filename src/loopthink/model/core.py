@@ -17,7 +17,7 @@ the only loop over the steps; everything that runs a model step by step is built
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -117,6 +117,16 @@ class StepState:
         self.prev = None if self.prev is None else self.prev[idx]
         self.logits = None if self.logits is None else self.logits[idx]
         self.frozen = None if self.frozen is None else self.frozen[idx]
+
+
+def kept_steps(steps: int, keep_steps: Sequence[int] | None) -> list[int]:
+    """The step counts whose readouts a forward's ``step_logits`` holds: ``keep_steps`` (each in
+    1..steps, in its order), or every one of 1..steps."""
+    if keep_steps is None:
+        return list(range(1, steps + 1))
+    if any(not 1 <= t <= steps for t in keep_steps):
+        raise ValueError(f"keep_steps must lie in 1..{steps}, got {list(keep_steps)}")
+    return list(keep_steps)
 
 
 class SteppedModel(nn.Module):
@@ -297,22 +307,29 @@ class LoopModel(SteppedModel, HubMixin):
         frozen: torch.Tensor | None = None,
         return_step_logits: bool = False,
         return_states: str | None = None,
+        keep_steps: Sequence[int] | None = None,
     ) -> LoopOutput:
         """Run ``steps`` recurrence steps (arguments as :meth:`iterate`'s).
 
         return_states: None, "pooled" (readout token per step), "full" (every token per step) or
-        "live" (as "full", not detached); the first entry is the initial state.
+            "live" (as "full", not detached); the first entry is the initial state.
+        keep_steps: with ``return_step_logits``, keep only the readouts after these step counts
+            (1-based, in this order): a per-position rollout of thousands of steps would otherwise
+            hold (T, B, L, C).
         """
-        step_logits, states = [], []
-        for s in self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen, readout=return_step_logits):
-            if s.logits is not None:
-                step_logits.append(s.logits)
+        order = kept_steps(steps, keep_steps)
+        wanted = set(order) if return_step_logits else set()
+        kept, states = {}, []
+        for s in self.iterate(inputs, steps, bptt=bptt, h0=h0, generator=generator, frozen=frozen):
+            if s.t in wanted:
+                with torch.set_grad_enabled(s.grad):
+                    kept[s.t] = self.readout(s.h, s.ctx)
             if return_states:
                 states.append(self.keep_state(s.h, s.ctx, return_states))
-        logits = step_logits[-1] if return_step_logits else self.readout(s.h, s.ctx)
+        logits = kept[steps] if steps in kept else self.readout(s.h, s.ctx)
         return LoopOutput(
             logits,
-            torch.stack(step_logits) if return_step_logits else None,
+            torch.stack([kept[t] for t in order]) if return_step_logits else None,
             torch.stack(states) if return_states else None,
             s.h,
         )

@@ -11,11 +11,13 @@ frontier plot shows it stops at its depth. ``bptt``, ``h0`` and ``generator`` ar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from loopthink.model.config import ModelConfig
-from loopthink.model.core import LoopOutput, SteppedModel, init_weights
+from loopthink.model.core import LoopOutput, SteppedModel, init_weights, kept_steps
 from loopthink.model.depth_attention import DepthMemory
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
@@ -62,6 +64,7 @@ class FixedDepthTransformer(SteppedModel):
         frozen: torch.Tensor | None = None,
         return_step_logits: bool = False,
         return_states: str | None = None,
+        keep_steps: Sequence[int] | None = None,
     ) -> LoopOutput:
         """All ``layers`` layers, whatever ``steps`` is. ``steps`` only sets how many entries
         ``step_logits`` (readout after layer ``min(t+1, layers)``) and ``states`` (after layer
@@ -81,7 +84,7 @@ class FixedDepthTransformer(SteppedModel):
             states += [states[-1]] * (steps + 1 - len(states))
         return LoopOutput(
             logits,
-            torch.stack(step_logits) if return_step_logits else None,
+            torch.stack(step_logits)[[t - 1 for t in kept_steps(steps, keep_steps)]] if return_step_logits else None,
             torch.stack(states) if return_states else None,
             s.h,
         )

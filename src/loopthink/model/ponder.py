@@ -12,6 +12,7 @@ Settings: ``beta`` (0.01), ``lambda_p`` (0.2); ``b`` starts at ``logit(lambda_p)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 
 from loopthink.model.answers import instance_cross_entropy
 from loopthink.model.config import ModelConfig
-from loopthink.model.core import LoopModel, LoopOutput
+from loopthink.model.core import LoopModel, LoopOutput, kept_steps
 
 
 @dataclass
@@ -71,6 +72,7 @@ class PonderNetModel(LoopModel):
         frozen: torch.Tensor | None = None,
         return_step_logits: bool = False,
         return_states: str | None = None,
+        keep_steps: Sequence[int] | None = None,
     ) -> PonderOutput:
         """``steps`` steps; ``logits`` = readout at each example's halting step (``halt_steps``)."""
         raw, lams, states = [], [], []
@@ -92,7 +94,7 @@ class PonderNetModel(LoopModel):
         step_logits = None
         if return_step_logits:  # a budget of t+1 steps halts at min(halt, t+1)
             t_idx = torch.minimum(halt_idx[None, :], torch.arange(T, device=p.device)[:, None])
-            step_logits = raw_logits[t_idx, rows[None, :]]
+            step_logits = raw_logits[t_idx, rows[None, :]][[t - 1 for t in kept_steps(steps, keep_steps)]]
         return PonderOutput(
             raw_logits[halt_idx, rows],
             step_logits,

@@ -33,6 +33,12 @@ def format_duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+def eta(done: int, total: int, elapsed: float) -> str:
+    """Time left at the rate so far: ``done`` of ``total`` units took ``elapsed`` seconds; "?" before
+    the first unit."""
+    return format_duration(elapsed / done * (total - done)) if done > 0 else "?"
+
+
 class TrainProgress:
     """Iteration progress of a training run.
 
@@ -62,10 +68,9 @@ class TrainProgress:
         now = time.monotonic()
         if now - self.last_line >= self.every or done == self.total:
             self.last_line = now
-            rate = (done - self.start) / max(now - self.t0, 1e-9)
-            eta = (self.total - done) / rate if rate > 0 else float("inf")
-            eta_text = format_duration(eta) if eta != float("inf") else "?"
-            self.write(f"train {done}/{self.total}  loss {loss:.4f}  acc {acc:.3f}  T {steps}  {rate:.2f} it/s  ETA {eta_text}")
+            ran, elapsed = done - self.start, max(now - self.t0, 1e-9)
+            left = eta(ran, self.total - self.start, elapsed)
+            self.write(f"train {done}/{self.total}  loss {loss:.4f}  acc {acc:.3f}  T {steps}  {ran / elapsed:.2f} it/s  ETA {left}")
 
     def write(self, line: str) -> None:
         """A line that does not break the bar (validation results, notes)."""
@@ -98,8 +103,8 @@ def tracked(items: Sequence[T], desc: str, show: bool, every: float = 30.0, stre
         now = time.monotonic()
         if now - last >= every and done + 1 < len(items):
             last = now
-            eta = (now - t0) / (done + 1) * (len(items) - done - 1)
-            print(f"{desc} {done + 1}/{len(items)}  {format_duration(now - t0)}  ETA {format_duration(eta)}", file=stream, flush=True)
+            left = eta(done + 1, len(items), now - t0)
+            print(f"{desc} {done + 1}/{len(items)}  {format_duration(now - t0)}  ETA {left}", file=stream, flush=True)
 
 
 def accuracy_line(acc: dict[str, float], steps: int, difficulty_name: str) -> str:
