@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps, size_sorted_chunks
+from loopthink.analysis import accuracy
+from loopthink.analysis.accuracy import difficulty_keys, evaluate_records, predict_over_steps, readings_over_steps, size_sorted_chunks
 from loopthink.analysis.frontier import frontier_line
 from loopthink.analysis.stats import wilson_interval
 from loopthink.cli import main
@@ -187,6 +188,29 @@ def test_eval_reads_every_format_data_writes_and_groups_by_a_record_key(tiny_gra
     assert main(["eval", str(tiny_graph_run), "--data", str(tmp_path / "tagged.jsonl"), "--steps", "4", "--by", "family"]) == 0
     table = capsys.readouterr().out
     assert "family" in table and "even" in table and "odd" in table
+
+
+@pytest.mark.parametrize("task_name", ["graph", "maze"])
+def test_slices_of_a_chunk_answer_as_the_whole_chunk(tiny_graph_run, monkeypatch, task_name):
+    """On the CPU a chunk runs in slices of CPU_SLICE tokens; the random initial state is still the
+    chunk's draw, so every reading is the one the whole chunk gives (answered once or per position)."""
+    from loopthink.model import build_model
+    from loopthink.tasks import get_task
+    from tests.conftest import tiny_config
+
+    if task_name == "graph":
+        _, model, task = load_run(tiny_graph_run)
+    else:
+        task = get_task("maze")
+        torch.manual_seed(0)
+        model = build_model(tiny_config(task={"name": "maze", "train_difficulty": [5, 9]}), task).eval()
+    assert not model.deterministic_init()  # the draw is what slicing must keep
+    records = task.generate(40, 3, (1, 4) if task_name == "graph" else (5, 9))
+    whole = list(readings_over_steps(model, task, records, [2, 5], batch_size=16))
+    monkeypatch.setattr(accuracy, "CPU_SLICE", 1)  # one example per slice
+    sliced = list(readings_over_steps(model, task, records, [2, 5], batch_size=16))
+    for (c1, s1, _), (c2, s2, _) in zip(whole, sliced):
+        assert c1 == c2 and torch.allclose(s1, s2, atol=1e-5)
 
 
 def test_evaluation_batches_stay_within_the_token_budget():

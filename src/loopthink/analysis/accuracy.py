@@ -25,6 +25,11 @@ from loopthink.training.progress import tracked
 # bounded whatever a file holds (a 1,024-node graph is ~3,000 of them, a 59x59 maze ~17,000), while
 # files of the shipped tasks' sizes are still read in batches of ``batch_size``.
 EVAL_BUDGET = 1 << 18
+# On the CPU a chunk runs in slices of at most this many tokens plus edges: a step's working set
+# then stays near the cache, and a step over 1,024-node graphs costs per node what one over 64-node
+# graphs does (bench/attention.py's cost per node). The chunk stays the unit of the random draws,
+# so slicing changes no answer.
+CPU_SLICE = 1 << 14
 
 
 @torch.no_grad()
@@ -66,9 +71,11 @@ def readings_over_steps(
     # by their mean probability.
     single = len(models) == 1 and ensemble == 1
     t_max = max(steps)
-    chunks = size_sorted_chunks(records, batch_size, [task.size_of(r) for r in records], budget)
+    sizes = [task.size_of(r) for r in records]
+    chunks = size_sorted_chunks(records, batch_size, sizes, budget)
     for k, chunk in enumerate(tracked(chunks, "eval", progress)):
         batch = task.encode([records[i] for i in chunk]).to(device)
+        rows = max(1, CPU_SLICE // max(sizes[i] for i in chunk)) if device == "cpu" else len(chunk)
         scores = torch.zeros(())
         for m, renumber in zip(models, renumbers):
             for member in range(ensemble):
@@ -78,9 +85,23 @@ def readings_over_steps(
                 else:
                     gen = torch.Generator(device).manual_seed((seed * 1_000_003 + k) * 1_009 + member)
                     inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
-                logits = m(inputs, t_max, generator=gen, return_step_logits=True, keep_steps=steps).step_logits
+                logits = step_readouts(m, inputs, t_max, steps, gen, rows)
                 scores = scores + (logits if single else logits.float().softmax(-1))
         yield chunk, scores, batch.labels
+
+
+def step_readouts(model: nn.Module, inputs: dict, t_max: int, steps: list[int], gen: torch.Generator, rows: int) -> torch.Tensor:
+    """The readouts after ``steps`` of one rollout of ``t_max`` steps: (len(steps), B, [L,] C),
+    computed ``rows`` examples at a time from the initial state the whole batch would draw."""
+    B = len(next(iter(inputs.values())))
+    if rows >= B:
+        return model(inputs, t_max, generator=gen, return_step_logits=True, keep_steps=steps).step_logits
+    h0 = model.init_state(model.encode(inputs), gen)
+    parts = [
+        model({k: v[i : i + rows] for k, v in inputs.items()}, t_max, h0=h0[i : i + rows], return_step_logits=True, keep_steps=steps)
+        for i in range(0, B, rows)
+    ]
+    return torch.cat([p.step_logits for p in parts], dim=1)
 
 
 def predict_over_steps(model: nn.Module | Sequence[nn.Module], task: Task, records: list[dict], steps: list[int], **kw: Any) -> np.ndarray:
