@@ -123,8 +123,8 @@ def edge_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, edges: Edges,
     w = (scores - top.index_select(0, recv)).exp()
     total = w.new_zeros(B * L, H).index_add_(0, recv, w)
     # normalised after the sum over senders, per receiver (B·L × H × Dh divides instead of a gather
-    # and E × H divides): 25% off the attention, forward and backward, at 1,024 nodes; dropout is
-    # linear, so dropping unnormalised weights is the same as dropping normalised ones
+    # and E × H divides): the attention's forward ~30% faster at 1,024 nodes, a whole step ~2%;
+    # dropout is linear, so dropping unnormalised weights is the same as dropping normalised ones
     out = v.new_zeros(B * L, H, Dh).index_add_(0, recv, F.dropout(w, dropout_p).unsqueeze(-1) * v.index_select(0, send))
     return (out / total.unsqueeze(-1)).view(B, L, H, Dh).transpose(1, 2)
 
