@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from loopthink.model.config import ModelConfig
-from loopthink.model.core import LoopModel, LoopOutput, kept_steps
+from loopthink.model.core import LoopModel, LoopOutput, select_steps
 
 
 class ACTModel(LoopModel):
@@ -99,7 +99,7 @@ class ACTModel(LoopModel):
         rows = torch.arange(real.shape[0], device=halting.acc.device)
         return LoopOutput(
             self.readout(halting.acc, ctx),
-            torch.stack(step_logits)[[t - 1 for t in kept_steps(steps, keep_steps)]] if return_step_logits else None,
+            select_steps(torch.stack(step_logits), steps, keep_steps) if return_step_logits else None,
             torch.stack(states) if return_states else None,
             halting.acc,
             aux_loss=self.tau * ponder.mean(),

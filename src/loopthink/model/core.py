@@ -129,6 +129,12 @@ def kept_steps(steps: int, keep_steps: Sequence[int] | None) -> list[int]:
     return list(keep_steps)
 
 
+def select_steps(step_logits: torch.Tensor, steps: int, keep_steps: Sequence[int] | None) -> torch.Tensor:
+    """``step_logits`` (steps, ...) of every step 1..steps, cut down to :func:`kept_steps`' entries:
+    for a forward that computes every step's readout anyway (the baselines)."""
+    return step_logits[[t - 1 for t in kept_steps(steps, keep_steps)]]
+
+
 class SteppedModel(nn.Module):
     """A model run as steps over a latent state: ``encode -> init_state -> step x T -> readout``.
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from loopthink.model.config import ModelConfig
-from loopthink.model.core import LoopOutput, SteppedModel, init_weights, kept_steps
+from loopthink.model.core import LoopOutput, SteppedModel, init_weights, select_steps
 from loopthink.model.depth_attention import DepthMemory
 from loopthink.model.interfaces import Context, build_interface
 from loopthink.model.layers import Block
@@ -84,7 +84,7 @@ class FixedDepthTransformer(SteppedModel):
             states += [states[-1]] * (steps + 1 - len(states))
         return LoopOutput(
             logits,
-            torch.stack(step_logits)[[t - 1 for t in kept_steps(steps, keep_steps)]] if return_step_logits else None,
+            select_steps(torch.stack(step_logits), steps, keep_steps) if return_step_logits else None,
             torch.stack(states) if return_states else None,
             s.h,
         )

@@ -20,7 +20,7 @@ from torch import nn
 
 from loopthink.model.answers import instance_cross_entropy
 from loopthink.model.config import ModelConfig
-from loopthink.model.core import LoopModel, LoopOutput, kept_steps
+from loopthink.model.core import LoopModel, LoopOutput, select_steps
 
 
 @dataclass
@@ -94,7 +94,7 @@ class PonderNetModel(LoopModel):
         step_logits = None
         if return_step_logits:  # a budget of t+1 steps halts at min(halt, t+1)
             t_idx = torch.minimum(halt_idx[None, :], torch.arange(T, device=p.device)[:, None])
-            step_logits = raw_logits[t_idx, rows[None, :]][[t - 1 for t in kept_steps(steps, keep_steps)]]
+            step_logits = select_steps(raw_logits[t_idx, rows[None, :]], steps, keep_steps)
         return PonderOutput(
             raw_logits[halt_idx, rows],
             step_logits,
