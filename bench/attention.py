@@ -310,7 +310,7 @@ def main() -> None:
         "--steps",
         type=int,
         default=32,
-        help="recurrence steps per evaluation case (32: the issue's T; the per-forward setup, edges built from the adjacency, is amortised over them as in a real evaluation)",
+        help="recurrence steps per evaluation case (32, as the cost-per-node command of docs/results.md; the per-forward setup, edges built from the adjacency, is amortised over them as in a real evaluation)",
     )
     p.add_argument("--quick", action="store_true", help="small sizes only (a test of the script, not a measurement)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one evaluation case in this process
