@@ -1,18 +1,21 @@
 """Attention along edges against dense attention, and the training step against this CPU's matmul peak.
 
-    python bench/attention.py [--steps 4] [--quick] [--json-out PATH]
+    python bench/attention.py [--steps 32] [--quick] [--json-out PATH]
 
-In one run: the fp32 matmul peak (1024³, one thread and all threads); each shipped config's training
-step (one forward + backward of ``compute_loss`` on one full batch at the largest training T; micro-
-batches not split) as GFLOP/s, the FLOPs counted by ``torch.utils.flop_counter.FlopCounterMode``;
-the density threshold of ``model/edges.py`` (model step, forward + backward, dense vs edges); then
-evaluation per recurrence step, dense vs edges, each case in a fresh subprocess so that its peak RSS
-(``resource.getrusage`` maxrss) is its own: graphs of 64..1,024 nodes (mean out-degree 2; "hub": node
-0 has in-degree N/2), a 59×59 maze grid and a 512-long chain, and the cost per node (64 graphs of
-1,024 nodes, every fourth with a hub, vs 1,024 graphs of 64 nodes, batches of 4,096 tokens, at the
-same ``--steps``; the fastest of three alternating runs each).
-Timings on one thread; the model is configs/graph.yaml's ModelConfig, untrained (timing does not
-depend on the weights). Prints a markdown table; the JSON line last (bench/run_all.py collects it).
+In one run: every shipped config's training step (one forward + backward of ``compute_loss`` on one
+full batch at the largest training T; micro-batches not split) as GFLOP/s, timed in turn with the
+fp32 matmul peak (1024³, one thread) over five rounds, the fastest of each kept; the FLOPs are the
+matmuls' (mm, addmm, bmm), counted by ``torch.utils.flop_counter.FlopCounterMode`` (which counts none
+inside the CPU's fused attention kernel: graph's rate is a floor). Then the density threshold of
+``model/edges.py`` (model step, forward + backward, dense vs edges); evaluation per recurrence step,
+dense vs edges vs the same step with its attention left out (the floor under any attention path),
+each in fresh subprocesses so that its peak RSS (``/proc/self/status`` VmHWM) is its own, the
+fastest of three alternating runs: graphs of 64..1,024 nodes (mean out-degree 2; "hub": node 0 has
+in-degree N/2), a 59×59 maze grid and a 512-long chain; and the cost per node (64 graphs of 1,024
+nodes, every fourth with a hub, vs 1,024 graphs of 64 nodes, batches of 4,096 tokens, at the same
+``--steps``; the fastest of three alternating runs each). Timings on one thread; the evaluation
+model is configs/graph.yaml's ModelConfig, untrained (timing does not depend on the weights).
+Prints a markdown table; the JSON line last (bench/run_all.py collects it).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 
 from _common import ROOT, emit
 
-CONFIGS = ("graph", "logic", "text")
+CONFIGS = ("graph", "logic", "text", "prefix_sums", "addition", "maze")  # every shipped config
 TOKENS_PER_BATCH = 4096  # graphs per evaluation batch: this many nodes (both paths, all sizes)
 
 
@@ -42,17 +45,18 @@ def best_seconds(fn, repeats: int = 3) -> float:
     return best
 
 
-def matmul_peak(n: int, threads: int) -> float:
-    """GFLOP/s of an n³ fp32 matmul on ``threads`` threads."""
+def matmul_peak(n: int, threads: int, repeats: int = 5) -> float:
+    """GFLOP/s of an n³ fp32 matmul on ``threads`` threads (the fastest of ``repeats``)."""
     import torch
 
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / best_seconds(lambda: a @ b, 5) / 1e9
+    return 2 * n**3 / best_seconds(lambda: a @ b, repeats) / 1e9
 
 
-def training_rate(name: str, batch_size: int | None) -> dict:
-    """One training step of ``configs/<name>.yaml``: FLOPs counted, seconds (best of 3), GFLOP/s."""
+def training_step(name: str, batch_size: int | None):
+    """(row, step): one training step of ``configs/<name>.yaml`` (one forward + backward of
+    ``compute_loss`` on one full batch at the largest training T) and its FLOPs, counted once."""
     import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -76,17 +80,27 @@ def training_rate(name: str, batch_size: int | None) -> dict:
         loss.backward()
 
     with FlopCounterMode(display=False) as counter:
-        step()
-    seconds = best_seconds(step)
-    flops = counter.get_total_flops()
-    return {
-        "config": name,
-        "batch": len(batch.labels),
-        "steps": steps,
-        "gflop": flops / 1e9,
-        "seconds": seconds,
-        "gflops": flops / seconds / 1e9,
-    }
+        step()  # also the warm-up
+    return {"config": name, "batch": len(batch.labels), "steps": steps, "gflop": counter.get_total_flops() / 1e9}, step
+
+
+def training_rates(names: list[str], batch_size: int | None, peak_n: int, rounds: int) -> tuple[float, list[dict]]:
+    """(one-thread matmul peak, one row per config): the peak and every config's step are timed in
+    turn, ``rounds`` times, and each keeps its fastest. This VM's speed drifts by up to 2x over
+    minutes, so a peak timed apart from the steps would set them against another machine."""
+    steps = [training_step(name, batch_size) for name in names]
+    peak, best = 0.0, [math.inf] * len(steps)
+    for _ in range(rounds):
+        peak = max(peak, matmul_peak(peak_n, 1, 3))
+        for i, (_, step) in enumerate(steps):
+            t0 = time.perf_counter()
+            step()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    rows = []
+    for (row, _), seconds in zip(steps, best):
+        gflops = row["gflop"] / seconds
+        rows.append({**row, "seconds": seconds, "gflops": gflops, "peak_share": gflops / peak})
+    return peak, rows
 
 
 def threshold_rows(lengths: list[int], tokens: int) -> list[dict]:
@@ -171,9 +185,12 @@ def run_case(case: dict) -> dict:
     import torch
 
     import loopthink.model.edges as edges_mod
+    import loopthink.model.layers as layers_mod
 
     torch.set_num_threads(1)
-    edges_mod.EDGE_DENSITY = {"dense": 0.0, "edges": math.inf, "auto": edges_mod.EDGE_DENSITY}[case["path"]]
+    edges_mod.EDGE_DENSITY = {"dense": 0.0, "edges": math.inf, "none": math.inf, "auto": edges_mod.EDGE_DENSITY}[case["path"]]
+    if case["path"] == "none":  # every step but its attention: what no attention path can go below
+        layers_mod.attend = lambda q, k, v, mask, dropout_p: v
     kind, steps = case["kind"], case["steps"]
     model = graph_model({"graph": "nodes"}.get(kind, kind)).eval()
     if kind == "graph":
@@ -210,16 +227,29 @@ def measure(case: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare(name: str, case: dict) -> dict:
-    """Dense and edge evaluation of one case, each in its own process, and their ratios."""
-    dense, edges = measure({**case, "path": "dense"}), measure({**case, "path": "edges"})
+def fastest(specs: dict[str, dict], repeats: int) -> dict[str, dict]:
+    """Each spec measured ``repeats`` times in turn, each keeping its fastest run: one run to the
+    next on this shared VM differs by up to 2x, which a single pair of runs would read as a ratio."""
+    tries = {name: [] for name in specs}
+    for _ in range(repeats):
+        for name, spec in specs.items():
+            tries[name].append(measure(spec))
+    return {name: min(runs, key=lambda r: r["ms_per_step"]) for name, runs in tries.items()}
+
+
+def compare(name: str, case: dict, repeats: int) -> dict:
+    """Dense and edge evaluation of one case, and the step without attention (the floor under any
+    attention path, so dense / none is the most any of them could gain), each in its own processes."""
+    run = fastest({path: {**case, "path": path} for path in ("dense", "edges", "none")}, repeats)
+    dense, edges, none = run["dense"], run["edges"], run["none"]
     return {
         "case": name,
-        "dense": dense,
-        "edges": edges,
+        **run,
         "speedup": dense["ms_per_step"] / edges["ms_per_step"],
+        "ceiling": dense["ms_per_step"] / none["ms_per_step"],
         # None where the edge evaluation added under 1 MiB to the peak the imports had set
         "memory_ratio": dense["eval_mib"] / edges["eval_mib"] if edges["eval_mib"] >= 1 else None,
+        "repeats": repeats,
     }
 
 
@@ -241,9 +271,8 @@ def cases(quick: bool, steps: int) -> list[tuple[str, dict]]:
 
 
 def cost_per_node(quick: bool, steps: int, repeats: int = 3) -> dict:
-    """Equal node counts in large and small graphs, the path chosen by density (as shipped). The two
-    cases alternate ``repeats`` times and each keeps its fastest run: one run to the next on this
-    shared VM differs by up to 2x, which one pair of runs would read as a ratio."""
+    """Equal node counts in large and small graphs, the path chosen by density (as shipped), the
+    fastest of ``repeats`` alternating runs each."""
     big, small = (256, 16) if quick else (1024, 64)
     total = (4 if quick else 64) * big
     budget = 4 * big if quick else TOKENS_PER_BATCH
@@ -251,11 +280,7 @@ def cost_per_node(quick: bool, steps: int, repeats: int = 3) -> dict:
         f"{total // big}×{big}": {"kind": "graph", "n": big, "graphs": total // big, "hub_every": 4},
         f"{total // small}×{small}": {"kind": "graph", "n": small, "graphs": total // small, "hub_every": 0},
     }
-    tries = {name: [] for name in specs}
-    for _ in range(repeats):
-        for name, spec in specs.items():
-            tries[name].append(measure({**spec, "steps": steps, "path": "auto", "batch_tokens": budget}))
-    run = {name: min(runs, key=lambda r: r["ms_per_step"]) for name, runs in tries.items()}
+    run = fastest({name: {**spec, "steps": steps, "path": "auto", "batch_tokens": budget} for name, spec in specs.items()}, repeats)
     large, few = run.values()
     return {"runs": run, "time_ratio": large["ms_per_step"] / few["ms_per_step"], "target": 1.5, "repeats": repeats}
 
@@ -267,7 +292,7 @@ def ratio_text(ratio: float | None) -> str:
 def markdown(result: dict, command: str) -> str:
     peak = result["matmul_peak_gflops"]
     lines = [
-        f"fp32 matmul 1024³: {peak['one_thread']:.1f} GFLOP/s on one thread, {peak['all_threads']:.1f} on {peak['threads']}",
+        f"fp32 matmul {peak['n']}³: {peak['one_thread']:.1f} GFLOP/s on one thread (timed in turn with the steps), {peak['all_threads']:.1f} on {peak['threads']}",
         "",
         "| training step (one thread) | batch | T | GFLOP | s | GFLOP/s | share of 1-thread peak |",
         "|---|---|---|---|---|---|---|",
@@ -287,14 +312,14 @@ def markdown(result: dict, command: str) -> str:
         )
     lines += [
         "",
-        "| evaluation (one thread) | dense ms/step | edges ms/step | speed-up | dense MiB | edges MiB | memory ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| evaluation (one thread) | dense ms/step | edges ms/step | speed-up | no attention ms/step (ceiling) | dense MiB | edges MiB | memory ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["cases"]:
-        d, e = r["dense"], r["edges"]
+        d, e, n = r["dense"], r["edges"], r["none"]
         lines.append(
-            f"| {r['case']} | {d['ms_per_step']:.1f} | {e['ms_per_step']:.1f} | {r['speedup']:.1f}× | {d['eval_mib']:.0f} (peak {d['peak_mib']:.0f}) "
-            f"| {e['eval_mib']:.0f} (peak {e['peak_mib']:.0f}) | {ratio_text(r['memory_ratio'])} |"
+            f"| {r['case']} | {d['ms_per_step']:.1f} | {e['ms_per_step']:.1f} | {r['speedup']:.1f}× | {n['ms_per_step']:.1f} ({r['ceiling']:.1f}×) "
+            f"| {d['eval_mib']:.0f} (peak {d['peak_mib']:.0f}) | {e['eval_mib']:.0f} (peak {e['peak_mib']:.0f}) | {ratio_text(r['memory_ratio'])} |"
         )
     cost = result["cost_per_node"]
     (a, ra), (b, rb) = cost["runs"].items()
@@ -326,16 +351,16 @@ def main() -> None:
         return
     threads = os.cpu_count() or 1
     size = 256 if args.quick else 1024
-    peak = {"one_thread": matmul_peak(size, 1), "all_threads": matmul_peak(size, threads), "threads": threads, "n": size}
-    training = [training_rate(name, 8 if args.quick else None) for name in (CONFIGS[:1] if args.quick else CONFIGS)]
-    for r in training:
-        r["peak_share"] = r["gflops"] / peak["one_thread"]
+    one_thread, training = training_rates(
+        list(CONFIGS[:1] if args.quick else CONFIGS), 8 if args.quick else None, size, 1 if args.quick else 5
+    )
+    peak = {"one_thread": one_thread, "all_threads": matmul_peak(size, threads), "threads": threads, "n": size}
     result = {
         "bench": "attention",
         "matmul_peak_gflops": peak,
         "training": training,
         "threshold": threshold_rows([16, 32] if args.quick else [16, 32, 64, 128, 256], 256 if args.quick else 4096),
-        "cases": [compare(name, case) for name, case in cases(args.quick, 1 if args.quick else args.steps)],
+        "cases": [compare(name, case, 1 if args.quick else 3) for name, case in cases(args.quick, 1 if args.quick else args.steps)],
         "cost_per_node": cost_per_node(args.quick, 1 if args.quick else args.steps, 1 if args.quick else 3),
         "quick": args.quick,
     }

@@ -1,5 +1,5 @@
 """bench/attention.py --quick: the whole measurement runs (subprocess cases included) and reports
-every section, dense and edges side by side."""
+every section, dense and edges side by side, with the step that leaves attention out."""
 
 from __future__ import annotations
 
@@ -29,5 +29,6 @@ def test_quick_attention_bench_reports_every_section(tmp_path):
     for row in result["cases"]:
         assert row["dense"]["ms_per_step"] > 0 and row["edges"]["ms_per_step"] > 0
         assert row["speedup"] == row["dense"]["ms_per_step"] / row["edges"]["ms_per_step"]
+        assert row["ceiling"] == row["dense"]["ms_per_step"] / row["none"]["ms_per_step"]  # the step without attention
     assert result["cost_per_node"]["time_ratio"] > 0
     assert "| evaluation (one thread) |" in proc.stderr and "Command: `python bench/attention.py --quick`" in proc.stderr
