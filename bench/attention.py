@@ -5,8 +5,8 @@
 In one run: every shipped config's training step (one forward + backward of ``compute_loss`` on one
 full batch at the largest training T; micro-batches not split) as GFLOP/s, timed in turn with the
 fp32 matmul peak (1024³, one thread) over five rounds, the fastest of each kept; the FLOPs are the
-matmuls' (mm, addmm, bmm), counted by ``torch.utils.flop_counter.FlopCounterMode`` (which counts none
-inside the CPU's fused attention kernel: graph's rate is a floor). Then the density threshold of
+matmuls' and attention's, counted by ``torch.utils.flop_counter.FlopCounterMode`` (given the formula
+of the CPU's fused attention kernel, which it lacks). Then the density threshold of
 ``model/edges.py`` (model step, forward + backward, dense vs edges); evaluation per recurrence step,
 dense vs edges vs the same step with its attention left out (the floor under any attention path),
 each in fresh subprocesses so that its peak RSS (``/proc/self/status`` VmHWM) is its own, the
@@ -79,9 +79,24 @@ def training_step(name: str, batch_size: int | None):
         loss, _ = compute_loss(model, batch, steps, cfg.train, np.random.default_rng(0), task)
         loss.backward()
 
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=cpu_attention_flops()) as counter:
         step()  # also the warm-up
     return {"config": name, "batch": len(batch.labels), "steps": steps, "gflop": counter.get_total_flops() / 1e9}, step
+
+
+def cpu_attention_flops() -> dict:
+    """FlopCounterMode formulas for the CPU's fused attention kernel, which torch's counter lacks:
+    the same count as its GPU kernels (every pair of the L² matrix, as the bmm of the unfused path)."""
+    import torch
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    aten = torch.ops.aten
+    return {
+        aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *_, out_shape=None, **__: sdpa_flop_count(q, k, v),
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: (
+            lambda grad, q, k, v, *_, out_shape=None, **__: sdpa_backward_flop_count(grad, q, k, v)
+        ),
+    }
 
 
 def training_rates(names: list[str], batch_size: int | None, peak_n: int, rounds: int) -> tuple[float, list[dict]]:
