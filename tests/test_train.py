@@ -371,14 +371,14 @@ def test_every_node_loss_on_known_cases():
 
 def test_text_config_trains_and_reloads(tmp_path):
     """configs/text.yaml (relation mask, update dropout, truncated long rollouts, weight average, weight
-    decay 0.5, noise sentences) trains end to end and saves and reloads to the same predictions."""
+    decay 0.7, noise sentences) trains end to end and saves and reloads to the same predictions."""
     from loopthink.config import load_config
 
     small = ["train.iters=3", "train.batch_size=8", "train.eval_every=3", "train.eval_n=8", "train.threads=1"]
     cfg = load_config(CONFIGS / "text.yaml", small)
     assert cfg.model.relation_mask and cfg.model.update_dropout == 0.25 and cfg.train.ema == 0.99
     assert cfg.task.options["noise"] == [0, 3]
-    assert cfg.train.weight_decay == 0.5
+    assert cfg.train.weight_decay == 0.7
     assert (cfg.train.steps.max, cfg.train.steps.bptt) == (14, 10)
     train(cfg, tmp_path / "run", progress=False)
     _, model, task = load_run(tmp_path / "run")
