@@ -55,8 +55,9 @@ def readings_over_steps(
     with the members' mean probability at each step count.
 
     ensemble: K > 1 reads every record K times with every model, each reading with its own generator
-    (its own random initial state; text: its own entity-slot numbering, ``renumbered``), and
-    answers with the readings' mean probability. K times the compute.
+    (its own random initial state; text: its own entity-slot numbering; a symmetric grid task:
+    its own turn of the grid; the interface's ``renumbered``), and answers with the readings' mean
+    probability. K times the compute.
 
     budget: tokens plus edges per batch (:func:`size_sorted_chunks`), so memory stays bounded."""
     if not steps or not all(1 <= s <= MAX_STEPS for s in steps):
@@ -66,7 +67,7 @@ def readings_over_steps(
     models = [model] if isinstance(model, nn.Module) else list(model)
     if not models:
         raise ValueError("a pool needs at least one model")
-    renumbers = [ensemble_renumbering(m, ensemble) for m in models]
+    renumbers = [ensemble_renumbering(m, ensemble, task) for m in models]
     # One reading answers by its logits (the same argmax, without softmax's float ties); several
     # by their mean probability.
     single = len(models) == 1 and ensemble == 1
@@ -84,7 +85,7 @@ def readings_over_steps(
                     inputs = batch.inputs
                 else:
                     gen = torch.Generator(device).manual_seed((seed * 1_000_003 + k) * 1_009 + member)
-                    inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen)
+                    inputs = batch.inputs if renumber is None else renumber(batch.inputs, gen, member)
                 logits = step_readouts(m, inputs, t_max, steps, gen, rows)
                 scores = scores + (logits if single else logits.float().softmax(-1))
         yield chunk, scores, batch.labels
@@ -143,17 +144,24 @@ def score_over_steps(model: nn.Module | Sequence[nn.Module], task: Task, records
     return out
 
 
-def ensemble_renumbering(model: nn.Module, ensemble: int) -> Any:
-    """The interface's ``renumbered`` (text's entity slots), or None; ValueError for an ensemble of
-    a model whose evaluation draws nothing at random (its members would all be the same)."""
+def ensemble_renumbering(model: nn.Module, ensemble: int, task: Task) -> Any:
+    """The interface's ``renumbered`` (text's entity slots, a symmetric task's grid turns), or None;
+    ValueError for an ensemble of a model whose evaluation draws nothing at random (its members
+    would all be the same), or of more readings than a grid has turns."""
     if ensemble < 1:
         raise ValueError(f"ensemble must be >= 1, got {ensemble}")
-    renumber = getattr(getattr(model, "interface", None), "renumbered", None)
+    interface = getattr(model, "interface", None)
+    renumber = getattr(interface, "renumbered", None)
+    readings = getattr(interface, "READINGS", None)  # a grid: its turns, valid only if the answer turns too
+    if readings is not None and not task.symmetric:
+        renumber = None
     if ensemble > 1 and renumber is None and model.deterministic_init():
         raise ValueError(
             "an ensemble needs evaluation rollouts that differ: this model starts from a fixed state and its "
-            "task has no entity slots to renumber (train with model.init_state: random)"
+            "task has no entity slots to renumber nor a symmetric grid to turn (train with model.init_state: random)"
         )
+    if readings is not None and renumber is not None and ensemble > readings and model.deterministic_init():
+        raise ValueError(f"a grid has {readings} turns (four turns, each mirrored): an ensemble of {ensemble} would repeat them")
     return renumber
 
 

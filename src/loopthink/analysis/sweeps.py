@@ -64,13 +64,13 @@ def load_pool(runs: Sequence[str | Path], device: str = "cpu", ensemble: int = 1
     trained on one task (name and options), or if ``ensemble`` readings of one of them could not differ."""
     loaded = [load_run(run, device) for run in runs]
     first = loaded[0][0].task
-    for run, (cfg, model, _) in zip(runs, loaded):
+    for run, (cfg, model, task) in zip(runs, loaded):
         if (cfg.task.name, cfg.task.options) != (first.name, first.options):
             raise RunError(
                 f"{run}: its task ({cfg.task.name}, {cfg.task.options}) differs from {runs[0]}'s ({first.name}, {first.options}): a pool needs one task"
             )
         try:
-            ensemble_renumbering(model, ensemble)
+            ensemble_renumbering(model, ensemble, task)
         except ValueError as e:
             raise RunError(f"{run}: --ensemble {ensemble}: {e}") from None
     return [c for c, _, _ in loaded], [m for _, m, _ in loaded], loaded[0][2]

@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         metavar="K",
         help="read every question K times, each with its own random draws (text: its entity-slot numbering; a random "
-        "initial state), and answer with the mean probability: K times the compute (default 1: one plain reading)",
+        "initial state; a maze: its turn of the grid, up to 8), and answer with the mean probability: K times the compute "
+        "(default 1: one plain reading)",
     )
     p.add_argument(
         "--pool",
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     cfg, model, task = load_run(args.run, args.device)
     records = read_run_records(args.data, task.name, args.run)
     try:
-        ensemble_renumbering(model, args.ensemble)
+        ensemble_renumbering(model, args.ensemble, task)
     except ValueError as e:
         raise RunError(f"{args.run}: --ensemble {args.ensemble}: {e}") from None
     result = evaluate_records(

@@ -218,11 +218,12 @@ class TextInterface(nn.Module):
         if entity.max() > self.max_entities:
             raise ValueError(f"an instance has {int(entity.max())} distinct names; this model has {self.max_entities} entity slots")
 
-    def renumbered(self, inputs: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def renumbered(self, inputs: dict[str, torch.Tensor], generator: torch.Generator, member: int = 0) -> dict[str, torch.Tensor]:
         """The same instances with their names moved to other entity slots, one random permutation
         per instance drawn from ``generator``, as training draws them. Training makes the answer
         independent of the numbering, so an evaluation ensemble reads several
-        (``analysis.accuracy.predict_over_steps``'s ``ensemble``)."""
+        (``analysis.accuracy.predict_over_steps``'s ``ensemble``; each reading ``member`` has a
+        generator of its own, so the index itself is not needed)."""
         self._check_slots(inputs["entity"])
         return {**inputs, "entity": permuted_slots(inputs["entity"], self.max_entities, generator)}
 
@@ -343,9 +344,23 @@ class GridInterface(LatticeInterface):
     (long (B, L), never embedded). Inputs ``tokens`` long (B, L) (cells, row-major), ``mask``."""
 
     OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+    READINGS = 8  # the square's symmetries: four turns, each also mirrored
 
     def coords(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.stack([inputs["row"], inputs["col"]], dim=-1)
+
+    def renumbered(self, inputs: dict[str, torch.Tensor], generator: torch.Generator, member: int = 0) -> dict[str, torch.Tensor]:
+        """The same grids read turned by ``member`` quarter turns, mirrored from ``member`` 4 on: which
+        neighbour is "up" is renumbered, while the cells and their answers stay where they are.
+        Only for a task whose answer turns with the grid (``Task.symmetric``: a maze's path does).
+        The four direction relations make the model's rule differ by orientation, so an evaluation
+        ensemble of the eight readings averages eight slightly different rules (docs/results.md)."""
+        row, col = inputs["row"], inputs["col"]
+        if member % self.READINGS >= 4:
+            col = -col
+        for _ in range(member % 4):  # a quarter turn: (row, col) -> (col, -row)
+            row, col = col, -row
+        return {**inputs, "row": row, "col": col}
 
 
 # Interface kinds by the structure they read; a task names its kind (``Task.interface``).

@@ -246,6 +246,9 @@ class Task:
     # position (token, node, cell; labels (B, L), IGNORE where none), scored by exact match of the
     # whole instance and per-position accuracy
     per_position: ClassVar[bool] = False
+    # True: the answer turns with the input grid (a maze's path), so an evaluation ensemble of a
+    # "grid" task may read it turned and mirrored (``loopthink eval --ensemble 8``)
+    symmetric: ClassVar[bool] = False
     vocab: ClassVar[tuple[str, ...]] = ()  # token vocabulary of the encoded inputs (empty for graph)
     heatmap_floor: ClassVar[float] = 0.0  # lowest accuracy on the frontier heatmap's colour scale
     options: dict[str, Any] = field(default_factory=dict)

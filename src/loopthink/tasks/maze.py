@@ -49,6 +49,7 @@ class MazeTask(Task):
     difficulty_name: ClassVar[str] = "side"
     interface: ClassVar[str] = "grid"
     per_position: ClassVar[bool] = True
+    symmetric: ClassVar[bool] = True
     vocab: ClassVar[tuple[str, ...]] = MAZE_VOCAB
 
     def generate(self, n: int, seed: int, difficulty: tuple[int, int] = (5, 13)) -> list[dict]:  # type: ignore[override]
